@@ -1,0 +1,258 @@
+"""Writes for values cards: submission, editing, moderation, and placement into canonical values."""
+import io
+import logging
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from cards import dedup
+from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
+from cards.validation import validate_card
+from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from deliberation.models import Context, Participant, Question, Round, Stage
+from deliberation.permissions import can
+from deliberation.services import audit_log
+
+log = logging.getLogger(__name__)
+
+# Late joiners write their card during voting too, as in MAI's one-sitting journey; editing stops at voting.
+CARD_STAGES = (Stage.ARTICULATION, Stage.VOTING)
+
+
+def vectors_to_bytes(vectors: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def vectors_from_bytes(raw: bytes | memoryview | None) -> np.ndarray | None:
+    if raw is None:
+        return None
+    return np.load(io.BytesIO(bytes(raw)), allow_pickle=False)
+
+
+def _context_for(participant: Participant, context_id) -> Context:
+    try:
+        context_pk = int(context_id)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"context": "Choose one of the round's contexts."}) from exc
+    context = Context.objects.select_related("question").filter(
+        pk=context_pk, question__round_id=participant.round_id
+    ).first()
+    if context is None:
+        raise ValidationError({"context": "Choose one of the round's contexts."})
+    return context
+
+
+def card_submit(
+    *,
+    participant: Participant,
+    context_id,
+    title,
+    description,
+    policies,
+    transcript: list | None = None,
+    source: str = "form",
+) -> ValuesCard:
+    """Submit a participant's values card (form or chat) and queue its deduplication."""
+    fields = validate_card(title=title, description=description, policies=policies)
+    context = _context_for(participant, context_id)
+    with transaction.atomic():
+        round_ = Round.objects.select_for_update().get(pk=participant.round_id)
+        if round_.stage not in CARD_STAGES:
+            raise WrongStage("Cards can be submitted only during the articulation and voting stages.")
+        duplicate = ValuesCard.objects.filter(
+            author=participant, title=fields.title, description=fields.description, policies=fields.policies
+        ).first()
+        if duplicate is not None:
+            return duplicate
+        if ValuesCard.objects.filter(author=participant).count() >= 5:
+            raise Conflict("You can submit at most 5 cards in a round.", code="too_many_cards")
+        card = ValuesCard.objects.create(
+            round=round_,
+            question=context.question,
+            context=context,
+            author=participant,
+            title=fields.title,
+            description=fields.description,
+            policies=fields.policies,
+            transcript=transcript or [],
+            source=source,
+        )
+        from cards.tasks import dedup_card
+
+        transaction.on_commit(lambda: dedup_card.delay(card.pk))
+    return card
+
+
+def card_update(*, participant: Participant, card: ValuesCard, title, description, policies, context_id=None) -> ValuesCard:
+    """Let the author edit their card until the voting stage; it is placed again."""
+    if card.author_id != participant.pk:
+        raise Forbidden("Only the author can edit this card.")
+    fields = validate_card(title=title, description=description, policies=policies)
+    context = _context_for(participant, context_id) if context_id is not None else card.context
+    with transaction.atomic():
+        round_ = Round.objects.select_for_update().get(pk=participant.round_id)
+        if round_.stage != Stage.ARTICULATION:
+            raise WrongStage("Cards can be edited only until the voting stage starts.")
+        locked = ValuesCard.objects.select_for_update().get(pk=card.pk)
+        locked.title, locked.description, locked.policies = fields.title, fields.description, fields.policies
+        locked.context = context
+        locked.embedding = None
+        locked.dedup_status = ValuesCard.DedupStatus.PENDING
+        locked.save()
+        CardMerge.objects.filter(card=locked, undone_at__isnull=True).update(
+            undone_at=timezone.now(), undo_reason="edited by its author"
+        )
+        from cards.tasks import dedup_card
+
+        transaction.on_commit(lambda: dedup_card.delay(locked.pk))
+    return locked
+
+
+def card_hide(*, actor, card: ValuesCard, reason: str, hidden: bool = True) -> ValuesCard:
+    """Hide (or show again) a card, with a reason its author is shown."""
+    if not can(actor, card.round, "moderate"):
+        raise Forbidden("Your role in this round does not allow moderation.")
+    from deliberation.text import clean_text
+
+    reason = clean_text(reason, field="reason", max_length=500, required=hidden)
+    with transaction.atomic():
+        ValuesCard.objects.filter(pk=card.pk).update(
+            status=ValuesCard.Status.HIDDEN if hidden else ValuesCard.Status.SUBMITTED,
+            hidden_reason=reason if hidden else "",
+        )
+        audit_log(round_=card.round, actor=actor, action="card.hide" if hidden else "card.show", target=card,
+                  data={"reason": reason})
+    card.refresh_from_db()
+    return card
+
+
+def card_vectors(card: ValuesCard) -> np.ndarray:
+    """The card's embedding matrix (whole card first, then one row per policy), computed once."""
+    cached = vectors_from_bytes(card.embedding)
+    if cached is not None:
+        return cached
+    from llm.gateway import embed
+
+    vectors = embed(dedup.card_texts(card.title, card.description, card.policies), purpose="dedup.embed",
+                    round_id=card.round_id)
+    ValuesCard.objects.filter(pk=card.pk).update(embedding=vectors_to_bytes(vectors))
+    return vectors
+
+
+def _value_vectors(value: CanonicalValue) -> np.ndarray:
+    cached = vectors_from_bytes(value.embedding)
+    if cached is not None:
+        return cached
+    from llm.gateway import embed
+
+    vectors = embed(dedup.card_texts(value.title, value.description, value.policies), purpose="dedup.embed",
+                    round_id=value.round_id)
+    CanonicalValue.objects.filter(pk=value.pk).update(embedding=vectors_to_bytes(vectors))
+    return vectors
+
+
+def _new_value_from_card(card: ValuesCard, vectors: np.ndarray) -> CanonicalValue:
+    value = CanonicalValue.objects.create(
+        round_id=card.round_id,
+        question_id=card.question_id,
+        title=card.title,
+        description=card.description,
+        policies=card.policies,
+        representative=card,
+        embedding=vectors_to_bytes(vectors),
+    )
+    return value
+
+
+def _refresh_representative(value: CanonicalValue) -> None:
+    """Choose again the best articulation of a value's cluster as it grows."""
+    members = list(
+        ValuesCard.objects.filter(merges__value=value, merges__undone_at__isnull=True).order_by("id")
+    )
+    if not members:
+        return
+    matrices = [card_vectors(card) for card in members]
+    best = members[dedup.choose_representative(matrices)]
+    if best.pk != value.representative_id:
+        CanonicalValue.objects.filter(pk=value.pk).update(
+            representative=best,
+            title=best.title,
+            description=best.description,
+            policies=best.policies,
+            embedding=vectors_to_bytes(card_vectors(best)),
+        )
+
+
+def dedup_place_card(*, card_id: int) -> CardMerge | None:
+    """Place a pending card into the canonical value it expresses, or found a new one. Idempotent."""
+    card = ValuesCard.objects.filter(pk=card_id).select_related("round").first()
+    if card is None or card.dedup_status != ValuesCard.DedupStatus.PENDING:
+        return None
+    vectors = card_vectors(card)  # the slow call happens outside the transaction
+    thresholds = dedup.thresholds_for(card.round.dedup_threshold)
+    with transaction.atomic():
+        # One placement per question at a time: two cards of the same new value end in one canonical value.
+        Question.objects.select_for_update().get(pk=card.question_id)
+        card = ValuesCard.objects.select_for_update().get(pk=card_id)
+        if card.dedup_status != ValuesCard.DedupStatus.PENDING:
+            return None
+        values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
+        best_value, best_score = None, -1.0
+        for value in values:
+            score = dedup.similarity(vectors, _value_vectors(value))
+            if score > best_score:
+                best_value, best_score = value, score
+        decision = dedup.decide(best_score, thresholds) if best_value is not None else "different"
+        if decision == "different":
+            value = _new_value_from_card(card, vectors)
+            merge = CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=None)
+        else:
+            value = best_value
+            merge = CardMerge.objects.create(
+                card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=round(best_score, 6)
+            )
+        value.contexts.add(card.context_id)
+        card.dedup_status = (
+            ValuesCard.DedupStatus.REVIEW if decision == "review" else ValuesCard.DedupStatus.PLACED
+        )
+        card.save(update_fields=["dedup_status", "updated_at"])
+        if decision != "different":
+            _refresh_representative(value)
+        elif card.round.stage == Stage.VOTING:
+            from moral_graph.tasks import generate_stories
+
+            transaction.on_commit(lambda: generate_stories.delay(card.round_id))
+    return merge
+
+
+def merge_confirm(*, participant: Participant, card: ValuesCard, answer: str) -> MergeConfirmation:
+    """The author answers "is this your value?"; "different" splits their card into a value of its own."""
+    if card.author_id != participant.pk:
+        raise Forbidden("Only the author of this card can answer.")
+    if answer not in MergeConfirmation.Answer.values:
+        raise ValidationError({"answer": "Answer 'same' or 'different'."})
+    with transaction.atomic():
+        merge = CardMerge.objects.select_for_update().filter(card=card, undone_at__isnull=True).first()
+        if merge is None:
+            raise NotFound("This card has not been placed yet.")
+        existing = MergeConfirmation.objects.filter(merge=merge).first()
+        if existing is not None:
+            if existing.answer == answer:
+                return existing
+            raise Conflict("You have already answered for this card.", code="already_answered")
+        confirmation = MergeConfirmation.objects.create(merge=merge, answer=answer)
+        if answer == MergeConfirmation.Answer.DIFFERENT:
+            others = CardMerge.objects.filter(value=merge.value, undone_at__isnull=True).exclude(pk=merge.pk)
+            if others.exists():
+                merge.undone_at = timezone.now()
+                merge.undo_reason = "its author said it is a different value"
+                merge.save(update_fields=["undone_at", "undo_reason"])
+                value = _new_value_from_card(card, card_vectors(card))
+                value.contexts.add(card.context_id)
+                CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.SPLIT)
+                _refresh_representative(merge.value)
+    return confirmation

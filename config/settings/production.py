@@ -1,0 +1,30 @@
+"""Production: PostgreSQL, Redis and Celery workers from the environment; refuses insecure settings."""
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int
+
+from .base import *  # noqa: F403
+from .base import DATABASE_URL, REDIS_URL, SECRET_KEY
+
+DEBUG = env_bool("DEBUG", False)
+if DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production settings.")
+if not SECRET_KEY or SECRET_KEY.startswith("dev-insecure") or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 50 characters in production.")
+if not DATABASE_URL:
+    raise ImproperlyConfigured("Set DATABASE_URL (PostgreSQL) in production.")
+if not REDIS_URL:
+    raise ImproperlyConfigured("Set REDIS_URL (Redis) in production.")
+
+CELERY_TASK_ALWAYS_EAGER = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

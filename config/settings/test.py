@@ -1,0 +1,12 @@
+"""Settings for pytest. Tasks run in-process unless a test starts a real worker."""
+from .base import *  # noqa: F403
+from .base import VAR_DIR
+
+DEBUG = False
+(VAR_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+AXES_ENABLED = True
+OPENAI_API_KEY = ""
+OPENAI_BASE_URL = ""
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,356 @@
+"""Writes for rounds, participants, invitations and the audit log."""
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from deliberation.models import (
+    STAGE_ORDER,
+    AuditEvent,
+    Context,
+    Invitation,
+    OrganizerRole,
+    Participant,
+    ParticipantAttribute,
+    Question,
+    ReportVisibility,
+    Round,
+    Stage,
+)
+from deliberation.permissions import can
+from deliberation.text import clean_text
+
+JOINABLE_STAGES = (Stage.ARTICULATION, Stage.VOTING)
+
+
+def audit_log(*, round_: Round | None, actor, action: str, target: Any = None, data: dict | None = None) -> None:
+    """Record one organizer action."""
+    AuditEvent.objects.create(
+        round=round_,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        target_type=type(target).__name__ if target is not None else "",
+        target_id=str(getattr(target, "pk", "") or ""),
+        data=data or {},
+    )
+
+
+def _require(user, round_: Round, action: str) -> None:
+    if not can(user, round_, action):
+        raise Forbidden("Your role in this round does not allow this.")
+
+
+def _clean_contexts(contexts: Sequence[Any]) -> list[dict[str, str]]:
+    if not isinstance(contexts, list | tuple) or not contexts:
+        raise ValidationError({"contexts": "Give at least one context."})
+    if len(contexts) > 50:
+        raise ValidationError({"contexts": "At most 50 contexts."})
+    cleaned = []
+    for item in contexts:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise ValidationError({"contexts": "Each context is a name or {name, description}."})
+        cleaned.append(
+            {
+                "name": clean_text(item.get("name"), field="contexts", max_length=200),
+                "description": clean_text(
+                    item.get("description", ""), field="contexts", max_length=2000, required=False
+                ),
+            }
+        )
+    names = [c["name"].lower() for c in cleaned]
+    if len(set(names)) != len(names):
+        raise ValidationError({"contexts": "Context names must be different."})
+    return cleaned
+
+
+def _clean_attributes(attributes: Sequence[Any]) -> list[dict[str, Any]]:
+    if not isinstance(attributes, list | tuple):
+        raise ValidationError({"attributes": "Give a list of attributes."})
+    cleaned = []
+    for item in attributes:
+        if not isinstance(item, dict):
+            raise ValidationError({"attributes": "Each attribute is {key, label, choices, grouping}."})
+        label = clean_text(item.get("label"), field="attributes", max_length=200)
+        key = slugify(item.get("key") or label).replace("-", "_")[:64]
+        choices = item.get("choices") or []
+        if not isinstance(choices, list) or not 2 <= len(choices) <= 30:
+            raise ValidationError({"attributes": f"{label}: give 2 to 30 choices."})
+        choices = [clean_text(c, field="attributes", max_length=100) for c in choices]
+        cleaned.append({"key": key, "label": label, "choices": choices, "grouping": bool(item.get("grouping", True))})
+    if len({a["key"] for a in cleaned}) != len(cleaned):
+        raise ValidationError({"attributes": "Attribute keys must be different."})
+    return cleaned
+
+
+ROUND_SETTINGS = {
+    "stories_per_participant": (1, 50),
+    "min_votes_per_story": (1, 1000),
+    "participant_cap": (1, 10_000_000),
+    "token_budget": (0, 2_000_000_000),
+}
+
+
+def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for name, (low, high) in ROUND_SETTINGS.items():
+        if name not in values:
+            continue
+        raw = values[name]
+        if raw in (None, "") and name in ("participant_cap", "token_budget"):
+            cleaned[name] = None
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValidationError({name: "Must be a whole number."})
+        try:
+            number = int(raw)
+        except ValueError as exc:
+            raise ValidationError({name: "Must be a whole number."}) from exc
+        if not low <= number <= high:
+            raise ValidationError({name: f"Must be between {low} and {high}."})
+        cleaned[name] = number
+    if "report_visibility" in values:
+        if values["report_visibility"] not in ReportVisibility.values:
+            raise ValidationError({"report_visibility": f"One of {', '.join(ReportVisibility.values)}."})
+        cleaned["report_visibility"] = values["report_visibility"]
+    if "ranking_method" in values:
+        from moral_graph.ranking import METHODS
+
+        if values["ranking_method"] not in METHODS:
+            raise ValidationError({"ranking_method": f"One of {', '.join(METHODS)}."})
+        cleaned["ranking_method"] = values["ranking_method"]
+    if "consent_text" in values:
+        cleaned["consent_text"] = clean_text(
+            values["consent_text"], field="consent_text", max_length=5000, multiline=True
+        )
+    for flag in ("open_link_enabled", "report_live"):
+        if flag in values:
+            cleaned[flag] = bool(values[flag])
+    return cleaned
+
+
+@transaction.atomic
+def round_create(
+    *,
+    owner,
+    title: str,
+    question: str,
+    contexts: Sequence[Any],
+    slug: str | None = None,
+    description: str = "",
+    attributes: Sequence[Any] = (),
+    **settings_values: Any,
+) -> Round:
+    """Create a round in draft with one question, its contexts and the owner's role."""
+    errors: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for name, fn in (
+        ("title", lambda: clean_text(title, field="title", max_length=200)),
+        ("description", lambda: clean_text(description, field="description", max_length=5000, required=False,
+                                           multiline=True)),
+        ("question", lambda: clean_text(question, field="question", max_length=2000, multiline=True)),
+        ("contexts", lambda: _clean_contexts(contexts)),
+        ("attributes", lambda: _clean_attributes(attributes)),
+        ("settings", lambda: _clean_settings(settings_values)),
+    ):
+        try:
+            fields[name] = fn()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    unknown = set(settings_values) - set(ROUND_SETTINGS) - {
+        "report_visibility", "ranking_method", "consent_text", "open_link_enabled", "report_live"}
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown settings: {', '.join(sorted(unknown))}."]
+    slug_value = slugify(slug or fields.get("title", ""))[:64]
+    if not slug_value:
+        errors.setdefault("slug", ["Give a slug made of letters, digits and hyphens."])
+    elif Round.objects.filter(slug=slug_value).exists():
+        errors.setdefault("slug", [f"The slug '{slug_value}' is taken."])
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            round_ = Round.objects.create(
+                slug=slug_value, title=fields["title"], description=fields["description"], **fields["settings"]
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"slug": [f"The slug '{slug_value}' is taken."]}) from exc
+    q = Question.objects.create(round=round_, text=fields["question"], order=0)
+    for order, ctx in enumerate(fields["contexts"]):
+        Context.objects.create(question=q, order=order, **ctx)
+    for order, attr in enumerate(fields["attributes"]):
+        ParticipantAttribute.objects.create(
+            round=round_, key=attr["key"], label=attr["label"], choices=attr["choices"],
+            is_grouping=attr["grouping"], order=order,
+        )
+    OrganizerRole.objects.create(round=round_, user=owner, role=OrganizerRole.Role.OWNER)
+    audit_log(round_=round_, actor=owner, action="round.create", target=round_)
+    return round_
+
+
+@transaction.atomic
+def round_update(*, round_: Round, actor, **values: Any) -> Round:
+    """Change a round's title, description or settings."""
+    _require(actor, round_, "edit_round")
+    errors: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    try:
+        changes.update(_clean_settings(values))
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    for name, limit in (("title", 200), ("description", 5000)):
+        if name in values:
+            try:
+                changes[name] = clean_text(values[name], field=name, max_length=limit,
+                                           required=name == "title", multiline=name == "description")
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+    unknown = set(values) - set(ROUND_SETTINGS) - {
+        "report_visibility", "ranking_method", "consent_text", "open_link_enabled", "report_live", "title",
+        "description"}
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
+    if errors:
+        raise ValidationError(errors)
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.save()
+    audit_log(round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)})
+    return locked
+
+
+@transaction.atomic
+def round_set_stage(*, round_: Round, actor, stage: str) -> Round:
+    """Move a round to another stage (forward, or back one step to correct a mistake)."""
+    _require(actor, round_, "advance_stage")
+    if stage not in Stage.values:
+        raise ValidationError({"stage": f"One of {', '.join(Stage.values)}."})
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    current, target = STAGE_ORDER.index(Stage(locked.stage)), STAGE_ORDER.index(Stage(stage))
+    if target == current:
+        return locked
+    if target < current - 1:
+        raise Conflict("A round can move back only one stage.", code="stage_order")
+    if target == STAGE_ORDER.index(Stage.PUBLISHED) and locked.current_ranking_id is None:
+        raise Conflict("Rank the round before publishing it.", code="not_ranked")
+    previous = locked.stage
+    locked.stage = stage
+    locked.save(update_fields=["stage", "updated_at"])
+    audit_log(round_=locked, actor=actor, action="round.stage", target=locked, data={"from": previous, "to": stage})
+    if stage == Stage.VOTING:
+        from moral_graph.tasks import generate_stories
+
+        transaction.on_commit(lambda: generate_stories.delay(locked.pk))
+    if stage == Stage.CLOSED:
+        from moral_graph.tasks import rank_round
+
+        transaction.on_commit(lambda: rank_round.delay(locked.pk))
+    return locked
+
+
+def _clean_participant_attributes(round_: Round, attributes: Any) -> dict[str, str]:
+    if attributes in (None, ""):
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise ValidationError({"attributes": "Give the answers as an object."})
+    defined = {a.key: a for a in round_.attributes.all()}
+    unknown = set(attributes) - set(defined)
+    if unknown:
+        raise ValidationError({"attributes": f"Unknown attributes: {', '.join(sorted(map(str, unknown)))}."})
+    cleaned = {}
+    for key, value in attributes.items():
+        if value in (None, ""):
+            continue
+        if value not in defined[key].choices:
+            raise ValidationError({"attributes": f"{defined[key].label}: choose one of the listed answers."})
+        cleaned[key] = value
+    return cleaned
+
+
+@transaction.atomic
+def participant_join(
+    *, round_: Round, consent: bool, attributes: Any = None, join_token: str = "", invite_code: str = "", user=None
+) -> Participant:
+    """Join a round by its open link or a one-time invite code; consent is required."""
+    if round_.stage not in JOINABLE_STAGES:
+        raise WrongStage("This round is not open for joining.")
+    if consent is not True:
+        raise ValidationError({"consent": "Please agree to the consent text to take part."})
+    cleaned = _clean_participant_attributes(round_, attributes)
+    invitation = None
+    if invite_code:
+        invitation = Invitation.objects.select_for_update().filter(round=round_, code=str(invite_code)[:64]).first()
+        if invitation is None:
+            raise NotFound("This invite code is not valid for this round.")
+        if invitation.used_at is not None:
+            raise Conflict("This invite code has already been used.", code="invite_used")
+    elif not (round_.open_link_enabled and join_token and join_token == round_.join_token):
+        raise Forbidden("This round needs a valid link or invite code.")
+    if user is not None and user.is_authenticated:
+        existing = Participant.objects.filter(round=round_, user=user).first()
+        if existing is not None:
+            return existing
+    if round_.participant_cap is not None:
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        if locked.participants.count() >= locked.participant_cap:
+            raise Conflict("This round is full.", code="round_full")
+    participant = Participant.objects.create(
+        round=round_,
+        attributes=cleaned,
+        consent_at=timezone.now(),
+        invitation=invitation,
+        user=user if user is not None and user.is_authenticated else None,
+    )
+    if invitation is not None:
+        Invitation.objects.filter(pk=invitation.pk).update(used_at=timezone.now())
+    return participant
+
+
+@transaction.atomic
+def participant_finish(*, participant: Participant, represented: Any = None, fair: Any = None) -> Participant:
+    """Record the end-of-round evaluation (1–5 each, optional) and mark the participant finished."""
+    values = {}
+    for name, raw in (("eval_represented", represented), ("eval_fair", fair)):
+        if raw in (None, ""):
+            continue
+        try:
+            number = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({name: "Choose 1 to 5."}) from exc
+        if not 1 <= number <= 5 or isinstance(raw, bool):
+            raise ValidationError({name: "Choose 1 to 5."})
+        values[name] = number
+    Participant.objects.filter(pk=participant.pk).update(
+        finished_at=F("finished_at") if participant.finished_at else timezone.now(), **values
+    )
+    participant.refresh_from_db()
+    return participant
+
+
+@transaction.atomic
+def invitations_create(*, round_: Round, actor, count: int) -> list[Invitation]:
+    """Make a batch of one-time invite codes."""
+    _require(actor, round_, "invite")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+        raise ValidationError({"count": "Between 1 and 10000."})
+    invitations = Invitation.objects.bulk_create([Invitation(round=round_) for _ in range(count)])
+    audit_log(round_=round_, actor=actor, action="invitations.create", target=round_, data={"count": count})
+    return invitations
+
+
+@transaction.atomic
+def role_grant(*, round_: Round, actor, user, role: str) -> OrganizerRole:
+    """Give a user a role in the round (owner only)."""
+    _require(actor, round_, "manage_roles")
+    if role not in OrganizerRole.Role.values:
+        raise ValidationError({"role": f"One of {', '.join(OrganizerRole.Role.values)}."})
+    obj, _ = OrganizerRole.objects.update_or_create(round=round_, user=user, defaults={"role": role})
+    audit_log(round_=round_, actor=actor, action="role.grant", target=obj, data={"user": user.pk, "role": role})
+    return obj

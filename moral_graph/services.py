@@ -1,0 +1,388 @@
+"""Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from deliberation.models import Context, Job, Participant, Round, Stage
+from deliberation.text import clean_text
+from moral_graph import ranking, selectors
+from moral_graph.models import (
+    Answer,
+    RankingRun,
+    RankingSnapshot,
+    StoryAssignment,
+    TransitionStory,
+    WiserVote,
+    WiserVoteRevision,
+)
+from moral_graph.stories import TEMPLATE_VERSION, template_story
+
+log = logging.getLogger(__name__)
+
+STORY_NEIGHBOURS = 3
+RANK_DEBOUNCE_SECONDS = 5
+RANKING_LOCK_STALE = timedelta(minutes=15)
+SOFTWARE_VERSION = "0.1.0"
+
+
+def _neighbour_pairs(value_ids: list[int], vectors: dict[int, np.ndarray], k: int) -> set[tuple[int, int]]:
+    """Unordered pairs of each value with its k nearest neighbours in embedding space."""
+    if len(value_ids) < 2:
+        return set()
+    if len(value_ids) <= k + 1:
+        return {(a, b) for i, a in enumerate(value_ids) for b in value_ids[i + 1 :]}
+    matrix = np.stack([vectors[v][0] for v in value_ids])
+    sims = matrix @ matrix.T
+    np.fill_diagonal(sims, -np.inf)
+    pairs = set()
+    for i, a in enumerate(value_ids):
+        for j in np.argsort(-sims[i], kind="stable")[:k]:
+            b = value_ids[int(j)]
+            pairs.add((min(a, b), max(a, b)))
+    return pairs
+
+
+def stories_generate(*, round_id: int) -> int:
+    """Write template stories (each with its reverse) between neighbouring values of every context. Idempotent."""
+    from cards.models import CanonicalValue
+    from cards.services import _value_vectors
+
+    round_ = Round.objects.filter(pk=round_id).first()
+    if round_ is None:
+        return 0
+    per_context = selectors.context_value_ids(round_id=round_id)
+    values = {v.pk: v for v in CanonicalValue.objects.filter(round_id=round_id, is_active=True)}
+    vectors = {pk: _value_vectors(v) for pk, v in values.items()}
+    contexts = {c.pk: c for c in Context.objects.filter(question__round_id=round_id)}
+    new = []
+    for context_id, value_ids in per_context.items():
+        ids = [v for v in value_ids if v in values]
+        for a, b in sorted(_neighbour_pairs(ids, vectors, STORY_NEIGHBOURS)):
+            for src, dst in ((a, b), (b, a)):
+                new.append(
+                    TransitionStory(
+                        round_id=round_id,
+                        context_id=context_id,
+                        from_value_id=src,
+                        to_value_id=dst,
+                        origin=TransitionStory.Origin.TEMPLATE,
+                        prompt_version=TEMPLATE_VERSION,
+                        text=template_story(
+                            context_name=contexts[context_id].name,
+                            from_title=values[src].title,
+                            from_policies=values[src].policies,
+                            to_title=values[dst].title,
+                            to_policies=values[dst].policies,
+                        ),
+                    )
+                )
+    with transaction.atomic():
+        before = TransitionStory.objects.filter(round_id=round_id).count()
+        TransitionStory.objects.bulk_create(new, ignore_conflicts=True)
+        return TransitionStory.objects.filter(round_id=round_id).count() - before
+
+
+def story_write(*, actor, context: Context, from_value_id: int, to_value_id: int, text: str) -> TransitionStory:
+    """An organizer writes (or rewrites) the story between two values of a context."""
+    from deliberation.permissions import can
+    from deliberation.services import audit_log
+
+    round_ = context.question.round
+    if not can(actor, round_, "edit_stories"):
+        raise Forbidden("Your role in this round does not allow editing stories.")
+    text = clean_text(text, field="text", max_length=4000, multiline=True)
+    from cards.models import CanonicalValue
+
+    ids = set(
+        CanonicalValue.objects.filter(round=round_, pk__in=[from_value_id, to_value_id]).values_list("pk", flat=True)
+    )
+    if len(ids) != 2:
+        raise ValidationError({"values": "Choose two different values of this round."})
+    with transaction.atomic():
+        story, created = TransitionStory.objects.update_or_create(
+            context=context, from_value_id=from_value_id, to_value_id=to_value_id,
+            defaults={"round": round_, "text": text, "origin": TransitionStory.Origin.ORGANIZER, "prompt_version": ""},
+        )
+        audit_log(round_=round_, actor=actor, action="story.write", target=story, data={"created": created})
+    return story
+
+
+def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = True) -> TransitionStory:
+    """Hide a story from voting (its votes stop counting), or show it again."""
+    from deliberation.permissions import can
+    from deliberation.services import audit_log
+
+    if not can(actor, story.round, "edit_stories"):
+        raise Forbidden("Your role in this round does not allow editing stories.")
+    reason = clean_text(reason, field="reason", max_length=500, required=hidden)
+    with transaction.atomic():
+        TransitionStory.objects.filter(pk=story.pk).update(is_hidden=hidden, hidden_reason=reason if hidden else "")
+        audit_log(round_=story.round, actor=actor, action="story.hide" if hidden else "story.show", target=story,
+                  data={"reason": reason})
+        _mark_ranking_dirty(story.round_id)
+    story.refresh_from_db()
+    return story
+
+
+def assignments_next(*, participant: Participant) -> list[TransitionStory]:
+    """The participant's stories: already assigned ones, topped up adaptively to the round's quota."""
+    round_ = participant.round
+    assigned = list(
+        TransitionStory.objects.filter(assignments__participant=participant)
+        .select_related("context", "from_value", "to_value")
+        .order_by("assignments__id")
+    )
+    missing = round_.stories_per_participant - len(assigned)
+    if missing <= 0 or round_.stage != Stage.VOTING:
+        return assigned
+    own_values = set(
+        participant.cards.filter(merges__undone_at__isnull=True).values_list("merges__value_id", flat=True)
+    )
+    candidates = list(
+        TransitionStory.objects.filter(round=round_, is_hidden=False, context__question__round=round_)
+        .exclude(assignments__participant=participant)
+        .annotate(
+            n_shown=Count("assignments", distinct=True),
+            n_wiser=Count("votes", filter=Q(votes__answer=Answer.WISER), distinct=True),
+            n_votes=Count("votes", distinct=True),
+        )
+        .select_related("context", "from_value", "to_value")
+    )
+    rng = random.Random(f"{participant.pk}")  # noqa: S311 - ordering ties, not security
+    minimum = round_.min_votes_per_story
+
+    def priority(story: TransitionStory) -> tuple:
+        share = (story.n_wiser + 1) / (story.n_votes + 2)
+        uncertainty = share * (1 - share) / (story.n_votes + 1)
+        touches_own = story.from_value_id in own_values or story.to_value_id in own_values
+        # Stories below the minimum come first (fewest shown first); then the most uncertain.
+        return (
+            0 if story.n_shown < minimum else 1,
+            story.n_shown if story.n_shown < minimum else 0,
+            -uncertainty,
+            0 if touches_own else 1,
+            rng.random(),
+        )
+
+    chosen = sorted(candidates, key=priority)[:missing]
+    with transaction.atomic():
+        StoryAssignment.objects.bulk_create(
+            [StoryAssignment(participant=participant, story=s) for s in chosen], ignore_conflicts=True
+        )
+    return list(
+        TransitionStory.objects.filter(assignments__participant=participant)
+        .select_related("context", "from_value", "to_value")
+        .order_by("assignments__id")
+    )
+
+
+def _clean_vote(answer: Any, reason: Any) -> tuple[str, str]:
+    errors = {}
+    if answer not in Answer.values:
+        errors["answer"] = [f"Answer one of: {', '.join(Answer.values)}."]
+    try:
+        reason = clean_text(reason, field="reason", max_length=500, required=False, multiline=True)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return answer, reason
+
+
+def _mark_ranking_dirty(round_id: int) -> None:
+    """Schedule one debounced recompute: only the first change after a snapshot enqueues it."""
+    flipped = Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=True).update(
+        ranking_dirty_since=timezone.now()
+    )
+    if flipped:
+        from moral_graph.tasks import rank_round
+
+        transaction.on_commit(lambda: rank_round.apply_async((round_id,), countdown=_debounce()))
+
+
+def vote_cast(*, participant: Participant, story_id: Any, answer: Any, reason: Any = "") -> tuple[WiserVote, bool]:
+    """Cast a wiser vote on an assigned story; a retry of the same vote returns it unchanged."""
+    answer, reason = _clean_vote(answer, reason)
+    try:
+        story_pk = int(story_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound("No such story.") from exc
+    story = TransitionStory.objects.filter(pk=story_pk, round_id=participant.round_id, is_hidden=False).first()
+    if story is None:
+        raise NotFound("No such story in this round.")
+    with transaction.atomic():
+        round_ = Round.objects.get(pk=participant.round_id)
+        if round_.stage != Stage.VOTING:
+            raise WrongStage("Votes are accepted only while the round is in its voting stage.")
+        if not StoryAssignment.objects.filter(participant=participant, story=story).exists():
+            raise Forbidden("This story was not assigned to you.")
+        existing = WiserVote.objects.filter(participant=participant, story=story).first()
+        if existing is not None:
+            if existing.answer == answer and existing.reason == reason:
+                return existing, False
+            raise Conflict("You already voted on this story; change your answer with an update.", code="already_voted")
+        try:
+            with transaction.atomic():
+                vote = WiserVote.objects.create(participant=participant, story=story, answer=answer, reason=reason)
+        except IntegrityError:
+            vote = WiserVote.objects.get(participant=participant, story=story)
+            if vote.answer == answer and vote.reason == reason:
+                return vote, False
+            raise Conflict("You already voted on this story; change your answer with an update.",
+                           code="already_voted") from None
+        WiserVoteRevision.objects.create(vote=vote, round_id=round_.pk, answer=answer)
+        _mark_ranking_dirty(round_.pk)
+    return vote, True
+
+
+def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: Any = "") -> WiserVote:
+    """Change one's answer until the round closes; the history is kept."""
+    answer, reason = _clean_vote(answer, reason)
+    try:
+        vote_pk = int(vote_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound("No such vote.") from exc
+    with transaction.atomic():
+        vote = WiserVote.objects.select_for_update().filter(pk=vote_pk, participant=participant).first()
+        if vote is None:
+            raise NotFound("No such vote of yours.")
+        if Round.objects.get(pk=participant.round_id).stage != Stage.VOTING:
+            raise WrongStage("Answers can be changed only while the round is in its voting stage.")
+        if vote.answer == answer and vote.reason == reason:
+            return vote
+        answer_changed = vote.answer != answer
+        vote.answer, vote.reason = answer, reason
+        vote.save(update_fields=["answer", "reason", "updated_at"])
+        if answer_changed:
+            WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
+            _mark_ranking_dirty(participant.round_id)
+    return vote
+
+
+def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int, method: str) -> list[dict]:
+    """Rank every context of the round from the votes as of the watermark; pure given the database state."""
+    per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
+    impressions = selectors.impressions_at(round_id=round_.pk, assignment_watermark=assignment_watermark)
+    values_of = selectors.context_value_ids(round_id=round_.pk)
+    results = []
+    for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
+        votes = per_context_votes.get(context.pk) or selectors.ContextVotes(
+            voter=np.zeros(0, np.int64), src=np.zeros(0, np.int64), dst=np.zeros(0, np.int64),
+            answer=np.zeros(0, np.int8),
+        )
+        value_ids = sorted(set(values_of.get(context.pk, [])) | set(votes.src.tolist()) | set(votes.dst.tolist()))
+        result = ranking.rank_context(
+            value_ids=value_ids,
+            voter=votes.voter,
+            src=votes.src,
+            dst=votes.dst,
+            answer=votes.answer,
+            impressions=impressions.get(context.pk, []),
+            method=method,
+            n_boot=200,
+            seed=watermark,
+            voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter),
+        )
+        results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
+    return results
+
+
+def _claim_ranking_lock(round_: Round) -> Job | None:
+    job, _ = Job.objects.get_or_create(round=round_, kind="ranking", key="round")
+    claimed = (
+        Job.objects.filter(pk=job.pk)
+        .filter(~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE))
+        .update(status=Job.Status.RUNNING, attempts=F("attempts") + 1, progress=0.0, error="",
+                updated_at=timezone.now())
+    )
+    return job if claimed else None
+
+
+def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun | None:
+    """Recompute the round's rankings and publish them atomically; one computation per round at a time."""
+    round_ = Round.objects.filter(pk=round_id).first()
+    if round_ is None:
+        return None
+    job = _claim_ranking_lock(round_)
+    if job is None:
+        return None  # another computation runs; it re-checks for newer votes when it ends
+    method = method or round_.ranking_method
+    try:
+        Round.objects.filter(pk=round_id).update(ranking_dirty_since=None)
+        watermark = selectors.round_watermark(round_id=round_id)
+        current = selectors.current_run(round_=round_)
+        if current is not None and current.watermark == watermark and current.method == method:
+            run = current
+        else:
+            assignment_wm = selectors.assignment_watermark(round_id=round_id)
+            results = ranking_results(
+                round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method=method
+            )
+            run = _publish(round_=round_, method=method, watermark=watermark, assignment_watermark=assignment_wm,
+                           results=results)
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, progress=1.0, attempts=0,
+                                             updated_at=timezone.now())
+    except Exception as exc:
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+                                             updated_at=timezone.now())
+        raise
+    if Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=False).exists():
+        from moral_graph.tasks import rank_round
+
+        rank_round.apply_async((round_id,), countdown=_debounce())
+    return run
+
+
+def _publish(*, round_: Round, method: str, watermark: int, assignment_watermark: int,
+             results: list[dict]) -> RankingRun:
+    parameters = {
+        "method": method,
+        "bootstrapResamples": 200,
+        "seed": watermark,
+        "assignmentWatermark": assignment_watermark,
+        "storyNeighbours": STORY_NEIGHBOURS,
+        "minVotesPerStory": round_.min_votes_per_story,
+    }
+    with transaction.atomic():
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        existing = RankingRun.objects.filter(
+            round=locked, method=method, watermark=watermark, status=RankingRun.Status.PUBLISHED
+        ).first()
+        if existing is not None:
+            return existing
+        run = RankingRun.objects.create(
+            round=locked, method=method, parameters=parameters, watermark=watermark,
+            status=RankingRun.Status.PUBLISHED, software_version=SOFTWARE_VERSION, published_at=timezone.now(),
+        )
+        RankingSnapshot.objects.bulk_create(
+            [
+                RankingSnapshot(run=run, round=locked, question_id=r["question_id"], context_id=r["context_id"],
+                                results=r["result"])
+                for r in results
+            ]
+        )
+        RankingRun.objects.filter(round=locked, status=RankingRun.Status.PUBLISHED).exclude(pk=run.pk).update(
+            status=RankingRun.Status.SUPERSEDED
+        )
+        locked.current_ranking = run
+        locked.save(update_fields=["current_ranking", "updated_at"])
+    return run
+
+
+def ranking_due_rounds(*, older_than: timedelta | None = None) -> list[int]:
+    """Rounds with votes newer than their snapshot (for the sweeper)."""
+    cutoff = timezone.now() - (older_than or timedelta(seconds=_debounce() * 4))
+    return list(Round.objects.filter(ranking_dirty_since__lt=cutoff).values_list("pk", flat=True))
+
+
+def _debounce() -> int:
+    return getattr(settings, "WISER_RANK_DEBOUNCE_SECONDS", RANK_DEBOUNCE_SECONDS)
