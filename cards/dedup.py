@@ -20,7 +20,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 ALIGNMENT_WEIGHT = 0.6
 DEFAULT_K = 5
-PREFILTER_POOL = 20
+PREFILTER_POOL = 50
 PRECISION_TARGET = 0.95
 RECALL_TARGET = 0.98
 REPRESENTATIVE_TIE = 0.01
@@ -111,18 +111,21 @@ def as_card_vectors(vectors: CardVectors | np.ndarray) -> CardVectors:
 
 def embed_cards(cards: Sequence[CardText], embed: Embed) -> list[CardVectors]:
     """Embed many cards with one call of `embed` (texts -> unit rows)."""
-    texts: list[str] = []
-    spans: list[tuple[int, int]] = []
+    # Participants often adopt a card or a policy verbatim, so each distinct text is embedded once.
+    position: dict[str, int] = {}
+    rows_of: list[list[int]] = []
     for card in cards:
-        rows = card_texts(card.title, card.description, card.policies)
-        spans.append((len(texts), len(texts) + len(rows)))
-        texts.extend(rows)
-    if not texts:
+        rows_of.append([position.setdefault(text, len(position)) for text in card_texts(*_fields(card))])
+    if not position:
         return []
-    matrix = np.asarray(embed(texts), dtype=np.float32)
-    if matrix.shape[0] != len(texts):
-        raise ValueError(f"the embedder returned {matrix.shape[0]} vectors for {len(texts)} texts")
-    return [CardVectors.from_matrix(matrix[start:end]) for start, end in spans]
+    matrix = np.asarray(embed(list(position)), dtype=np.float32)
+    if matrix.shape[0] != len(position):
+        raise ValueError(f"the embedder returned {matrix.shape[0]} vectors for {len(position)} texts")
+    return [CardVectors.from_matrix(matrix[rows]) for rows in rows_of]
+
+
+def _fields(card: CardText) -> tuple[str, str, Sequence[str]]:
+    return card.title, card.description, card.policies
 
 
 def alignment(a: np.ndarray, b: np.ndarray) -> float:
@@ -154,6 +157,17 @@ def similarity_matrix(left: Sequence[CardVectors], right: Sequence[CardVectors])
     cosines = np.stack([v.whole for v in left]) @ np.stack([v.whole for v in right]).T
     blended = ALIGNMENT_WEIGHT * 0.5 * (forward + backward) + (1 - ALIGNMENT_WEIGHT) * cosines
     return blended.astype(np.float32)
+
+
+def _scores_against(
+    card: CardVectors, policies: np.ndarray, counts: np.ndarray, cosines: np.ndarray
+) -> np.ndarray:
+    """`similarity` of one card to many, given their policy rows stacked in order and their card cosines."""
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    sims = card.policies @ np.asarray(policies, dtype=np.float32).T
+    forward = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
+    backward = np.add.reduceat(sims.max(axis=0), starts) / counts
+    return ALIGNMENT_WEIGHT * 0.5 * (forward + backward) + (1 - ALIGNMENT_WEIGHT) * cosines
 
 
 @dataclass(frozen=True)
@@ -252,13 +266,13 @@ def calibrate(
     threshold = _between(ranked, cut)
 
     precision = true_positives / predicted
-    precise = np.flatnonzero(last_of_tie & (precision >= precision_target))
-    if precise.size and precise[-1] < cut:
-        review_high = _between(ranked, int(precise[-1]))
-    elif precise.size:
+    precise = np.flatnonzero(last_of_tie & (precision >= precision_target) & (np.arange(len(ranked)) <= cut))
+    if not precise.size:
+        review_high = float(ranked[0]) + 1e-6
+    elif precise[-1] == cut:
         review_high = threshold
     else:
-        review_high = float(ranked[0]) + 1e-6
+        review_high = _between(ranked, int(precise[-1]))
     recall = true_positives / labels.sum()
     enough = np.flatnonzero(last_of_tie & (recall >= recall_target))
     review_low = min(threshold, _between(ranked, int(enough[0])))
@@ -373,11 +387,7 @@ class CanonicalIndex:
         rows = np.argpartition(-cosines, pool - 1)[:pool] if pool < size else np.arange(size)
         mats = [self._policies[r] for r in rows]
         counts = np.array([m.shape[0] for m in mats])
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        sims = vectors.policies @ np.concatenate(mats).astype(np.float32).T
-        forward = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
-        backward = np.add.reduceat(sims.max(axis=0), starts) / counts
-        scores = ALIGNMENT_WEIGHT * 0.5 * (forward + backward) + (1 - ALIGNMENT_WEIGHT) * cosines[rows]
+        scores = _scores_against(vectors, np.concatenate(mats), counts, cosines[rows])
         found = [
             (self._keys[int(row)], float(score))
             for row, score in zip(rows, scores, strict=True)
@@ -417,13 +427,37 @@ def choose_representative(
     self_sims = np.zeros(count)
     self_sims[sample] = sims[sample, np.arange(len(sample))]
     centrality = (sims.sum(axis=1) - self_sims) / (len(sample) - in_sample)
+    styles = [articulation_score(c) for c in cards] if cards is not None else [0.0] * count
+    return _most_central(centrality, styles, [v.policy_count for v in vectors])
+
+
+def _most_central(centrality: np.ndarray, styles: Sequence[float], policy_counts: Sequence[int]) -> int:
     near = np.flatnonzero(centrality >= centrality.max() - REPRESENTATIVE_TIE)
+    return int(max(near, key=lambda i: (styles[i], min(policy_counts[i], STYLE_MAX_POLICIES), -int(i))))
 
-    def preference(i: int) -> tuple[float, int, int]:
-        style = articulation_score(cards[i]) if cards is not None else 0.0
-        return style, min(vectors[i].policy_count, STYLE_MAX_POLICIES), -i
 
-    return int(max(near, key=preference))
+@dataclass
+class _Cluster:
+    """A growing cluster: members, their stacked vectors, and each member's summed similarity to the others."""
+
+    members: list[int]
+    policies: np.ndarray
+    policy_counts: list[int]
+    wholes: np.ndarray
+    closeness: np.ndarray
+    representative: int
+
+    @classmethod
+    def founded_by(cls, index: int, card: CardVectors) -> _Cluster:
+        return cls([index], card.policies, [card.policy_count], card.whole[None, :], np.zeros(1), index)
+
+    def join(self, index: int, card: CardVectors) -> None:
+        row = _scores_against(card, self.policies, np.array(self.policy_counts), self.wholes @ card.whole)
+        self.closeness = np.append(self.closeness + row, row.sum())
+        self.members.append(index)
+        self.policies = np.concatenate([self.policies, card.policies])
+        self.policy_counts.append(card.policy_count)
+        self.wholes = np.concatenate([self.wholes, card.whole[None, :]])
 
 
 Judge = Callable[[int, int], bool | None]
@@ -440,36 +474,37 @@ def cluster_cards(
     `decide` says "same" (or, in the review band, when `judge(card, representative)` says so; with no
     judge or no verdict, the threshold decides), else founds a new canonical value. Returns cluster ids."""
     vectors = [as_card_vectors(v) for v in vectors_list]
+    styles = [articulation_score(c) for c in cards] if cards is not None else [0.0] * len(vectors)
     index = CanonicalIndex()
-    members: list[list[int]] = []
-    representatives: list[int] = []
+    clusters: list[_Cluster] = []
     labels: list[int] = []
     for i, card in enumerate(vectors):
         best = index.candidates(card, k=1)
         joined: int | None = None
         if best:
-            cluster, score = int(best[0][0]), best[0][1]
+            key, score = int(best[0][0]), best[0][1]
             decision = decide(score, thresholds)
             same = decision == "same"
             if decision == "review":
-                verdict = judge(i, representatives[cluster]) if judge is not None else None
+                verdict = judge(i, clusters[key].representative) if judge is not None else None
                 same = is_same(score, thresholds) if verdict is None else verdict
-            joined = cluster if same else None
+            joined = key if same else None
         if joined is None:
-            joined = len(members)
-            members.append([i])
-            representatives.append(i)
+            joined = len(clusters)
+            clusters.append(_Cluster.founded_by(i, card))
             index.add(joined, card)
         else:
-            members[joined].append(i)
-            group = members[joined]
-            chosen = group[
-                choose_representative(
-                    [vectors[m] for m in group], [cards[m] for m in group] if cards is not None else None
+            cluster = clusters[joined]
+            cluster.join(i, card)
+            chosen = cluster.members[
+                _most_central(
+                    cluster.closeness / (len(cluster.members) - 1),
+                    [styles[m] for m in cluster.members],
+                    cluster.policy_counts,
                 )
             ]
-            if chosen != representatives[joined]:
-                representatives[joined] = chosen
+            if chosen != cluster.representative:
+                cluster.representative = chosen
                 index.replace(joined, vectors[chosen])
         labels.append(joined)
     return labels

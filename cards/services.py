@@ -256,3 +256,83 @@ def merge_confirm(*, participant: Participant, card: ValuesCard, answer: str) ->
                 CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.SPLIT)
                 _refresh_representative(merge.value)
     return confirmation
+
+
+def _require_moderator(actor, round_: Round) -> None:
+    if not can(actor, round_, "moderate"):
+        raise Forbidden("Your role in this round does not allow moderation.")
+
+
+def value_merge(*, actor, source: CanonicalValue, target: CanonicalValue) -> CanonicalValue:
+    """Merge one canonical value into another; its cards move, and votes on its stories count for the target."""
+    _require_moderator(actor, source.round)
+    if source.pk == target.pk or source.question_id != target.question_id:
+        raise ValidationError({"target": "Choose another value of the same question."})
+    with transaction.atomic():
+        Question.objects.select_for_update().get(pk=source.question_id)
+        source = CanonicalValue.objects.select_for_update().get(pk=source.pk)
+        target = CanonicalValue.objects.select_for_update().get(pk=target.pk)
+        if not source.is_active or not target.is_active:
+            raise Conflict("Both values must be active.", code="inactive_value")
+        now = timezone.now()
+        moved = list(CardMerge.objects.filter(value=source, undone_at__isnull=True))
+        CardMerge.objects.filter(pk__in=[m.pk for m in moved]).update(
+            undone_at=now, undo_reason=f"value merged into {target.pk}"
+        )
+        CardMerge.objects.bulk_create(
+            [CardMerge(card_id=m.card_id, value=target, origin=CardMerge.Origin.ORGANIZER) for m in moved]
+        )
+        target.contexts.add(*source.contexts.all())
+        source.is_active = False
+        source.merged_into = target
+        source.save(update_fields=["is_active", "merged_into", "updated_at"])
+        _refresh_representative(target)
+        audit_log(round_=source.round, actor=actor, action="value.merge", target=source,
+                  data={"into": target.pk, "cards": len(moved)})
+        _ranking_changed(source.round_id)
+    target.refresh_from_db()
+    return target
+
+
+def card_reassign(*, actor, card: ValuesCard, target: CanonicalValue | None) -> CardMerge:
+    """Move a card to another canonical value, or (target None) split it into a value of its own."""
+    _require_moderator(actor, card.round)
+    if target is not None and (target.question_id != card.question_id or not target.is_active):
+        raise ValidationError({"target": "Choose an active value of the same question."})
+    with transaction.atomic():
+        Question.objects.select_for_update().get(pk=card.question_id)
+        current = CardMerge.objects.select_for_update().filter(card=card, undone_at__isnull=True).first()
+        if current is not None and target is not None and current.value_id == target.pk:
+            return current
+        if current is not None:
+            current.undone_at = timezone.now()
+            current.undo_reason = "reassigned by an organizer"
+            current.save(update_fields=["undone_at", "undo_reason"])
+        if target is None:
+            target = _new_value_from_card(card, card_vectors(card))
+        target.contexts.add(card.context_id)
+        merge = CardMerge.objects.create(card=card, value=target, origin=CardMerge.Origin.ORGANIZER)
+        ValuesCard.objects.filter(pk=card.pk).update(dedup_status=ValuesCard.DedupStatus.PLACED)
+        if current is not None:
+            _retire_if_empty(current.value)
+            _refresh_representative(current.value)
+        _refresh_representative(target)
+        audit_log(round_=card.round, actor=actor, action="card.reassign", target=card,
+                  data={"from": current.value_id if current else None, "to": target.pk})
+        _ranking_changed(card.round_id)
+    return merge
+
+
+def _retire_if_empty(value: CanonicalValue) -> None:
+    """A value left with no cards and no stories disappears from the graph; with stories it stays."""
+    if CardMerge.objects.filter(value=value, undone_at__isnull=True).exists():
+        return
+    if value.stories_from.exists() or value.stories_to.exists():
+        return
+    CanonicalValue.objects.filter(pk=value.pk).update(is_active=False)
+
+
+def _ranking_changed(round_id: int) -> None:
+    from moral_graph.services import mark_ranking_dirty
+
+    mark_ranking_dirty(round_id)

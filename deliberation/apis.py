@@ -40,7 +40,8 @@ class RoundOut(serializers.ModelSerializer):
         model = Round
         fields = [
             "slug", "title", "description", "stage", "consent_text", "stories_per_participant",
-            "min_votes_per_story", "report_visibility", "ranking_method", "participant_cap", "questions", "attributes",
+            "min_votes_per_story", "report_visibility", "report_live", "ranking_method", "participant_cap",
+            "questions", "attributes",
         ]
 
 
@@ -56,6 +57,7 @@ class RoundCreateIn(serializers.Serializer):
     participant_cap = serializers.IntegerField(required=False, allow_null=True)
     token_budget = serializers.IntegerField(required=False, allow_null=True)
     report_visibility = serializers.CharField(required=False)
+    report_live = serializers.BooleanField(required=False)
     ranking_method = serializers.CharField(required=False)
 
 
@@ -70,6 +72,8 @@ class RoundUpdateIn(serializers.Serializer):
     ranking_method = serializers.CharField(required=False)
     consent_text = serializers.CharField(required=False, max_length=100_000)
     open_link_enabled = serializers.BooleanField(required=False)
+    report_live = serializers.BooleanField(required=False)
+    guidance_logging = serializers.BooleanField(required=False)
 
 
 class StageIn(serializers.Serializer):

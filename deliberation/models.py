@@ -56,6 +56,9 @@ class Round(models.Model):
     report_visibility = models.CharField(
         max_length=16, choices=ReportVisibility.choices, default=ReportVisibility.PRIVATE
     )
+    guidance_logging = models.BooleanField(
+        default=False, help_text="Store the situations sent to the guidance endpoint, for evaluation."
+    )
     report_live = models.BooleanField(
         default=False, help_text="Show the current ranking to report readers before the round is published."
     )
@@ -63,6 +66,9 @@ class Round(models.Model):
     ranking_dirty_since = models.DateTimeField(null=True, blank=True)
     current_ranking = models.ForeignKey(
         "moral_graph.RankingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    translations = models.JSONField(
+        default=dict, blank=True, help_text='Per language: {"es": {"title": ..., "description": ..., "consent_text": ...}}'
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -91,6 +97,7 @@ class Question(models.Model):
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="questions")
     text = models.TextField(max_length=2000)
     order = models.PositiveSmallIntegerField(default=0)
+    translations = models.JSONField(default=dict, blank=True, help_text='Per language: {"es": {"text": ...}}')
 
     class Meta:
         ordering = ["order", "id"]
@@ -107,6 +114,9 @@ class Context(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=2000)
     order = models.PositiveSmallIntegerField(default=0)
+    translations = models.JSONField(
+        default=dict, blank=True, help_text='Per language: {"es": {"name": ..., "description": ...}}'
+    )
 
     class Meta:
         ordering = ["order", "id"]

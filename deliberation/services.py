@@ -97,6 +97,10 @@ ROUND_SETTINGS = {
 }
 
 
+ROUND_FLAGS = ("open_link_enabled", "report_live", "guidance_logging")
+SETTING_KEYS = set(ROUND_SETTINGS) | set(ROUND_FLAGS) | {"report_visibility", "ranking_method", "consent_text"}
+
+
 def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for name, (low, high) in ROUND_SETTINGS.items():
@@ -129,7 +133,7 @@ def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
         cleaned["consent_text"] = clean_text(
             values["consent_text"], field="consent_text", max_length=5000, multiline=True
         )
-    for flag in ("open_link_enabled", "report_live"):
+    for flag in ROUND_FLAGS:
         if flag in values:
             cleaned[flag] = bool(values[flag])
     return cleaned
@@ -163,8 +167,7 @@ def round_create(
             fields[name] = fn()
         except ValidationError as exc:
             errors.update(exc.message_dict)
-    unknown = set(settings_values) - set(ROUND_SETTINGS) - {
-        "report_visibility", "ranking_method", "consent_text", "open_link_enabled", "report_live"}
+    unknown = set(settings_values) - SETTING_KEYS
     if unknown:
         errors["non_field_errors"] = [f"Unknown settings: {', '.join(sorted(unknown))}."]
     slug_value = slugify(slug or fields.get("title", ""))[:64]
@@ -211,9 +214,7 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
                                            required=name == "title", multiline=name == "description")
             except ValidationError as exc:
                 errors.update(exc.message_dict)
-    unknown = set(values) - set(ROUND_SETTINGS) - {
-        "report_visibility", "ranking_method", "consent_text", "open_link_enabled", "report_live", "title",
-        "description"}
+    unknown = set(values) - SETTING_KEYS - {"title", "description"}
     if unknown:
         errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
     if errors:

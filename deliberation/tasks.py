@@ -5,8 +5,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from cards.models import ValuesCard
-
-MAX_DEDUP_ATTEMPTS = 5
+from cards.tasks import MAX_DEDUP_ATTEMPTS
 
 
 @shared_task

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import views
+from frontend import console_views, views
 
 app_name = "frontend"
 
@@ -8,9 +8,19 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
-    path("console/", views.console, name="console"),
-    path("console/<slug:slug>/", views.console_round, name="console-round"),
+    path("signup/", views.signup, name="signup"),
+    path("console/", console_views.console, name="console"),
+    path("console/new/", console_views.round_new, name="console-new"),
+    path("console/<slug:slug>/", console_views.console_round, name="console-round"),
+    path("console/<slug:slug>/live/", console_views.console_live, name="console-live"),
+    path("console/<slug:slug>/edit/", console_views.round_edit, name="console-edit"),
+    path("console/<slug:slug>/invitations/", console_views.invitations, name="console-invitations"),
+    path("console/<slug:slug>/invitations.csv", console_views.invitations_csv, name="console-invitations-csv"),
+    path("console/<slug:slug>/moderation/", console_views.moderation, name="console-moderation"),
+    path("console/<slug:slug>/roles/", console_views.roles, name="console-roles"),
+    path("console/<slug:slug>/audit/", console_views.audit, name="console-audit"),
     path("r/<slug:slug>/join/<str:token>/", views.join, name="join"),
+    path("r/<slug:slug>/invite/", views.invite_code_entry, name="invite-entry"),
     path("r/<slug:slug>/invite/<str:code>/", views.join_invite, name="join-invite"),
     path("r/<slug:slug>/resume/<str:token>/", views.resume, name="resume"),
     path("r/<slug:slug>/", views.participant_home, name="round"),

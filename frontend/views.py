@@ -1,29 +1,35 @@
-"""Pages for participants, organizers and report readers: thin views over selectors and services."""
+"""Pages for participants and report readers, plus sign-in and sign-up: thin views over selectors and services."""
+from math import ceil
+
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
-from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cards import services as card_services
-from cards.models import CanonicalValue, CardMerge, ValuesCard
-from cards.validation import POLICY_EXAMPLES
+from cards.models import CardMerge, ValuesCard
+from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from deliberation import selectors, services
 from deliberation.errors import DomainError
 from deliberation.models import Context, Participant, Round, Stage
-from deliberation.permissions import can, can_read_report, role_of
+from deliberation.permissions import can_read_report
 from frontend import session
 from moral_graph import services as graph_services
-from moral_graph.models import TransitionStory, WiserVote
+from moral_graph.models import WiserVote
 from moral_graph.report import report_build
 
 MAX_POLICY_FIELDS = 7
+VISIBLE_POLICY_FIELDS = 4
+# An honest estimate: writing a card takes most people about eight minutes, each story about one.
+CARD_MINUTES = 8
+STORY_MINUTES = 1
 
 
 def _round(slug: str) -> Round:
@@ -40,21 +46,50 @@ def _participant_or_redirect(request: HttpRequest, round_: Round):
     return participant, None
 
 
+def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return exc.message_dict
+    return {"non_field_errors": exc.messages}
+
+
+def _is_confirmed(card: ValuesCard) -> bool:
+    merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("confirmation").first()
+    if merge is None:
+        return False
+    return merge.origin in (CardMerge.Origin.SPLIT, CardMerge.Origin.ORGANIZER) or hasattr(merge, "confirmation")
+
+
+def _unconfirmed(cards: list[ValuesCard]) -> list[ValuesCard]:
+    """Cards placed into a value whose author has not yet said whether it is theirs."""
+    pending = []
+    for card in cards:
+        merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).first()
+        if merge is not None and merge.origin == CardMerge.Origin.AUTO and not hasattr(merge, "confirmation"):
+            pending.append(card)
+    return pending
+
+
 def _progress(round_: Round, participant: Participant) -> dict:
-    cards = list(participant.cards.all())
+    cards = list(participant.cards.all().order_by("id"))
     stories = graph_services.assignments_next(participant=participant) if round_.stage == Stage.VOTING else []
     voted = WiserVote.objects.filter(participant=participant).count()
     steps = [
         {"key": "question", "label": _("The question"), "done": True},
         {"key": "card", "label": _("Your value"), "done": bool(cards)},
-        {"key": "confirm", "label": _("Is this your value?"), "done": bool(cards) and all(
-            CardMerge.objects.filter(card=c, undone_at__isnull=True, confirmation__isnull=False).exists()
-            or CardMerge.objects.filter(card=c, undone_at__isnull=True, origin=CardMerge.Origin.SPLIT).exists()
-            for c in cards)},
+        {"key": "confirm", "label": _("Is this your value?"), "done": bool(cards) and all(map(_is_confirmed, cards))},
         {"key": "vote", "label": _("Wiser votes"), "done": bool(stories) and voted >= len(stories)},
         {"key": "done", "label": _("Done"), "done": participant.finished_at is not None},
     ]
-    return {"steps": steps, "cards": cards, "stories": stories, "voted": voted}
+    hidden = [c for c in cards if c.status == ValuesCard.Status.HIDDEN]
+    return {"steps": steps, "cards": cards, "hidden_cards": hidden, "stories": stories, "voted": voted}
+
+
+def _minutes(round_: Round) -> int:
+    return CARD_MINUTES + ceil(round_.stories_per_participant * STORY_MINUTES)
+
+
+def _results_visible(round_: Round) -> bool:
+    return round_.stage == Stage.PUBLISHED or (round_.report_live and round_.stage != Stage.DRAFT)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -64,11 +99,40 @@ def home(request: HttpRequest) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     template_name = "frontend/login.html"
 
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "signup_allowed": _signup_allowed()}
+
+
+def lockout(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): the sign-in form with a plain explanation."""
+    return render(request, "frontend/login.html", {"locked_out": True, "signup_allowed": _signup_allowed()},
+                  status=429)
+
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return redirect("frontend:home")
+
+
+def _signup_allowed() -> bool:
+    return bool(getattr(settings, "WISER_ALLOW_SIGNUP", False))
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an organizer account (only when WISER_ALLOW_SIGNUP is on); the new organizer is signed in."""
+    if not _signup_allowed():
+        return render(request, "frontend/error.html",
+                      {"message": _("Sign-up is closed on this server. Ask its administrator for an account.")},
+                      status=403)
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Your organizer account is ready. Create your first round."))
+        return redirect("frontend:console")
+    return render(request, "frontend/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "") -> HttpResponse:
@@ -77,15 +141,17 @@ def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "
         return redirect("frontend:round", slug=round_.slug)
     attributes = list(round_.attributes.all())
     errors: dict = {}
+    answers = {a.key: "" for a in attributes}
+    consent = False
     if request.method == "POST":
         answers = {a.key: request.POST.get(f"attr_{a.key}", "") for a in attributes}
+        consent = request.POST.get("consent") == "yes"
         try:
             participant = services.participant_join(
-                round_=round_, consent=request.POST.get("consent") == "yes", attributes=answers,
-                join_token=token, invite_code=code,
+                round_=round_, consent=consent, attributes=answers, join_token=token, invite_code=code,
             )
         except ValidationError as exc:
-            errors = exc.message_dict
+            errors = _error_dict(exc)
         except DomainError as exc:
             return render(request, "frontend/error.html", {"round": round_, "message": exc.message}, status=exc.status)
         else:
@@ -94,7 +160,10 @@ def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "
     elif round_.stage not in (Stage.ARTICULATION, Stage.VOTING):
         return render(request, "frontend/error.html",
                       {"round": round_, "message": _("This round is not open for joining.")}, status=409)
-    return render(request, "frontend/join.html", {"round": round_, "attributes": attributes, "errors": errors},
+    fields = [{"attribute": a, "value": answers.get(a.key, "")} for a in attributes]
+    return render(request, "frontend/join.html",
+                  {"round": round_, "fields": fields, "errors": errors, "consent": consent,
+                   "minutes": _minutes(round_)},
                   status=400 if errors else 200)
 
 
@@ -106,6 +175,17 @@ def join(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def join_invite(request: HttpRequest, slug: str, code: str) -> HttpResponse:
     return _join(request, _round(slug), code=code)
+
+
+@require_POST
+def invite_code_entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """A typed invite code leads to that code's join page."""
+    round_ = _round(slug)
+    code = request.POST.get("code", "").strip()
+    if not code or len(code) > 64:
+        messages.error(request, _("Type the invite code you were given."))
+        return redirect("frontend:round", slug=round_.slug)
+    return redirect("frontend:join-invite", slug=round_.slug, code=code)
 
 
 def resume(request: HttpRequest, slug: str, token: str) -> HttpResponse:
@@ -122,13 +202,9 @@ def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
     if response:
         return response
     progress = _progress(round_, participant)
-    if round_.stage in (Stage.ARTICULATION, Stage.VOTING) and not progress["cards"]:
+    if round_.stage in card_services.CARD_STAGES and not progress["cards"]:
         return redirect("frontend:card", slug=slug)
-    unconfirmed = [
-        c for c in progress["cards"]
-        if CardMerge.objects.filter(card=c, undone_at__isnull=True, confirmation__isnull=True)
-        .exclude(origin=CardMerge.Origin.SPLIT).exists()
-    ]
+    unconfirmed = _unconfirmed(progress["cards"])
     if unconfirmed:
         return redirect("frontend:confirm", slug=slug, card_id=unconfirmed[0].pk)
     if round_.stage == Stage.VOTING:
@@ -137,7 +213,32 @@ def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("frontend:done", slug=slug)
     if round_.stage in (Stage.CLOSED, Stage.PUBLISHED):
         return redirect("frontend:done", slug=slug)
-    return render(request, "frontend/waiting.html", {"round": round_, "participant": participant, **progress})
+    return render(request, "frontend/waiting.html",
+                  {"round": round_, "participant": participant, "progress": progress,
+                   "pending": [c for c in progress["cards"] if c.dedup_status == ValuesCard.DedupStatus.PENDING],
+                   "resume_url": _resume_url(request, participant)})
+
+
+def _resume_url(request: HttpRequest, participant: Participant) -> str:
+    return request.build_absolute_uri(reverse("frontend:resume", args=[participant.round.slug,
+                                                                       participant.resume_token]))
+
+
+def _chat_url(slug: str) -> str | None:
+    """The chat path to a card, when the chat pages are installed (they add the URL name frontend:chat)."""
+    try:
+        return reverse("frontend:chat", args=[slug])
+    except NoReverseMatch:
+        return None
+
+
+def _policy_error_positions(messages_: list[str]) -> set[int]:
+    positions = set()
+    for message in messages_:
+        head = message.split(":", 1)[0]
+        if head.startswith("Policy ") and head[7:].isdigit():
+            positions.add(int(head[7:]) - 1)
+    return positions
 
 
 @require_http_methods(["GET", "POST"])
@@ -148,36 +249,42 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
         return response
     question = selectors.round_primary_question(round_)
     contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
-    values = {"title": "", "description": "", "policies": [""] * 3, "context": ""}
+    values = {"title": "", "description": "", "context": "", "policies": [""] * MAX_POLICY_FIELDS}
     errors: dict = {}
     status = 200
     if request.method == "POST":
-        policies = [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICY_FIELDS)]
         values = {
             "title": request.POST.get("title", ""),
             "description": request.POST.get("description", ""),
-            "policies": [p for p in policies if p.strip()] or [""] * 3,
             "context": request.POST.get("context", ""),
+            "policies": [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICY_FIELDS)],
         }
         try:
             card_services.card_submit(
                 participant=participant, context_id=values["context"], title=values["title"],
-                description=values["description"], policies=policies,
+                description=values["description"], policies=values["policies"],
             )
         except ValidationError as exc:
-            errors, status = exc.message_dict, 400
+            errors, status = _error_dict(exc), 400
         except DomainError as exc:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
         else:
             messages.success(request, _("Thank you: your values card is saved."))
             return redirect("frontend:round", slug=slug)
-    policies = values["policies"] + [""] * (MAX_POLICY_FIELDS - len(values["policies"]))
+    if not values["context"] and len(contexts) == 1:
+        values["context"] = str(contexts[0].pk)
+    bad = _policy_error_positions(errors.get("policies", []))
+    policy_fields = [{"index": i, "number": i + 1, "value": v, "invalid": i in bad}
+                     for i, v in enumerate(values["policies"])]
+    extra_open = any(f["value"].strip() for f in policy_fields[VISIBLE_POLICY_FIELDS:])
     return render(
         request,
         "frontend/card_form.html",
-        {"round": round_, "question": question, "contexts": contexts, "values": values,
-         "policy_fields": list(enumerate(policies)), "errors": errors, "examples": POLICY_EXAMPLES,
-         "progress": _progress(round_, participant), "open": round_.stage in card_services.CARD_STAGES},
+        {"round": round_, "question": question, "contexts": contexts, "values": values, "errors": errors,
+         "policy_fields": policy_fields[:VISIBLE_POLICY_FIELDS], "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
+         "extra_open": extra_open, "examples": POLICY_EXAMPLES, "filler_words": ",".join(FILLER_WORDS),
+         "progress": _progress(round_, participant), "open": round_.stage in card_services.CARD_STAGES,
+         "chat_url": _chat_url(slug)},
         status=status,
     )
 
@@ -196,12 +303,17 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
         try:
             card_services.merge_confirm(participant=participant, card=card, answer=request.POST.get("answer", ""))
         except ValidationError as exc:
-            messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
+            messages.error(request, " ".join(m for ms in _error_dict(exc).values() for m in ms))
         except DomainError as exc:
             messages.error(request, exc.message)
+        else:
+            if request.POST.get("answer") == "different":
+                messages.success(request, _("Thank you: your card now stands as a value of its own."))
         return redirect("frontend:round", slug=slug)
+    same_card = merge is not None and merge.value.representative_id == card.pk
     return render(request, "frontend/confirm.html",
-                  {"round": round_, "card": card, "merge": merge, "progress": _progress(round_, participant)})
+                  {"round": round_, "card": card, "merge": merge, "same_card": same_card,
+                   "progress": _progress(round_, participant)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -214,12 +326,16 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("frontend:round", slug=slug)
     errors: dict = {}
     status = 200
+    posted = {"answer": "", "reason": ""}
     if request.method == "POST":
+        posted = {"answer": request.POST.get("answer", ""), "reason": request.POST.get("reason", "")}
         try:
             graph_services.vote_cast(participant=participant, story_id=request.POST.get("story"),
-                                     answer=request.POST.get("answer"), reason=request.POST.get("reason", ""))
+                                     answer=posted["answer"], reason=posted["reason"])
         except ValidationError as exc:
-            errors, status = exc.message_dict, 400
+            errors, status = _error_dict(exc), 400
+            if "answer" in errors:
+                errors["answer"] = [_("Choose Yes, No or Not sure.")]
         except DomainError as exc:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
         else:
@@ -230,7 +346,7 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     if story is None and status == 200:
         return redirect("frontend:done", slug=slug)
     return render(request, "frontend/vote.html",
-                  {"round": round_, "story": story, "progress": progress, "errors": errors,
+                  {"round": round_, "story": story, "progress": progress, "errors": errors, "posted": posted,
                    "position": len(voted_ids) + 1, "total": len(progress["stories"])}, status=status)
 
 
@@ -241,20 +357,22 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
     if response:
         return response
     errors: dict = {}
+    posted = {"represented": "", "fair": ""}
     if request.method == "POST":
+        posted = {"represented": request.POST.get("represented", ""), "fair": request.POST.get("fair", "")}
         try:
             participant = services.participant_finish(
-                participant=participant, represented=request.POST.get("represented"), fair=request.POST.get("fair")
+                participant=participant, represented=posted["represented"], fair=posted["fair"]
             )
         except ValidationError as exc:
-            errors = exc.message_dict
+            errors = _error_dict(exc)
         else:
             messages.success(request, _("Thank you for taking part."))
             return redirect("frontend:done", slug=slug)
-    resume_url = request.build_absolute_uri(reverse("frontend:resume", args=[slug, participant.resume_token]))
     return render(request, "frontend/done.html",
                   {"round": round_, "participant": participant, "progress": _progress(round_, participant),
-                   "resume_url": resume_url, "errors": errors, "scale": range(1, 6)},
+                   "resume_url": _resume_url(request, participant), "errors": errors, "posted": posted,
+                   "scale": [str(n) for n in range(1, 6)], "results_visible": _results_visible(round_)},
                   status=400 if errors else 200)
 
 
@@ -264,46 +382,3 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "frontend/error.html",
                       {"round": round_, "message": _("This report is not published yet.")}, status=403)
     return render(request, "frontend/report.html", {"round": round_, "report": report_build(round_=round_)})
-
-
-@login_required
-def console(request: HttpRequest) -> HttpResponse:
-    rounds = selectors.rounds_for_organizer(user=request.user)
-    return render(request, "frontend/console.html", {"rounds": rounds})
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def console_round(request: HttpRequest, slug: str) -> HttpResponse:
-    round_ = _round(slug)
-    if not can(request.user, round_, "view_console"):
-        return HttpResponseForbidden("Your account has no role in this round.")
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "stage":
-                services.round_set_stage(round_=round_, actor=request.user, stage=request.POST.get("stage", ""))
-            elif action == "rank":
-                if not can(request.user, round_, "rank"):
-                    raise DomainError("Your role does not allow ranking.")
-                graph_services.ranking_compute(round_id=round_.pk)
-            messages.success(request, _("Done."))
-        except ValidationError as exc:
-            messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        return redirect("frontend:console-round", slug=slug)
-    join_url = request.build_absolute_uri(reverse("frontend:join", args=[slug, round_.join_token]))
-    stats = {
-        "participants": round_.participants.count(),
-        "finished": round_.participants.filter(finished_at__isnull=False).count(),
-        "cards": ValuesCard.objects.filter(round=round_).count(),
-        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
-        "stories": TransitionStory.objects.filter(round=round_).count(),
-        "votes": WiserVote.objects.filter(story__round=round_).count(),
-    }
-    jobs = round_.jobs.all()[:20]
-    stories = TransitionStory.objects.filter(round=round_).annotate(n=Count("votes")).order_by("n")[:10]
-    return render(request, "frontend/console_round.html",
-                  {"round": round_, "stats": stats, "jobs": jobs, "join_url": join_url, "role": role_of(request.user, round_),
-                   "stages": Stage.choices, "least_voted": stories})

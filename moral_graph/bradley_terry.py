@@ -1,9 +1,12 @@
 """Bradley–Terry fit of wiser votes with a weak Gaussian prior, and its bootstrap over many reweightings.
 
 Parameters are one wisdom level per value plus, optionally, one acquiescence term: the pull towards
-answering "wiser" whatever the story. A story src -> dst is a row of the design matrix with +1 on dst,
--1 on src and +1 on the acquiescence term; "wiser" is a win for that row, "not wiser" a loss.
+answering "wiser" whatever the story. For a story src -> dst the log-odds of "wiser" are
+wisdom[dst] - wisdom[src] + acquiescence; "wiser" is a win for the story, "not wiser" a loss.
 """
+
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -11,119 +14,226 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 DENSE_LIMIT = 3000
+EXACT_LIMIT = 100
 NEWTON_TOL = 1e-10
+BOOTSTRAP_TOL = 1e-7
 NEWTON_MAX_ITER = 100
-DELTA_CLIP = 500.0
+APPROXIMATE_STEPS = 5
 
 
-def design(n_values: int, src: np.ndarray, dst: np.ndarray, *, acquiescence: bool) -> sp.csr_matrix:
-    """Sparse stories x parameters matrix: +1 on the destination, -1 on the source, +1 on acquiescence."""
-    n_stories = len(src)
-    rows = np.arange(n_stories)
-    parts_rows, parts_cols, parts_vals = [rows, rows], [dst, src], [np.ones(n_stories), -np.ones(n_stories)]
-    if acquiescence:
-        parts_rows.append(rows)
-        parts_cols.append(np.full(n_stories, n_values))
-        parts_vals.append(np.ones(n_stories))
-    n_params = n_values + int(acquiescence)
-    return sp.csr_matrix(
-        (np.concatenate(parts_vals), (np.concatenate(parts_rows), np.concatenate(parts_cols))),
-        shape=(n_stories, n_params),
-    )
+@dataclass(frozen=True)
+class Design:
+    """The stories of one context as indices into the parameter vector."""
+
+    n_values: int
+    src: np.ndarray
+    dst: np.ndarray
+    acquiescence: bool
+
+    @property
+    def n_params(self) -> int:
+        """Wisdom levels, plus one when the acquiescence term is fitted."""
+        return self.n_values + int(self.acquiescence)
+
+    def _entries(self) -> tuple[list[np.ndarray], list[float]]:
+        n = len(self.src)
+        columns = [self.dst, self.src] + ([np.full(n, self.n_values)] if self.acquiescence else [])
+        signs = [1.0, -1.0] + ([1.0] if self.acquiescence else [])
+        return columns, signs
+
+    def matrix(self) -> sp.csr_matrix:
+        """Stories x parameters: +1 on the destination, -1 on the source, +1 on acquiescence."""
+        columns, signs = self._entries()
+        n = len(self.src)
+        values = np.concatenate([np.full(n, sign) for sign in signs])
+        rows = np.tile(np.arange(n), len(columns))
+        return sp.csr_matrix((values, (rows, np.concatenate(columns))), shape=(n, self.n_params))
+
+    def hessian_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each story's a a' as (flat parameter-pair index, story, sign) triples."""
+        columns, signs = self._entries()
+        p, n = self.n_params, len(self.src)
+        flat, story, sign = [], [], []
+        for ci, si in zip(columns, signs, strict=True):
+            for cj, sj in zip(columns, signs, strict=True):
+                flat.append(ci * p + cj)
+                story.append(np.arange(n))
+                sign.append(np.full(n, si * sj))
+        return np.concatenate(flat), np.concatenate(story), np.concatenate(sign)
+
+    def outer_products(self) -> sp.csr_matrix:
+        """(parameter pairs) x stories: each story's a a' flattened, to build many Hessians at once."""
+        flat, story, sign = self.hessian_entries()
+        p = self.n_params
+        return sp.csr_matrix((sign, (flat, story)), shape=(p * p, len(self.src)))
+
+    def log_odds(self, theta: np.ndarray) -> np.ndarray:
+        """Log-odds of "wiser" per story (rows), for one or many parameter columns."""
+        delta = theta[self.dst] - theta[self.src]
+        return delta + theta[self.n_values] if self.acquiescence else delta
 
 
-def log_posterior(
-    a: sp.csr_matrix, wins: np.ndarray, trials: np.ndarray, prior: np.ndarray, theta: np.ndarray
-):
-    """Penalised log-likelihood of theta (params, or params x batch) given wins out of trials per story."""
-    delta = np.clip(a @ theta, -DELTA_CLIP, DELTA_CLIP)
-    loglik = wins * delta - trials * np.logaddexp(0.0, delta)
-    prior_term = 0.5 * (prior.reshape((-1,) + (1,) * (theta.ndim - 1)) * theta**2)
-    return loglik.sum(axis=0) - prior_term.sum(axis=0)
+class Problem:
+    """Wins out of trials per story (one column per reweighting), with a Gaussian prior of given precision."""
 
+    def __init__(self, design: Design, wins: np.ndarray, trials: np.ndarray, prior: np.ndarray):
+        self.design = design
+        self.wins = wins
+        self.trials = trials
+        self.prior = np.asarray(prior, dtype=np.float64)
 
-def _gradient_and_curvature(a, wins, trials, prior, theta):
-    delta = np.clip(a @ theta, -DELTA_CLIP, DELTA_CLIP)
-    p = 0.5 * (1.0 + np.tanh(0.5 * delta))
-    prior_b = prior.reshape((-1,) + (1,) * (theta.ndim - 1))
-    grad = a.T @ (wins - trials * p) - prior_b * theta
-    return grad, trials * p * (1.0 - p)
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """The design matrix."""
+        return self.design.matrix()
 
+    @cached_property
+    def transposed(self) -> sp.csr_matrix:
+        """The design matrix, transposed, in row-major form."""
+        return self.matrix.T.tocsr()
 
-def hessian(a: sp.csr_matrix, curvature: np.ndarray, prior: np.ndarray) -> sp.csr_matrix:
-    """Negative Hessian of the log posterior: A' diag(curvature) A + diag(prior), sparse."""
-    return (a.T @ sp.diags(curvature) @ a + sp.diags(prior)).tocsr()
+    def _prior(self, theta: np.ndarray) -> np.ndarray:
+        return self.prior.reshape((-1,) + (1,) * (theta.ndim - 1))
+
+    def evaluate(self, theta: np.ndarray, columns=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log posterior, its gradient and each story's curvature trials * p * (1 - p), per column of theta.
+
+        columns says which reweightings (columns of wins and trials) theta holds; None for all.
+        """
+        wins, trials = (
+            (self.wins, self.trials) if columns is None else (self.wins[:, columns], self.trials[:, columns])
+        )
+        delta = self.design.log_odds(theta)
+        small = np.exp(-np.abs(delta))
+        p = np.where(delta >= 0, 1.0, small) / (1.0 + small)
+        softplus = np.maximum(delta, 0.0) + np.log1p(small)
+        prior = self._prior(theta)
+        value = (wins * delta - trials * softplus).sum(axis=0) - 0.5 * (prior * theta**2).sum(axis=0)
+        grad = self.transposed @ (wins - trials * p) - prior * theta
+        return value, grad, trials * p * (1.0 - p)
+
+    @cached_property
+    def _entries(self):
+        return self.design.hessian_entries()
+
+    def hessian(self, curvature: np.ndarray):
+        """Negative Hessian for one column, A' diag(curvature) A + diag(prior): dense up to DENSE_LIMIT."""
+        p = self.design.n_params
+        if p > DENSE_LIMIT:
+            return (self.transposed @ sp.diags(curvature) @ self.matrix + sp.diags(self.prior)).tocsc()
+        flat, story, sign = self._entries
+        h = np.bincount(flat, weights=sign * curvature[story], minlength=p * p).reshape(p, p)
+        h[np.arange(p), np.arange(p)] += self.prior
+        return h
 
 
 class Solver:
-    """Solves H x = b for a fixed symmetric positive definite H, for one or many right-hand sides."""
+    """Solves H x = b for one symmetric positive definite H (dense array or sparse), for many right-hand sides."""
 
-    def __init__(self, h: sp.csr_matrix):
-        self.dense = h.shape[0] <= DENSE_LIMIT
-        if self.dense:
-            self.inverse = sla.cho_solve(sla.cho_factor(h.toarray()), np.eye(h.shape[0]))
+    def __init__(self, h):
+        if sp.issparse(h):
+            self.inverse, self.lu = None, spla.splu(h.tocsc())
         else:
-            self.lu = spla.splu(h.tocsc())
-        self.diagonal = h.diagonal()
+            self.inverse, self.lu = sla.cho_solve(sla.cho_factor(h), np.eye(h.shape[0])), None
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """H^-1 b."""
-        if self.dense:
-            return self.inverse @ b
-        return self.lu.solve(b)
+        return self.inverse @ b if self.lu is None else self.lu.solve(b)
 
 
-def fit(
-    a: sp.csr_matrix, wins: np.ndarray, trials: np.ndarray, prior: np.ndarray
-) -> tuple[np.ndarray, Solver]:
-    """Maximum a posteriori parameters by damped Newton, and a solver for the Hessian at the optimum."""
-    theta = np.zeros(a.shape[1])
-    value = log_posterior(a, wins, trials, prior, theta)
+def _newton_step(h, grad: np.ndarray) -> np.ndarray:
+    if sp.issparse(h):
+        return spla.splu(h.tocsc()).solve(grad)
+    return sla.cho_solve(sla.cho_factor(h), grad)
+
+
+def _no_worse(new_value, value):
+    """new_value is not below value beyond rounding (so the last, tiny Newton steps are not refused)."""
+    return new_value >= value - 1e-12 * np.maximum(1.0, np.abs(value))
+
+
+def fit(problem: Problem) -> tuple[np.ndarray, Solver]:
+    """Maximum a posteriori parameters by Newton's method with backtracking, and the Hessian's solver there."""
+    theta = np.zeros(problem.design.n_params)
+    value, grad, curvature = problem.evaluate(theta)
     for _ in range(NEWTON_MAX_ITER):
-        grad, curvature = _gradient_and_curvature(a, wins, trials, prior, theta)
-        h = hessian(a, curvature, prior)
-        step = (
-            spla.spsolve(h.tocsc(), grad)
-            if h.shape[0] > DENSE_LIMIT
-            else sla.solve(h.toarray(), grad, assume_a="pos")
-        )
+        step = _newton_step(problem.hessian(curvature), grad)
         t = 1.0
         while True:
-            candidate = theta + t * step
-            new_value = log_posterior(a, wins, trials, prior, candidate)
-            if new_value >= value or t < 1e-6:
+            new_value, new_grad, new_curvature = problem.evaluate(theta + t * step)
+            if _no_worse(new_value, value) or t < 1e-6:
                 break
             t *= 0.5
-        theta, value = candidate, new_value
+        theta = theta + t * step
+        value, grad, curvature = new_value, new_grad, new_curvature
         if np.max(np.abs(t * step), initial=0.0) < NEWTON_TOL:
             break
-    _, curvature = _gradient_and_curvature(a, wins, trials, prior, theta)
-    return theta, Solver(hessian(a, curvature, prior))
+    return theta, Solver(problem.hessian(curvature))
 
 
-def bootstrap(
-    a: sp.csr_matrix,
-    wins: np.ndarray,
-    trials: np.ndarray,
-    prior: np.ndarray,
-    theta: np.ndarray,
-    solver: Solver,
-    *,
-    steps: int = 3,
-) -> np.ndarray:
-    """Refit under each column of reweighted wins/trials (stories x batch), starting from theta.
+def bootstrap(problem: Problem, theta: np.ndarray, solver: Solver) -> np.ndarray:
+    """Refit every column of a reweighted problem, starting from the full-data optimum theta.
 
-    Each step is a Newton step whose Hessian is the full-data one rescaled, per resample, by the
-    ratio of its diagonal to the full-data diagonal: one dense solve serves every resample, and the
-    rescaling absorbs most of the difference between resamples (values whose voters were drawn
-    twice or not at all). The first step alone is the score bootstrap.
+    Up to EXACT_LIMIT values each column gets its own Newton iterations to convergence; above,
+    APPROXIMATE_STEPS steps along H0^-1 g with H0 the full-data Hessian (one dense solve serves all
+    resamples; the first step alone is the score bootstrap).
     """
-    batch = wins.shape[1]
-    thetas = np.repeat(theta[:, None], batch, axis=1)
-    for _ in range(steps):
-        grad, _ = _gradient_and_curvature(a, wins, trials, prior, thetas)
-        step = solver.solve(grad)
-        thetas = thetas + step
-        if np.max(np.abs(step), initial=0.0) < NEWTON_TOL:
+    thetas = np.repeat(theta[:, None], problem.wins.shape[1], axis=1)
+    if problem.design.n_values <= EXACT_LIMIT:
+        return _batched_newton(problem, thetas)
+    return _chord_steps(problem, thetas, solver)
+
+
+def _backtrack(problem: Problem, thetas, step, state, columns):
+    """Per column, the largest of 1, 1/2, 1/4, ... times step that does not lower the log posterior.
+
+    state is (log posterior, gradient, curvature) at thetas; returns thetas, state and t after the move.
+    """
+    value = state[0]
+    t = np.ones(step.shape[1])
+    candidate = thetas + step
+    new_state = list(problem.evaluate(candidate, columns))
+    for _ in range(30):
+        worse = np.flatnonzero(~_no_worse(new_state[0], value))
+        if not len(worse):
             break
+        t[worse] *= 0.5
+        candidate[:, worse] = thetas[:, worse] + t[worse] * step[:, worse]
+        for part, update in zip(
+            new_state,
+            problem.evaluate(candidate[:, worse], worse if columns is None else columns[worse]),
+            strict=True,
+        ):
+            part[..., worse] = update
+    failed = np.flatnonzero(~_no_worse(new_state[0], value))
+    t[failed] = 0.0
+    candidate[:, failed] = thetas[:, failed]
+    for part, previous in zip(new_state, state, strict=True):
+        part[..., failed] = previous[..., failed]
+    return candidate, tuple(new_state), t
+
+
+def _batched_newton(problem: Problem, thetas: np.ndarray) -> np.ndarray:
+    outer = problem.design.outer_products()
+    p = problem.design.n_params
+    active = np.arange(thetas.shape[1])
+    state = problem.evaluate(thetas, active)
+    for _ in range(NEWTON_MAX_ITER):
+        _, grad, curvature = state
+        hessians = (outer @ curvature).T.reshape(-1, p, p)
+        hessians[:, np.arange(p), np.arange(p)] += problem.prior
+        step = np.linalg.solve(hessians, grad.T[..., None])[..., 0].T
+        thetas[:, active], state, t = _backtrack(problem, thetas[:, active], step, state, active)
+        going = np.max(np.abs(t * step), axis=0, initial=0.0) >= BOOTSTRAP_TOL
+        active = active[going]
+        if not len(active):
+            break
+        state = tuple(part[..., going] for part in state)
+    return thetas
+
+
+def _chord_steps(problem: Problem, thetas: np.ndarray, solver: Solver) -> np.ndarray:
+    state = problem.evaluate(thetas)
+    for _ in range(APPROXIMATE_STEPS):
+        thetas, state, _ = _backtrack(problem, thetas, solver.solve(state[1]), state, None)
     return thetas

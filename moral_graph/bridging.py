@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from moral_graph.numeric import significant
+
 WISER, NOT_WISER = 0, 1
 
 
@@ -59,15 +61,19 @@ def edge_groups(
     enough = voters >= min_group_voters
     qualified = np.where(enough, share, np.inf).min(axis=1, initial=np.inf)
     bridging = np.where(enough.sum(axis=1) >= 2, qualified, np.nan)
-    per_story = []
-    for s in range(n_stories):
-        present = np.flatnonzero(votes[s])
-        per_story.append(
-            {
-                names[g]: {"wiser": int(wiser[s, g]), "votes": int(votes[s, g]), "share": float(share[s, g])}
-                for g in present
-            }
-        )
+    wiser_list, votes_list, share_list = (
+        wiser.astype(np.int64).tolist(),
+        votes.tolist(),
+        significant(share).tolist(),
+    )
+    per_story = [
+        {
+            names[g]: {"wiser": wiser_list[s][g], "votes": votes_list[s][g], "share": share_list[s][g]}
+            for g in range(n_groups)
+            if votes_list[s][g]
+        }
+        for s in range(n_stories)
+    ]
     return per_story, bridging
 
 
@@ -103,7 +109,7 @@ def winner_endorsement(
     groups, qualifying, shares = {}, [], []
     for g, name in enumerate(names):
         decisive = n_favour[g] + n_against[g]
-        share = float(n_favour[g] / decisive) if decisive else None
+        share = significant(n_favour[g] / decisive) if decisive else None
         groups[name] = {
             "favour": int(n_favour[g]),
             "against": int(n_against[g]),

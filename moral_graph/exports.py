@@ -41,7 +41,9 @@ class ExportError(Exception):
     """The round cannot be exported, or an export file is not in this format."""
 
 
-def _pooled_edges(rankings: list[dict[str, Any]], snapshot_edges: dict[int, list[dict]]) -> list[dict[str, Any]]:
+def _pooled_edges(
+    rankings: list[dict[str, Any]], snapshot_edges: dict[int, list[dict]]
+) -> list[dict[str, Any]]:
     """MAI's edge list: one entry per (source, wiser) pair, counts summed over the contexts where it occurs."""
     pooled: dict[tuple[int, int], dict[str, Any]] = {}
     for entry in rankings:
@@ -49,28 +51,44 @@ def _pooled_edges(rankings: list[dict[str, Any]], snapshot_edges: dict[int, list
             key = (edge["sourceValueId"], edge["wiserValueId"])
             item = pooled.setdefault(
                 key,
-                {"sourceValueId": key[0], "wiserValueId": key[1], "contexts": [], "contextIds": [],
-                 "counts": dict.fromkeys(COUNT_KEYS, 0), "byContext": []},
+                {
+                    "sourceValueId": key[0],
+                    "wiserValueId": key[1],
+                    "contexts": [],
+                    "contextIds": [],
+                    "counts": dict.fromkeys(COUNT_KEYS, 0),
+                    "byContext": [],
+                },
             )
             item["contexts"].append(entry["context"])
             item["contextIds"].append(entry["contextId"])
             for name in COUNT_KEYS:
                 item["counts"][name] += int(edge["counts"][name])
             item["byContext"].append(
-                {"contextId": entry["contextId"], "context": entry["context"], "counts": edge["counts"],
-                 "summary": edge["summary"], "maiKept": edge.get("maiKept"), "groups": edge.get("groups", {}),
-                 "bridging": edge.get("bridging")}
+                {
+                    "contextId": entry["contextId"],
+                    "context": entry["context"],
+                    "counts": edge["counts"],
+                    "summary": edge["summary"],
+                    "maiKept": edge.get("maiKept"),
+                    "groups": edge.get("groups", {}),
+                    "bridging": edge.get("bridging"),
+                }
             )
     edges = [pooled[key] for key in sorted(pooled)]
     if edges:
         stats = ranking.edge_statistics(
-            *(np.asarray([e["counts"][k] for e in edges]) for k in ("markedWiser", "markedNotWiser",
-                                                                      "markedUnsure", "markedLessWise")),
+            *(
+                np.asarray([e["counts"][k] for e in edges])
+                for k in ("markedWiser", "markedNotWiser", "markedUnsure", "markedLessWise")
+            ),
             np.asarray([e["counts"]["impressions"] for e in edges]),
         )
         for i, edge in enumerate(edges):
-            edge["summary"] = {name: float(stats[name][i]) for name in
-                               ("wiserLikelihood", "entropy", "maiEntropy", "wilsonLower")}
+            edge["summary"] = {
+                name: float(stats[name][i])
+                for name in ("wiserLikelihood", "entropy", "maiEntropy", "wilsonLower")
+            }
             edge["maiKept"] = bool(stats["maiKept"][i])
     return edges
 
@@ -137,8 +155,14 @@ def export_build(*, round_) -> dict[str, Any]:
             block.voter.tolist(), block.src.tolist(), block.dst.tolist(), block.answer.tolist(), strict=True
         ):
             votes.append(
-                {"participant": people[voter][0], "context": entry["context"], "contextId": entry["contextId"],
-                 "sourceValueId": src, "wiserValueId": dst, "answer": answers[answer]}
+                {
+                    "participant": people[voter][0],
+                    "context": entry["context"],
+                    "contextId": entry["contextId"],
+                    "sourceValueId": src,
+                    "wiserValueId": dst,
+                    "answer": answers[answer],
+                }
             )
     assignment_wm = run.parameters.get("assignmentWatermark")
     if assignment_wm is None:
@@ -227,28 +251,89 @@ def export_write_csv(data: dict[str, Any], directory: Path | str) -> list[Path]:
     tables = {
         "values.csv": (
             ["id", "title", "description", "policies", "externalId", "questionId"],
-            [[v["id"], v["title"], v["description"], v["policies"], v["externalId"], v["questionId"]]
-             for v in data["values"]],
+            [
+                [v["id"], v["title"], v["description"], v["policies"], v["externalId"], v["questionId"]]
+                for v in data["values"]
+            ],
         ),
         "rankings.csv": (
-            ["questionId", "contextId", "context", "method", "support", "rank", "valueId", "score", "scoreLow",
-             "scoreHigh", "rankLow", "rankHigh", "pTop", "nVotes"],
-            [[question_of.get(r["contextId"]), r["contextId"], r["context"], r["method"], r["support"],
-              v["rank"], v["valueId"], v["score"], *v["scoreInterval"], *v["rankInterval"], v["pTop"],
-              v["nVotes"]] for r in data["rankings"] for v in r["values"]],
+            [
+                "questionId",
+                "contextId",
+                "context",
+                "method",
+                "support",
+                "rank",
+                "valueId",
+                "score",
+                "scoreLow",
+                "scoreHigh",
+                "rankLow",
+                "rankHigh",
+                "pTop",
+                "nVotes",
+            ],
+            [
+                [
+                    question_of.get(r["contextId"]),
+                    r["contextId"],
+                    r["context"],
+                    r["method"],
+                    r["support"],
+                    v["rank"],
+                    v["valueId"],
+                    v["score"],
+                    *v["scoreInterval"],
+                    *v["rankInterval"],
+                    v["pTop"],
+                    v["nVotes"],
+                ]
+                for r in data["rankings"]
+                for v in r["values"]
+            ],
         ),
         "edges.csv": (
-            ["contextId", "context", "sourceValueId", "wiserValueId", *COUNT_KEYS, "wiserLikelihood", "entropy",
-             "maiEntropy", "wilsonLower", "maiKept", "bridging"],
-            [[c["contextId"], c["context"], e["sourceValueId"], e["wiserValueId"],
-              *(c["counts"][k] for k in COUNT_KEYS),
-              *(c["summary"][k] for k in ("wiserLikelihood", "entropy", "maiEntropy", "wilsonLower")),
-              c["maiKept"], c["bridging"]] for e in data["edges"] for c in e["byContext"]],
+            [
+                "contextId",
+                "context",
+                "sourceValueId",
+                "wiserValueId",
+                *COUNT_KEYS,
+                "wiserLikelihood",
+                "entropy",
+                "maiEntropy",
+                "wilsonLower",
+                "maiKept",
+                "bridging",
+            ],
+            [
+                [
+                    c["contextId"],
+                    c["context"],
+                    e["sourceValueId"],
+                    e["wiserValueId"],
+                    *(c["counts"][k] for k in COUNT_KEYS),
+                    *(c["summary"][k] for k in ("wiserLikelihood", "entropy", "maiEntropy", "wilsonLower")),
+                    c["maiKept"],
+                    c["bridging"],
+                ]
+                for e in data["edges"]
+                for c in e["byContext"]
+            ],
         ),
         "votes.csv": (
             ["participant", "contextId", "context", "sourceValueId", "wiserValueId", "answer"],
-            [[v["participant"], v["contextId"], v["context"], v["sourceValueId"], v["wiserValueId"], v["answer"]]
-             for v in data["votes"]],
+            [
+                [
+                    v["participant"],
+                    v["contextId"],
+                    v["context"],
+                    v["sourceValueId"],
+                    v["wiserValueId"],
+                    v["answer"],
+                ]
+                for v in data["votes"]
+            ],
         ),
         "participants.csv": (
             ["participant", *grouping],
@@ -256,8 +341,10 @@ def export_write_csv(data: dict[str, Any], directory: Path | str) -> list[Path]:
         ),
         "impressions.csv": (
             ["contextId", "context", "sourceValueId", "wiserValueId", "count"],
-            [[i["contextId"], i["context"], i["sourceValueId"], i["wiserValueId"], i["count"]]
-             for i in data["impressions"]],
+            [
+                [i["contextId"], i["context"], i["sourceValueId"], i["wiserValueId"], i["count"]]
+                for i in data["impressions"]
+            ],
         ),
     }
     written = []
@@ -270,7 +357,8 @@ def export_write_csv(data: dict[str, Any], directory: Path | str) -> list[Path]:
 def export_graph(data: dict[str, Any]) -> nx.DiGraph:
     """The pooled moral graph: values as nodes, pooled edges with their counts, summary and contexts."""
     graph = nx.DiGraph(
-        round=data["round"]["slug"], method=data["parameters"]["method"],
+        round=data["round"]["slug"],
+        method=data["parameters"]["method"],
         watermark=int(data["parameters"]["watermark"]),
     )
     best: dict[int, tuple[float, str]] = {}
@@ -280,13 +368,18 @@ def export_graph(data: dict[str, Any]) -> nx.DiGraph:
                 best[item["valueId"]] = (item["score"], entry["context"])
     for value in data["values"]:
         graph.add_node(
-            value["id"], title=value["title"], description=value["description"],
-            policies=json.dumps(value["policies"], ensure_ascii=False), externalId=value["externalId"],
-            questionId=int(value["questionId"]), winsIn=best.get(value["id"], (0.0, ""))[1],
+            value["id"],
+            title=value["title"],
+            description=value["description"],
+            policies=json.dumps(value["policies"], ensure_ascii=False),
+            externalId=value["externalId"],
+            questionId=int(value["questionId"]),
+            winsIn=best.get(value["id"], (0.0, ""))[1],
         )
     for edge in data["edges"]:
         graph.add_edge(
-            edge["sourceValueId"], edge["wiserValueId"],
+            edge["sourceValueId"],
+            edge["wiserValueId"],
             contexts=json.dumps(edge["contexts"], ensure_ascii=False),
             **{k: int(edge["counts"][k]) for k in COUNT_KEYS},
             **{k: float(v) for k, v in edge["summary"].items()},
@@ -312,8 +405,11 @@ def export_load(path: Path | str) -> dict[str, Any]:
         raise ExportError(f"{path} is not readable JSON: {exc}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ExportError(f"{path} is not a {FORMAT_NAME} export.")
-    missing = [k for k in ("parameters", "values", "edges", "rankings", "participants", "votes", "impressions")
-               if not isinstance(data.get(k), dict if k == "parameters" else list)]
+    missing = [
+        k
+        for k in ("parameters", "values", "edges", "rankings", "participants", "votes", "impressions")
+        if not isinstance(data.get(k), dict if k == "parameters" else list)
+    ]
     if missing:
         raise ExportError(f"{path} lacks {', '.join(missing)}.")
     return data
@@ -363,7 +459,10 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
         except KeyError as exc:
             raise ExportError(f"A vote names an unknown participant or answer: {exc}") from exc
         groups = (
-            {key: np.asarray([str(attributes[i].get(key, "")) for i in voter], dtype=object) for key in grouping}
+            {
+                key: np.asarray([str(attributes[i].get(key, "")) for i in voter], dtype=object)
+                for key in grouping
+            }
             if grouping and len(voter)
             else {}
         )
@@ -400,12 +499,18 @@ def export_verify(data: dict[str, Any]) -> Verification:
                 for key in ("score", "scoreInterval", "rank", "rankInterval", "pTop")
                 if not _close(given.get(key), again[key])
             ]
-            report.check(not differ, f"{label}: " + ("; ".join(differ) if differ else
-                                                      f"score {again['score']:.6g}, rank {again['rank']}"))
+            report.check(
+                not differ,
+                f"{label}: "
+                + ("; ".join(differ) if differ else f"score {again['score']:.6g}, rank {again['rank']}"),
+            )
             report.values_checked += 1
         if entry.get("support") != recomputed[entry["contextId"]]["support"]:
-            report.check(False, f"{entry['context']}: support {entry.get('support')!r} != "
-                                f"{recomputed[entry['contextId']]['support']!r}")
+            report.check(
+                False,
+                f"{entry['context']}: support {entry.get('support')!r} != "
+                f"{recomputed[entry['contextId']]['support']!r}",
+            )
 
     rebuilt = {
         (e["sourceValueId"], e["wiserValueId"]): e
@@ -418,16 +523,26 @@ def export_verify(data: dict[str, Any]) -> Verification:
         if again is None:
             report.check(False, f"{label}: no votes or impressions for it in the export")
             continue
-        differ = [f"{k} {edge['counts'].get(k)} != {again['counts'][k]}" for k in COUNT_KEYS
-                  if edge["counts"].get(k) != again["counts"][k]]
+        differ = [
+            f"{k} {edge['counts'].get(k)} != {again['counts'][k]}"
+            for k in COUNT_KEYS
+            if edge["counts"].get(k) != again["counts"][k]
+        ]
         if not _close(edge["summary"].get("wiserLikelihood"), again["summary"]["wiserLikelihood"]):
-            differ.append(f"wiserLikelihood {edge['summary'].get('wiserLikelihood')} != "
-                          f"{again['summary']['wiserLikelihood']}")
-        report.check(not differ, f"{label}: " + ("; ".join(differ) if differ else
-                                                  f"wiserLikelihood {again['summary']['wiserLikelihood']:.6g}"))
+            differ.append(
+                f"wiserLikelihood {edge['summary'].get('wiserLikelihood')} != "
+                f"{again['summary']['wiserLikelihood']}"
+            )
+        report.check(
+            not differ,
+            f"{label}: "
+            + ("; ".join(differ) if differ else f"wiserLikelihood {again['summary']['wiserLikelihood']:.6g}"),
+        )
         report.edges_checked += 1
     for key in sorted(rebuilt):
-        report.check(False, f"edge {key[0]} -> {key[1]}: recomputed from the votes but missing from the export")
+        report.check(
+            False, f"edge {key[0]} -> {key[1]}: recomputed from the votes but missing from the export"
+        )
     return report
 
 
@@ -454,7 +569,10 @@ def mai_graph_compare(data: dict[str, Any], mai_graph: dict[str, Any]) -> Confor
     ours_by_external = {v["id"]: v["externalId"] for v in data["values"]}
     per_context: dict[tuple[str, str, str], dict[str, int]] = {}
     for edge in data["edges"]:
-        src, dst = ours_by_external.get(edge["sourceValueId"], ""), ours_by_external.get(edge["wiserValueId"], "")
+        src, dst = (
+            ours_by_external.get(edge["sourceValueId"], ""),
+            ours_by_external.get(edge["wiserValueId"], ""),
+        )
         for item in edge["byContext"]:
             per_context[(item["context"], src, dst)] = item["counts"]
     result = Conformance()
@@ -475,8 +593,11 @@ def mai_graph_compare(data: dict[str, Any], mai_graph: dict[str, Any]) -> Confor
         w, n, u, lw = (counts[k] for k in ("markedWiser", "markedNotWiser", "markedUnsure", "markedLessWise"))
         likelihood = (w - lw) / (w + n + u + lw) if w + n + u + lw else 0.0
         entropy = _mai_entropy([w, n, u, lw, counts["impressions"]])
-        differ = [f"{k} ours {counts[k]} theirs {theirs['counts'].get(k)}" for k in (*MAI_COUNT_KEYS, "impressions")
-                  if counts[k] != theirs["counts"].get(k)]
+        differ = [
+            f"{k} ours {counts[k]} theirs {theirs['counts'].get(k)}"
+            for k in (*MAI_COUNT_KEYS, "impressions")
+            if counts[k] != theirs["counts"].get(k)
+        ]
         for name, value in (("wiserLikelihood", likelihood), ("entropy", entropy)):
             if not _close(value, theirs["summary"].get(name)):
                 differ.append(f"{name} ours {value!r} theirs {theirs['summary'].get(name)!r}")

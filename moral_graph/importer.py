@@ -148,16 +148,22 @@ def mai_dump_load(directory: Path | str) -> MaiDump:
     cases = []
     for i, row in enumerate(raw["cases.json"]):
         where = f"cases.json[{i}]"
-        cases.append({"id": _get(row, "id", str, where), "question": _get(row, "question", str, where).strip()})
+        cases.append(
+            {"id": _get(row, "id", str, where), "question": _get(row, "question", str, where).strip()}
+        )
         if not cases[-1]["question"]:
             raise MaiDumpError(f"{where}: the question is empty.")
     case_ids = [c["id"] for c in cases]
     if len(set(case_ids)) != len(case_ids):
         raise MaiDumpError("cases.json: case ids must be different.")
 
-    contexts = [_get(row, "id", str, f"contexts.json[{i}]").strip() for i, row in enumerate(raw["contexts.json"])]
+    contexts = [
+        _get(row, "id", str, f"contexts.json[{i}]").strip() for i, row in enumerate(raw["contexts.json"])
+    ]
     if len(set(contexts)) != len(contexts) or not all(0 < len(c) <= CONTEXT_MAX for c in contexts):
-        raise MaiDumpError(f"contexts.json: context ids must be different, non-empty, at most {CONTEXT_MAX} characters.")
+        raise MaiDumpError(
+            f"contexts.json: context ids must be different, non-empty, at most {CONTEXT_MAX} characters."
+        )
     context_cases: dict[str, list[str]] = defaultdict(list)
     for i, row in enumerate(raw["contexts_on_cases.json"]):
         where = f"contexts_on_cases.json[{i}]"
@@ -333,8 +339,9 @@ def _plan(dump: MaiDump, votes_before: datetime | None) -> _Plan:
         if uses:
             value_question[card["id"]] = min(uses, key=lambda q: (-uses[q], q))
         elif evidence:
-            value_question[card["id"]] = min((position[c] for c in evidence), key=lambda q: (
-                -evidence[dump.cases[q]["id"]], q))
+            value_question[card["id"]] = min(
+                (position[c] for c in evidence), key=lambda q: (-evidence[dump.cases[q]["id"]], q)
+            )
         else:
             value_question[card["id"]] = 0
     users = sorted(set(dump.users) | set(dump.demographics) | {v.user for v in kept})
@@ -413,20 +420,36 @@ def _write(round_: Round, dump: MaiDump, plan: _Plan, now: datetime) -> ImportSu
         per_question[q] += 1
     Context.objects.bulk_create(list(contexts.values()))
 
-    affiliations = sorted({a for d in dump.demographics.values() if (a := _answer(d["usPoliticalAffiliation"]))})
+    affiliations = sorted(
+        {a for d in dump.demographics.values() if (a := _answer(d["usPoliticalAffiliation"]))}
+    )
     ParticipantAttribute.objects.bulk_create(
         [
-            ParticipantAttribute(round=round_, key="political_affiliation", label="US political affiliation",
-                                 choices=affiliations, is_grouping=True, order=0),
-            ParticipantAttribute(round=round_, key="age_band", label="Age",
-                                 choices=[label for _, _, label in AGE_BANDS], is_grouping=True, order=1),
+            ParticipantAttribute(
+                round=round_,
+                key="political_affiliation",
+                label="US political affiliation",
+                choices=affiliations,
+                is_grouping=True,
+                order=0,
+            ),
+            ParticipantAttribute(
+                round=round_,
+                key="age_band",
+                label="Age",
+                choices=[label for _, _, label in AGE_BANDS],
+                is_grouping=True,
+                order=1,
+            ),
         ]
     )
     participants = {}
     for user in plan.users:
         info = dump.demographics.get(user, {})
-        attributes = {"political_affiliation": _answer(info.get("usPoliticalAffiliation")),
-                      "age_band": _age_band(info.get("age"))}
+        attributes = {
+            "political_affiliation": _answer(info.get("usPoliticalAffiliation")),
+            "age_band": _age_band(info.get("age")),
+        }
         participants[user] = Participant(
             round=round_,
             attributes={k: v for k, v in attributes.items() if v},
@@ -508,6 +531,11 @@ def _write(round_: Round, dump: MaiDump, plan: _Plan, now: datetime) -> ImportSu
         votes_after_cutoff=plan.after_cutoff,
         replaced_answers=len(revisions) - len(votes),
     )
-    audit_log(round_=round_, actor=None, action="round.import", target=round_,
-              data={"format": "mai-2023", **{k: v for k, v in summary.__dict__.items() if isinstance(v, int)}})
+    audit_log(
+        round_=round_,
+        actor=None,
+        action="round.import",
+        target=round_,
+        data={"format": "mai-2023", **{k: v for k, v in summary.__dict__.items() if isinstance(v, int)}},
+    )
     return summary

@@ -1,4 +1,5 @@
 """Transition stories, assignments, wiser votes (with their history) and ranking snapshots."""
+
 from django.db import models
 from django.db.models import F, Q
 
@@ -14,7 +15,9 @@ class TransitionStory(models.Model):
 
     round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="stories")
     context = models.ForeignKey("deliberation.Context", on_delete=models.CASCADE, related_name="stories")
-    from_value = models.ForeignKey("cards.CanonicalValue", on_delete=models.CASCADE, related_name="stories_from")
+    from_value = models.ForeignKey(
+        "cards.CanonicalValue", on_delete=models.CASCADE, related_name="stories_from"
+    )
     to_value = models.ForeignKey("cards.CanonicalValue", on_delete=models.CASCADE, related_name="stories_to")
     text = models.TextField(max_length=4000)
     origin = models.CharField(max_length=16, choices=Origin.choices)
@@ -36,13 +39,17 @@ class TransitionStory(models.Model):
 class StoryAssignment(models.Model):
     """A story shown to a participant (an impression); nobody gets the same story twice."""
 
-    participant = models.ForeignKey("deliberation.Participant", on_delete=models.CASCADE, related_name="assignments")
+    participant = models.ForeignKey(
+        "deliberation.Participant", on_delete=models.CASCADE, related_name="assignments"
+    )
     story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="assignments")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["participant", "story"], name="assignment_unique_participant_story")
+            models.UniqueConstraint(
+                fields=["participant", "story"], name="assignment_unique_participant_story"
+            )
         ]
 
 
@@ -55,7 +62,9 @@ class Answer(models.TextChoices):
 class WiserVote(models.Model):
     """The current answer of one participant on one story; changes are kept as revisions."""
 
-    participant = models.ForeignKey("deliberation.Participant", on_delete=models.CASCADE, related_name="votes")
+    participant = models.ForeignKey(
+        "deliberation.Participant", on_delete=models.CASCADE, related_name="votes"
+    )
     story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="votes")
     answer = models.CharField(max_length=16, choices=Answer.choices)
     reason = models.CharField(max_length=500, blank=True)
@@ -65,7 +74,9 @@ class WiserVote(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["participant", "story"], name="vote_unique_participant_story"),
-            models.CheckConstraint(condition=Q(answer__in=[a.value for a in Answer]), name="vote_answer_valid"),
+            models.CheckConstraint(
+                condition=Q(answer__in=[a.value for a in Answer]), name="vote_answer_valid"
+            ),
         ]
 
 
@@ -123,3 +134,17 @@ class RankingSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "question", "context"], name="snapshot_unique_context"),
         ]
+
+
+class GuidanceRequest(models.Model):
+    """A situation sent for guidance; stored only when the round's organizer switched logging on."""
+
+    round = models.ForeignKey(
+        "deliberation.Round", on_delete=models.CASCADE, related_name="guidance_requests"
+    )
+    situation = models.TextField(max_length=20000)
+    matched_context = models.ForeignKey(
+        "deliberation.Context", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    similarity = models.FloatField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)

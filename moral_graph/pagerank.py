@@ -36,8 +36,13 @@ def pagerank_batch(
     damping: float = DAMPING,
     tol: float = TOL,
     max_iter: int = MAX_ITER,
+    active: np.ndarray | None = None,
 ) -> np.ndarray:
-    """PageRank of the same edge list under each column of weights (edges x batch); returns n x batch."""
+    """PageRank of the same edge list under each column of weights (edges x batch); returns n x batch.
+
+    active (n x batch, optional) restricts a column to a subgraph: inactive nodes must have no edge
+    of positive weight, get no teleport nor dangling share, and score 0.
+    """
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
@@ -55,13 +60,15 @@ def pagerank_batch(
     values = share.T.ravel()
     keep = values > 0
     transition = sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=(n * batch, n * batch))
-    x = np.full((batch, n), 1.0 / n)
+    active = np.ones((batch, n)) if active is None else np.asarray(active, dtype=np.float64).T
+    teleport = active / np.maximum(active.sum(axis=1, keepdims=True), 1.0)
+    x = teleport.copy()
     for _ in range(max_iter):
         leaked = (x * dangling).sum(axis=1, keepdims=True)
         flow = (transition @ x.ravel()).reshape(batch, n)
-        x_next = damping * flow + (damping * leaked + 1.0 - damping) / n
+        x_next = damping * flow + (damping * leaked + 1.0 - damping) * teleport
         change = np.abs(x_next - x).sum(axis=1)
         x = x_next
         if np.all(change < n * tol):
             break
-    return (x / x.sum(axis=1, keepdims=True)).T
+    return (x / np.maximum(x.sum(axis=1, keepdims=True), np.finfo(float).tiny)).T

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging
+from moral_graph.numeric import significant
 from moral_graph.pagerank import DAMPING, TOL, pagerank_batch
 
 WISER, NOT_WISER, UNSURE = 0, 1, 2
@@ -18,14 +19,12 @@ MAI_MIN_WISER = 2
 MAI_MIN_LIKELIHOOD = 0.33
 MAI_MAX_ENTROPY = 1.69
 WILSON_Z = 1.959963984540054
-SIGNIFICANT_DIGITS = 10
 TIE_DECIMALS = 12
-BOOTSTRAP_STEPS = 3
 
 _BT_VARIANTS = {
-    "bt": {"acquiescence": True, "unsure": "ignore", "prior": 0.1},
-    "bt_plain": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
-    "bt_unsure_tie": {"acquiescence": True, "unsure": "tie", "prior": 0.1},
+    "bt": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
+    "bt_acquiescence": {"acquiescence": True, "unsure": "ignore", "prior": 0.1},
+    "bt_unsure_tie": {"acquiescence": False, "unsure": "tie", "prior": 0.1},
 }
 METHODS: tuple[str, ...] = ("bt", "mai_pagerank")
 ALL_METHODS: tuple[str, ...] = tuple(_BT_VARIANTS) + ("mai_pagerank",)
@@ -126,7 +125,7 @@ class _Votes:
     story_dst: np.ndarray
     counts: np.ndarray
     reverse: np.ndarray
-    per_voter: sp.csr_matrix
+    per_voter: sp.csr_matrix  # (answer, story) x voter
     voted: np.ndarray
 
     @property
@@ -157,8 +156,8 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     counts = np.bincount(vote_story * 3 + answer, minlength=3 * n_stories).reshape(n_stories, 3)
     reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
     per_voter = sp.csr_matrix(
-        (np.ones(len(answer)), (vote_voter, answer * n_stories + vote_story)),
-        shape=(len(voters), 3 * n_stories),
+        (np.ones(len(answer)), (answer * n_stories + vote_story, vote_voter)),
+        shape=(3 * n_stories, len(voters)),
     )
     voted = np.zeros(k, dtype=bool)
     voted[vote_src] = True
@@ -191,37 +190,52 @@ def _voter_weights(n_voters: int, n_boot: int, seed: int) -> np.ndarray:
 
 def _resampled_counts(votes: _Votes, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_stories = len(votes.counts)
-    resampled = votes.per_voter.T @ weights
+    resampled = votes.per_voter @ weights
     return resampled[:n_stories], resampled[n_stories : 2 * n_stories], resampled[2 * n_stories :]
 
 
-def _softmax(theta: np.ndarray) -> np.ndarray:
-    shifted = np.exp(theta - theta.max(axis=0))
+def _softmax(theta: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Shares exp(theta) / sum exp(theta) per column, over the present rows only (others get 0)."""
+    present = np.ones(theta.shape, dtype=bool) if present is None else present
+    shifted = np.where(present, np.exp(theta - np.where(present, theta, -np.inf).max(axis=0)), 0.0)
     return shifted / shifted.sum(axis=0)
+
+
+def _present(story_src, story_dst, n_voted: int, resampled: tuple) -> np.ndarray:
+    """Which voted values still have a vote in each resample (voted values x resamples)."""
+    n_stories = len(story_src)
+    incidence = sp.csr_matrix(
+        (np.ones(2 * n_stories), (np.concatenate([story_src, story_dst]), np.tile(np.arange(n_stories), 2))),
+        shape=(n_voted, n_stories),
+    )
+    return (incidence @ (sum(resampled) > 0)) > 0
 
 
 def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure: str, prior: float):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
-    a = bradley_terry.design(
+    design = bradley_terry.Design(
         n_voted, voted_index[votes.story_src], voted_index[votes.story_dst], acquiescence=acquiescence
     )
-    priors = np.full(a.shape[1], prior)
+    priors = np.full(design.n_params, prior)
     tie = 0.5 if unsure == "tie" else 0.0
 
-    def outcomes(w, n, u):
-        return w + tie * u, w + n + 2 * tie * u
+    def problem(w, n, u):
+        return bradley_terry.Problem(design, w + tie * u, w + n + 2 * tie * u, priors)
 
-    wins, trials = outcomes(*(votes.counts[:, j].astype(np.float64) for j in range(3)))
-    theta, solver = bradley_terry.fit(a, wins, trials, priors)
-    boot_wins, boot_trials = outcomes(*_resampled_counts(votes, weights))
-    boot_theta = bradley_terry.bootstrap(
-        a, boot_wins, boot_trials, priors, theta, solver, steps=BOOTSTRAP_STEPS
-    )
-    parameters = {"prior": prior, "unsure": unsure, "bootstrapSteps": BOOTSTRAP_STEPS}
+    theta, solver = bradley_terry.fit(problem(*(votes.counts[:, j].astype(np.float64) for j in range(3))))
+    resampled = _resampled_counts(votes, weights)
+    present = _present(design.src, design.dst, n_voted, resampled)
+    boot_theta = bradley_terry.bootstrap(problem(*resampled), theta, solver)
+    exact = n_voted <= bradley_terry.EXACT_LIMIT
+    parameters = {
+        "prior": prior,
+        "unsure": unsure,
+        "bootstrap": "newton" if exact else f"{bradley_terry.APPROXIMATE_STEPS} chord steps",
+    }
     if acquiescence:
         parameters["acquiescence"] = float(theta[-1])
-    return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted]), parameters
+    return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted], present), parameters
 
 
 def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
@@ -229,17 +243,18 @@ def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
     n_voted = int(votes.voted.sum())
     src, dst = voted_index[votes.story_src], voted_index[votes.story_dst]
 
-    def scores(w, n, u, shown):
+    def scores(w, n, u, shown, present=None):
         less_wise = np.where(votes.reverse[:, None] >= 0, w[votes.reverse], 0.0)
         stats = edge_statistics(w, n, u, less_wise, shown)
         edge_weight = np.where(stats["maiKept"], stats["wiserLikelihood"], 0.0)
-        return pagerank_batch(n_voted, src, dst, edge_weight, damping=DAMPING, tol=TOL)
+        return pagerank_batch(n_voted, src, dst, edge_weight, damping=DAMPING, tol=TOL, active=present)
 
     w, n, u = (votes.counts[:, j, None].astype(np.float64) for j in range(3))
     point = scores(w, n, u, impressions[:, None])[:, 0]
-    boot_w, boot_n, boot_u = _resampled_counts(votes, weights)
+    resampled = _resampled_counts(votes, weights)
+    present = _present(src, dst, n_voted, resampled)
     not_answering = (impressions - votes.counts.sum(axis=1))[:, None]
-    boot = scores(boot_w, boot_n, boot_u, not_answering + boot_w + boot_n + boot_u)
+    boot = scores(*resampled, not_answering + sum(resampled), present)
     parameters = {
         "damping": DAMPING,
         "tol": TOL,
@@ -252,15 +267,126 @@ def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
 
 
 def _competition_ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank 1 for the highest score; equal scores (to TIE_DECIMALS) share the best rank."""
     return rankdata(-np.round(scores, TIE_DECIMALS), method="min", axis=0).astype(np.int64)
 
 
-def _support(winner_p_top: float, winner_interval: list[int], has_winner: bool) -> str:
-    if has_winner and winner_p_top >= 0.9 and winner_interval == [1, 1]:
+def _support(p_top: float, rank_interval: list[int], has_winner: bool) -> str:
+    """The support level of a context from its winner's P(top) and 95% rank interval (docs/ranking.md)."""
+    if has_winner and p_top >= 0.9 and rank_interval == [1, 1]:
         return "broadly supported"
-    if has_winner and winner_p_top >= 0.5:
+    if has_winner and p_top >= 0.5:
         return "some support"
     return "contested"
+
+
+def _scores(votes: _Votes, method: str, n_boot: int, seed: int, story_impressions: np.ndarray):
+    """Point scores (values) and bootstrap scores (values x resamples) of every value, and parameters."""
+    k, n_voted = votes.n_values, int(votes.voted.sum())
+    point, boot = np.zeros(k), np.zeros((k, n_boot))
+    parameters: dict = {"nBoot": n_boot, "seed": seed}
+    if n_voted == 0:
+        point[:] = 1.0 / max(k, 1)
+        return point, boot, parameters
+    weights = _voter_weights(votes.n_voters, n_boot, seed)
+    if method == "mai_pagerank":
+        voted_point, voted_boot, extra = _mai_scores(votes, weights, impressions=story_impressions)
+    else:
+        voted_point, voted_boot, extra = _bt_scores(votes, weights, **_BT_VARIANTS[method])
+    point[votes.voted], boot[votes.voted] = voted_point, voted_boot
+    parameters.update(extra)
+    return point, boot, parameters
+
+
+def _value_rows(votes: _Votes, point: np.ndarray, boot: np.ndarray) -> list[dict]:
+    """Values best first, with score and rank intervals and P(top)."""
+    k = votes.n_values
+    if k == 0:
+        return []
+    ranks = _competition_ranks(point)
+    boot_ranks = _competition_ranks(boot)
+    at_top = boot_ranks == 1
+    p_top = (at_top / np.maximum(at_top.sum(axis=0), 1)).mean(axis=1)
+    score_low = np.minimum(np.quantile(boot, 0.025, axis=1), point)
+    score_high = np.maximum(np.quantile(boot, 0.975, axis=1), point)
+    rank_low = np.minimum(np.quantile(boot_ranks, 0.025, axis=1, method="lower"), ranks)
+    rank_high = np.maximum(np.quantile(boot_ranks, 0.975, axis=1, method="higher"), ranks)
+    unvoted = ~votes.voted
+    score_low[unvoted], score_high[unvoted], p_top[unvoted] = 0.0, 1.0, 0.0
+    rank_low[unvoted], rank_high[unvoted] = 1, k
+    n_votes = np.bincount(votes.vote_src, minlength=k) + np.bincount(votes.vote_dst, minlength=k)
+    columns = zip(
+        votes.ids.tolist(),
+        significant(point).tolist(),
+        significant(score_low).tolist(),
+        significant(score_high).tolist(),
+        ranks.tolist(),
+        rank_low.astype(np.int64).tolist(),
+        rank_high.astype(np.int64).tolist(),
+        significant(p_top).tolist(),
+        n_votes.tolist(),
+        strict=True,
+    )
+    rows = [
+        {
+            "valueId": value_id,
+            "score": score,
+            "scoreInterval": [low, high],
+            "rank": rank,
+            "rankInterval": [rank_lo, rank_hi],
+            "pTop": top,
+            "nVotes": n,
+        }
+        for value_id, score, low, high, rank, rank_lo, rank_hi, top, n in columns
+    ]
+    order = np.lexsort((votes.ids, ranks))
+    return [rows[i] for i in order]
+
+
+def _edge_rows(pairs: dict, groups: list[dict], bridging_score: np.ndarray) -> list[dict]:
+    """One row per directed pair with its counts, MAI's summary, group shares and bridging score."""
+    stats = edge_statistics(pairs["W"], pairs["N"], pairs["U"], pairs["L"], pairs["impressions"])
+    bridging_list = [None if np.isnan(b) else b for b in significant(bridging_score).tolist()]
+    columns = zip(
+        pairs["src"].tolist(),
+        pairs["dst"].tolist(),
+        pairs["W"].tolist(),
+        pairs["N"].tolist(),
+        pairs["U"].tolist(),
+        pairs["L"].tolist(),
+        pairs["impressions"].tolist(),
+        significant(stats["wiserLikelihood"]).tolist(),
+        significant(stats["entropy"]).tolist(),
+        significant(stats["maiEntropy"]).tolist(),
+        significant(stats["wilsonLower"]).tolist(),
+        stats["maiKept"].tolist(),
+        groups,
+        bridging_list,
+        strict=True,
+    )
+    return [
+        {
+            "sourceValueId": source,
+            "wiserValueId": wiser,
+            "counts": {
+                "markedWiser": w,
+                "markedNotWiser": n,
+                "markedUnsure": u,
+                "markedLessWise": less,
+                "impressions": shown,
+            },
+            "summary": {
+                "wiserLikelihood": likelihood,
+                "entropy": entropy,
+                "maiEntropy": mai,
+                "wilsonLower": wilson,
+            },
+            "maiKept": kept,
+            "groups": group,
+            "bridging": bridging_value,
+        }
+        for source, wiser, w, n, u, less, shown, likelihood, entropy, mai, wilson, kept, group, bridging_value in columns
+    ]
 
 
 def rank_context(
@@ -293,69 +419,23 @@ def rank_context(
         impressions_dst=shown[:, 1],
         impressions_count=shown[:, 2],
     )
-    pair_src = np.searchsorted(votes.ids, pairs["src"])
-    pair_dst = np.searchsorted(votes.ids, pairs["dst"])
     story_code = votes.story_src * k + votes.story_dst
-    pair_story = _lookup(story_code, pair_src * k + pair_dst)
-    pair_has_votes = pair_story >= 0
+    pair_story = _lookup(
+        story_code, np.searchsorted(votes.ids, pairs["src"]) * k + np.searchsorted(votes.ids, pairs["dst"])
+    )
+    voted_pairs = np.flatnonzero(pair_story >= 0)
     story_impressions = np.zeros(len(story_code), dtype=np.int64)
-    story_impressions[pair_story[pair_has_votes]] = pairs["impressions"][pair_has_votes]
+    story_impressions[pair_story[voted_pairs]] = pairs["impressions"][voted_pairs]
 
-    parameters: dict = {"nBoot": n_boot, "seed": seed}
-    point = np.zeros(k)
-    boot = np.zeros((k, n_boot))
-    n_voted = int(votes.voted.sum())
-    if n_voted:
-        weights = _voter_weights(votes.n_voters, n_boot, seed)
-        if method == "mai_pagerank":
-            voted_point, voted_boot, extra = _mai_scores(votes, weights, impressions=story_impressions)
-        else:
-            voted_point, voted_boot, extra = _bt_scores(votes, weights, **_BT_VARIANTS[method])
-        point[votes.voted] = voted_point
-        boot[votes.voted] = voted_boot
-        parameters.update(extra)
-    elif k:
-        point[:] = 1.0 / k
-
-    ranks = _competition_ranks(point)
-    boot_ranks = _competition_ranks(boot)
-    at_top = boot_ranks == 1
-    p_top = (at_top / np.maximum(at_top.sum(axis=0), 1)).mean(axis=1) if k else np.zeros(0)
-    score_low = np.minimum(np.quantile(boot, 0.025, axis=1), point) if k else point
-    score_high = np.maximum(np.quantile(boot, 0.975, axis=1), point) if k else point
-    rank_low = np.minimum(np.quantile(boot_ranks, 0.025, axis=1, method="lower"), ranks) if k else ranks
-    rank_high = np.maximum(np.quantile(boot_ranks, 0.975, axis=1, method="higher"), ranks) if k else ranks
-    n_votes_of = np.bincount(votes.vote_src, minlength=k) + np.bincount(votes.vote_dst, minlength=k)
-
-    values = []
-    for i in np.lexsort((votes.ids, ranks)):
-        if votes.voted[i]:
-            interval, rank_interval, top = (
-                [score_low[i], score_high[i]],
-                [rank_low[i], rank_high[i]],
-                p_top[i],
-            )
-        else:
-            interval, rank_interval, top = [0.0, 1.0], [1, k], 0.0
-        values.append(
-            {
-                "valueId": int(votes.ids[i]),
-                "score": float(point[i]),
-                "scoreInterval": [float(interval[0]), float(interval[1])],
-                "rank": int(ranks[i]),
-                "rankInterval": [int(rank_interval[0]), int(rank_interval[1])],
-                "pTop": float(top),
-                "nVotes": int(n_votes_of[i]),
-            }
-        )
-    unique_top = n_voted > 0 and int((ranks == 1).sum()) == 1
-    winner = int(np.flatnonzero(ranks == 1)[0]) if unique_top else None
+    point, boot, parameters = _scores(votes, method, n_boot, seed, story_impressions)
+    values = _value_rows(votes, point, boot)
+    has_winner = bool(values) and votes.voted.any() and (len(values) == 1 or values[1]["rank"] > 1)
     winner_p_top = values[0]["pTop"] if values else 0.0
-    support = _support(winner_p_top, values[0]["rankInterval"] if values else [], unique_top)
+    support = _support(winner_p_top, values[0]["rankInterval"] if values else [], has_winner)
+    winner = int(np.searchsorted(votes.ids, values[0]["valueId"])) if has_winner else None
 
-    stats = edge_statistics(pairs["W"], pairs["N"], pairs["U"], pairs["L"], pairs["impressions"])
-    edge_group_rows = [{} for _ in pair_src]
-    edge_bridging = np.full(len(pair_src), np.nan)
+    edge_groups: list[dict] = [{} for _ in range(len(pair_story))]
+    edge_bridging = np.full(len(pair_story), np.nan)
     context_bridging = {}
     for attribute in sorted(voter_groups or {}):
         names, voter_group = bridging.voter_group_codes(
@@ -370,10 +450,10 @@ def rank_context(
             len(story_code),
             min_group_voters,
         )
-        for e in np.flatnonzero(pair_has_votes):
-            edge_group_rows[e][attribute] = per_story[pair_story[e]]
-        edge_bridging[pair_has_votes] = np.fmin(
-            edge_bridging[pair_has_votes], story_bridging[pair_story[pair_has_votes]]
+        for e in voted_pairs.tolist():
+            edge_groups[e][attribute] = per_story[pair_story[e]]
+        edge_bridging[voted_pairs] = np.fmin(
+            edge_bridging[voted_pairs], story_bridging[pair_story[voted_pairs]]
         )
         context_bridging[attribute] = bridging.winner_endorsement(
             names,
@@ -385,48 +465,14 @@ def rank_context(
             winner,
             min_group_voters,
         )
-    edges = [
-        {
-            "sourceValueId": int(pairs["src"][e]),
-            "wiserValueId": int(pairs["dst"][e]),
-            "counts": {
-                "markedWiser": int(pairs["W"][e]),
-                "markedNotWiser": int(pairs["N"][e]),
-                "markedUnsure": int(pairs["U"][e]),
-                "markedLessWise": int(pairs["L"][e]),
-                "impressions": int(pairs["impressions"][e]),
-            },
-            "summary": {
-                "wiserLikelihood": float(stats["wiserLikelihood"][e]),
-                "entropy": float(stats["entropy"][e]),
-                "maiEntropy": float(stats["maiEntropy"][e]),
-                "wilsonLower": float(stats["wilsonLower"][e]),
-            },
-            "maiKept": bool(stats["maiKept"][e]),
-            "groups": edge_group_rows[e],
-            "bridging": None if np.isnan(edge_bridging[e]) else float(edge_bridging[e]),
-        }
-        for e in range(len(pair_src))
-    ]
-    result = {
+    return {
         "method": method,
-        "parameters": parameters,
+        "parameters": {key: significant(v) if isinstance(v, float) else v for key, v in parameters.items()},
         "nVotes": len(votes.answer),
         "nVoters": votes.n_voters,
         "values": values,
         "support": support,
         "pTop": winner_p_top,
-        "edges": edges,
+        "edges": _edge_rows(pairs, edge_groups, edge_bridging),
         "bridging": context_bridging,
     }
-    return _rounded(result)
-
-
-def _rounded(node):
-    if isinstance(node, float):
-        return float(f"{node:.{SIGNIFICANT_DIGITS}g}") + 0.0
-    if isinstance(node, dict):
-        return {key: _rounded(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_rounded(value) for value in node]
-    return node

@@ -1,4 +1,5 @@
 """Reads for the moral graph: votes at a watermark, edge counts, assignments, snapshots."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -6,7 +7,14 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 
 from deliberation.models import Context, Participant, Round
-from moral_graph.models import Answer, RankingRun, RankingSnapshot, StoryAssignment, TransitionStory, WiserVoteRevision
+from moral_graph.models import (
+    Answer,
+    RankingRun,
+    RankingSnapshot,
+    StoryAssignment,
+    TransitionStory,
+    WiserVoteRevision,
+)
 
 ANSWER_CODES = {Answer.WISER: 0, Answer.NOT_WISER: 1, Answer.NOT_SURE: 2}
 
@@ -62,7 +70,9 @@ def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVot
 def impressions_at(*, round_id: int, assignment_watermark: int) -> dict[int, list[tuple[int, int, int]]]:
     """How many participants were shown each story, per context: (from value, to value, count)."""
     rows = (
-        StoryAssignment.objects.filter(story__round_id=round_id, id__lte=assignment_watermark, story__is_hidden=False)
+        StoryAssignment.objects.filter(
+            story__round_id=round_id, id__lte=assignment_watermark, story__is_hidden=False
+        )
         .values("story__context_id", "story__from_value_id", "story__to_value_id")
         .annotate(n=Count("id"))
     )
@@ -101,6 +111,25 @@ def voter_groups(*, round_: Round, voter_ids: np.ndarray) -> dict[str, np.ndarra
     }
 
 
+def value_resolution(*, round_id: int) -> dict[int, int]:
+    """Each merged-away value of the round mapped to the active value it now counts for."""
+    from cards.models import CanonicalValue
+
+    parent = dict(
+        CanonicalValue.objects.filter(round_id=round_id, merged_into__isnull=False).values_list(
+            "pk", "merged_into_id"
+        )
+    )
+    resolved = {}
+    for value_id in parent:
+        seen, current = set(), value_id
+        while current in parent and current not in seen:
+            seen.add(current)
+            current = parent[current]
+        resolved[value_id] = current
+    return resolved
+
+
 def current_run(*, round_: Round) -> RankingRun | None:
     if round_.current_ranking_id is None:
         return None
@@ -109,9 +138,9 @@ def current_run(*, round_: Round) -> RankingRun | None:
 
 def snapshots_of(*, run: RankingRun) -> list[RankingSnapshot]:
     return list(
-        RankingSnapshot.objects.filter(run=run).select_related("context", "question").order_by(
-            "question__order", "context__order", "context_id"
-        )
+        RankingSnapshot.objects.filter(run=run)
+        .select_related("context", "question")
+        .order_by("question__order", "context__order", "context_id")
     )
 
 

@@ -1,4 +1,5 @@
 """Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
+
 import logging
 import random
 from datetime import timedelta
@@ -91,7 +92,9 @@ def stories_generate(*, round_id: int) -> int:
         return TransitionStory.objects.filter(round_id=round_id).count() - before
 
 
-def story_write(*, actor, context: Context, from_value_id: int, to_value_id: int, text: str) -> TransitionStory:
+def story_write(
+    *, actor, context: Context, from_value_id: int, to_value_id: int, text: str
+) -> TransitionStory:
     """An organizer writes (or rewrites) the story between two values of a context."""
     from deliberation.permissions import can
     from deliberation.services import audit_log
@@ -103,14 +106,23 @@ def story_write(*, actor, context: Context, from_value_id: int, to_value_id: int
     from cards.models import CanonicalValue
 
     ids = set(
-        CanonicalValue.objects.filter(round=round_, pk__in=[from_value_id, to_value_id]).values_list("pk", flat=True)
+        CanonicalValue.objects.filter(round=round_, pk__in=[from_value_id, to_value_id]).values_list(
+            "pk", flat=True
+        )
     )
     if len(ids) != 2:
         raise ValidationError({"values": "Choose two different values of this round."})
     with transaction.atomic():
         story, created = TransitionStory.objects.update_or_create(
-            context=context, from_value_id=from_value_id, to_value_id=to_value_id,
-            defaults={"round": round_, "text": text, "origin": TransitionStory.Origin.ORGANIZER, "prompt_version": ""},
+            context=context,
+            from_value_id=from_value_id,
+            to_value_id=to_value_id,
+            defaults={
+                "round": round_,
+                "text": text,
+                "origin": TransitionStory.Origin.ORGANIZER,
+                "prompt_version": "",
+            },
         )
         audit_log(round_=round_, actor=actor, action="story.write", target=story, data={"created": created})
     return story
@@ -125,10 +137,17 @@ def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = Tru
         raise Forbidden("Your role in this round does not allow editing stories.")
     reason = clean_text(reason, field="reason", max_length=500, required=hidden)
     with transaction.atomic():
-        TransitionStory.objects.filter(pk=story.pk).update(is_hidden=hidden, hidden_reason=reason if hidden else "")
-        audit_log(round_=story.round, actor=actor, action="story.hide" if hidden else "story.show", target=story,
-                  data={"reason": reason})
-        _mark_ranking_dirty(story.round_id)
+        TransitionStory.objects.filter(pk=story.pk).update(
+            is_hidden=hidden, hidden_reason=reason if hidden else ""
+        )
+        audit_log(
+            round_=story.round,
+            actor=actor,
+            action="story.hide" if hidden else "story.show",
+            target=story,
+            data={"reason": reason},
+        )
+        mark_ranking_dirty(story.round_id)
     story.refresh_from_db()
     return story
 
@@ -198,7 +217,7 @@ def _clean_vote(answer: Any, reason: Any) -> tuple[str, str]:
     return answer, reason
 
 
-def _mark_ranking_dirty(round_id: int) -> None:
+def mark_ranking_dirty(round_id: int) -> None:
     """Schedule one debounced recompute: only the first change after a snapshot enqueues it."""
     flipped = Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=True).update(
         ranking_dirty_since=timezone.now()
@@ -209,14 +228,18 @@ def _mark_ranking_dirty(round_id: int) -> None:
         transaction.on_commit(lambda: rank_round.apply_async((round_id,), countdown=_debounce()))
 
 
-def vote_cast(*, participant: Participant, story_id: Any, answer: Any, reason: Any = "") -> tuple[WiserVote, bool]:
+def vote_cast(
+    *, participant: Participant, story_id: Any, answer: Any, reason: Any = ""
+) -> tuple[WiserVote, bool]:
     """Cast a wiser vote on an assigned story; a retry of the same vote returns it unchanged."""
     answer, reason = _clean_vote(answer, reason)
     try:
         story_pk = int(story_id)
     except (TypeError, ValueError) as exc:
         raise NotFound("No such story.") from exc
-    story = TransitionStory.objects.filter(pk=story_pk, round_id=participant.round_id, is_hidden=False).first()
+    story = TransitionStory.objects.filter(
+        pk=story_pk, round_id=participant.round_id, is_hidden=False
+    ).first()
     if story is None:
         raise NotFound("No such story in this round.")
     with transaction.atomic():
@@ -229,18 +252,23 @@ def vote_cast(*, participant: Participant, story_id: Any, answer: Any, reason: A
         if existing is not None:
             if existing.answer == answer and existing.reason == reason:
                 return existing, False
-            raise Conflict("You already voted on this story; change your answer with an update.", code="already_voted")
+            raise Conflict(
+                "You already voted on this story; change your answer with an update.", code="already_voted"
+            )
         try:
             with transaction.atomic():
-                vote = WiserVote.objects.create(participant=participant, story=story, answer=answer, reason=reason)
+                vote = WiserVote.objects.create(
+                    participant=participant, story=story, answer=answer, reason=reason
+                )
         except IntegrityError:
             vote = WiserVote.objects.get(participant=participant, story=story)
             if vote.answer == answer and vote.reason == reason:
                 return vote, False
-            raise Conflict("You already voted on this story; change your answer with an update.",
-                           code="already_voted") from None
+            raise Conflict(
+                "You already voted on this story; change your answer with an update.", code="already_voted"
+            ) from None
         WiserVoteRevision.objects.create(vote=vote, round_id=round_.pk, answer=answer)
-        _mark_ranking_dirty(round_.pk)
+        mark_ranking_dirty(round_.pk)
     return vote, True
 
 
@@ -264,7 +292,7 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
         vote.save(update_fields=["answer", "reason", "updated_at"])
         if answer_changed:
             WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
-            _mark_ranking_dirty(participant.round_id)
+            mark_ranking_dirty(participant.round_id)
     return vote
 
 
@@ -273,20 +301,31 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
     per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
     impressions = selectors.impressions_at(round_id=round_.pk, assignment_watermark=assignment_watermark)
     values_of = selectors.context_value_ids(round_id=round_.pk)
+    resolution = selectors.value_resolution(round_id=round_.pk)
     results = []
     for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
         votes = per_context_votes.get(context.pk) or selectors.ContextVotes(
-            voter=np.zeros(0, np.int64), src=np.zeros(0, np.int64), dst=np.zeros(0, np.int64),
+            voter=np.zeros(0, np.int64),
+            src=np.zeros(0, np.int64),
+            dst=np.zeros(0, np.int64),
             answer=np.zeros(0, np.int8),
         )
-        value_ids = sorted(set(values_of.get(context.pk, [])) | set(votes.src.tolist()) | set(votes.dst.tolist()))
+        votes = _resolve_merged(votes, resolution)
+        shown = [
+            (resolution.get(a, a), resolution.get(b, b), n)
+            for a, b, n in impressions.get(context.pk, [])
+            if resolution.get(a, a) != resolution.get(b, b)
+        ]
+        value_ids = sorted(
+            set(values_of.get(context.pk, [])) | set(votes.src.tolist()) | set(votes.dst.tolist())
+        )
         result = ranking.rank_context(
             value_ids=value_ids,
             voter=votes.voter,
             src=votes.src,
             dst=votes.dst,
             answer=votes.answer,
-            impressions=impressions.get(context.pk, []),
+            impressions=shown,
             method=method,
             n_boot=200,
             seed=watermark,
@@ -296,13 +335,30 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
     return results
 
 
+def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -> selectors.ContextVotes:
+    """Votes on a value merged into another count for that other value; a story that became a loop drops out."""
+    if not resolution or len(votes.src) == 0:
+        return votes
+    lookup = np.vectorize(lambda v: resolution.get(int(v), int(v)), otypes=[np.int64])
+    src, dst = lookup(votes.src), lookup(votes.dst)
+    keep = src != dst
+    return selectors.ContextVotes(
+        voter=votes.voter[keep], src=src[keep], dst=dst[keep], answer=votes.answer[keep]
+    )
+
+
 def _claim_ranking_lock(round_: Round) -> Job | None:
     job, _ = Job.objects.get_or_create(round=round_, kind="ranking", key="round")
     claimed = (
         Job.objects.filter(pk=job.pk)
         .filter(~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE))
-        .update(status=Job.Status.RUNNING, attempts=F("attempts") + 1, progress=0.0, error="",
-                updated_at=timezone.now())
+        .update(
+            status=Job.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            progress=0.0,
+            error="",
+            updated_at=timezone.now(),
+        )
     )
     return job if claimed else None
 
@@ -327,13 +383,20 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
             results = ranking_results(
                 round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method=method
             )
-            run = _publish(round_=round_, method=method, watermark=watermark, assignment_watermark=assignment_wm,
-                           results=results)
-        Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, progress=1.0, attempts=0,
-                                             updated_at=timezone.now())
+            run = _publish(
+                round_=round_,
+                method=method,
+                watermark=watermark,
+                assignment_watermark=assignment_wm,
+                results=results,
+            )
+        Job.objects.filter(pk=job.pk).update(
+            status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now()
+        )
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                             updated_at=timezone.now())
+        Job.objects.filter(pk=job.pk).update(
+            status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
+        )
         raise
     if Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=False).exists():
         from moral_graph.tasks import rank_round
@@ -342,8 +405,9 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
     return run
 
 
-def _publish(*, round_: Round, method: str, watermark: int, assignment_watermark: int,
-             results: list[dict]) -> RankingRun:
+def _publish(
+    *, round_: Round, method: str, watermark: int, assignment_watermark: int, results: list[dict]
+) -> RankingRun:
     parameters = {
         "method": method,
         "bootstrapResamples": 200,
@@ -360,13 +424,23 @@ def _publish(*, round_: Round, method: str, watermark: int, assignment_watermark
         if existing is not None:
             return existing
         run = RankingRun.objects.create(
-            round=locked, method=method, parameters=parameters, watermark=watermark,
-            status=RankingRun.Status.PUBLISHED, software_version=SOFTWARE_VERSION, published_at=timezone.now(),
+            round=locked,
+            method=method,
+            parameters=parameters,
+            watermark=watermark,
+            status=RankingRun.Status.PUBLISHED,
+            software_version=SOFTWARE_VERSION,
+            published_at=timezone.now(),
         )
         RankingSnapshot.objects.bulk_create(
             [
-                RankingSnapshot(run=run, round=locked, question_id=r["question_id"], context_id=r["context_id"],
-                                results=r["result"])
+                RankingSnapshot(
+                    run=run,
+                    round=locked,
+                    question_id=r["question_id"],
+                    context_id=r["context_id"],
+                    results=r["result"],
+                )
                 for r in results
             ]
         )

@@ -25,7 +25,7 @@ class Population:
     stories_per_value: float = 4.0
     story_locality: float = 1.0
     direction_accuracy: float = 0.85
-    reverse_share: float = 0.2
+    reverse_share: float = 0.5
     coverage_sd: float = 1.0
     discrimination: float = 2.0
     discrimination_sd: float = 0.3
@@ -57,7 +57,9 @@ class SimulatedContext:
         return self.value_ids[int(np.argmax(self.wisdom))]
 
 
-def _transitions(wisdom: np.ndarray, n_transitions: int, locality: float, rng: np.random.Generator) -> np.ndarray:
+def _transitions(
+    wisdom: np.ndarray, n_transitions: int, locality: float, rng: np.random.Generator
+) -> np.ndarray:
     """Undirected pairs: a random spanning tree (so every value is reachable) plus extra pairs.
 
     A pair of values whose wisdom differs by d is proposed with relative weight exp(-d / locality):
@@ -206,7 +208,8 @@ CONDITIONS = {
         BASE, idiosyncrasy=0.8, random_voters=0.2, discrimination_sd=0.6
     ),
     "strong yes-bias (acquiescence 2.0)": replace(BASE, acquiescence=2.0),
-    "LLM proposes directions at random": replace(BASE, direction_accuracy=0.5),
+    "MAI-like exposure: reverse stories 20%, LLM direction 85% right": replace(BASE, reverse_share=0.2),
+    "MAI-like exposure, LLM direction at random": replace(BASE, reverse_share=0.2, direction_accuracy=0.5),
     "10% coordinated voters answer in reverse": replace(BASE, reversed_voters=0.1),
     "30 values, 1,250 voters x 5 votes": replace(BASE, n_values=30, n_voters=1250),
 }

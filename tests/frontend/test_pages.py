@@ -65,13 +65,15 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
 
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
-    for _ in range(3):
+    assigned = len(graph_services.assignments_next(participant=participant))
+    assert assigned >= 1
+    for _ in range(assigned):
         page = client.get("/r/pages/vote/")
         assert page.status_code == 200
         story_id = re.search(r'name="story" value="(\d+)"', page.content.decode()).group(1)
         assert client.post("/r/pages/vote/", {"csrfmiddlewaretoken": _token(page), "story": story_id,
                                               "answer": "wiser"}).status_code == 302
-    assert WiserVote.objects.filter(participant=participant).count() == 3
+    assert WiserVote.objects.filter(participant=participant).count() == assigned
     done = client.get("/r/pages/vote/", follow=True)
     assert "Thank you" in done.content.decode()
     finished = client.post("/r/pages/done/", {"csrfmiddlewaretoken": _token(done), "represented": "4", "fair": "5"})

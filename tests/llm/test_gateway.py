@@ -9,6 +9,7 @@ import pytest
 from deliberation.models import Round
 from llm import gateway, offline
 from llm.models import CachedEmbedding, LLMCall
+from llm.selectors import round_llm_usage
 from tests.fake_openai import disconnect, error, json_reply, malformed, slow, text_reply
 
 pytestmark = pytest.mark.django_db
@@ -313,3 +314,20 @@ def test_without_a_key_everything_is_offline(settings):
     assert vectors.shape == (1, offline.DIMENSIONS) and space == gateway.embedding_space()
     call = only_call()
     assert (call.provider, call.model, call.outcome) == ("offline", offline.MODEL_ID, "ok")
+
+
+def test_round_usage_summary(fake_openai):
+    round_ = Round.objects.create(slug="usage", title="Usage", token_budget=1000)
+    ask(round_id=round_.pk)
+    ask(round_id=round_.pk)
+    call = LLMCall.objects.get(outcome="ok")
+    usage = round_llm_usage(round_id=round_.pk)
+    assert usage == {
+        "tokens_in": call.tokens_in,
+        "tokens_out": call.tokens_out,
+        "tokens_used": call.tokens_in + call.tokens_out,
+        "token_budget": 1000,
+        "budget_spent": False,
+        "calls": 2,
+        "calls_by_outcome": {"ok": 1, "cached": 1},
+    }

@@ -61,3 +61,14 @@ def test_empty_input_gives_empty_matrix():
 
 def test_singleton_is_shared():
     assert offline.get_embedder() is offline.get_embedder()
+
+
+def test_batches_respect_size_and_attention_budget():
+    lengths = [256, 3, 256, 10, 128, 7, 256, 5]
+    batches = offline.plan_batches(lengths, batch_size=3, attention_budget=2 * 256 * 256)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) <= 3
+        assert len(batch) * width * width <= 2 * 256 * 256
+    assert [lengths[i] for i in batches[0]] == [3, 5, 7]

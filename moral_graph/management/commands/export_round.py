@@ -1,4 +1,5 @@
 """python manage.py export_round SLUG --format json|csv|graphml --out PATH: the current published ranking."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from deliberation.models import Round

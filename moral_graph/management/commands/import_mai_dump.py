@@ -1,4 +1,5 @@
 """python manage.py import_mai_dump DIR --slug SLUG [--votes-before DATE]: a MAI dump into a new closed round."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from moral_graph.importer import MaiDumpError, mai_dump_import, parse_cutoff
@@ -11,11 +12,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("directory", help="The dump's directory (with cases.json, wiser_votes.json, ...).")
-        parser.add_argument("--slug", required=True, help="The new round's slug; it must not exist yet.")
-        parser.add_argument("--title", default="", help="The new round's title (default: from the directory).")
         parser.add_argument(
-            "--votes-before", default=None, metavar="DATE",
+            "directory", help="The dump's directory (with cases.json, wiser_votes.json, ...)."
+        )
+        parser.add_argument("--slug", required=True, help="The new round's slug; it must not exist yet.")
+        parser.add_argument(
+            "--title", default="", help="The new round's title (default: from the directory)."
+        )
+        parser.add_argument(
+            "--votes-before",
+            default=None,
+            metavar="DATE",
             help="Keep only votes created before this date or ISO time (UTC), e.g. 2023-10-18.",
         )
 

@@ -1,4 +1,5 @@
 """python manage.py rank_round SLUG [--method NAME]: rank a round now and print each context's top values."""
+
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,8 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument("--method", default=None, choices=None,
-                            help=f"One of {', '.join(ranking.ALL_METHODS)} (default: the round's setting).")
+        parser.add_argument(
+            "--method",
+            default=None,
+            help=f"One of {', '.join(ranking.ALL_METHODS)} (default: the round's setting).",
+        )
 
     def handle(self, *args, slug: str, method: str | None, **options):
         round_ = Round.objects.filter(slug=slug).first()
@@ -24,15 +28,19 @@ class Command(BaseCommand):
             raise CommandError(f"No round with the slug '{slug}'.")
         method = method or round_.ranking_method
         if method not in ranking.ALL_METHODS:
-            raise CommandError(f"Unknown ranking method '{method}'; choose one of {', '.join(ranking.ALL_METHODS)}.")
-        n_contexts = sum(len(ids) > -1 for ids in selectors.context_value_ids(round_id=round_.pk).values())
+            raise CommandError(
+                f"Unknown ranking method '{method}'; choose one of {', '.join(ranking.ALL_METHODS)}."
+            )
+        n_contexts = len(selectors.context_value_ids(round_id=round_.pk))
         watermark = selectors.round_watermark(round_id=round_.pk)
         self.stdout.write(f"[1/3] {round_.slug}: {n_contexts} contexts, votes up to revision {watermark}")
         self.stdout.write(f"[2/3] ranking with {method} (bootstrap over voters)...")
         started = time.monotonic()
         run = ranking_compute(round_id=round_.pk, method=method)
         if run is None:
-            raise CommandError("Another ranking computation of this round is running; try again when it ends.")
+            raise CommandError(
+                "Another ranking computation of this round is running; try again when it ends."
+            )
         self.stdout.write(
             f"[3/3] published run {run.pk} at watermark {run.watermark} in {time.monotonic() - started:.1f} s"
         )

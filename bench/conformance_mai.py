@@ -1,0 +1,109 @@
+"""MAI conformance: import their 2023 dump, rank in compatibility mode, compare every edge of their moral graph.
+
+Run from the project root: .venv/bin/python bench/conformance_mai.py [--data ../shared/eval/mai-dft-2023]
+Without DATABASE_URL it works in a temporary SQLite database (WISER_VAR_DIR points at a temporary directory),
+so var/wiser.sqlite3 is never touched; with DATABASE_URL it uses a throwaway round that it deletes at the end.
+Exits non-zero when any edge differs.
+"""
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "mai-dft-2023"
+CUTOFF = "2023-10-18"
+METHOD = "mai_pagerank"
+
+
+def _setup_django() -> tempfile.TemporaryDirectory | None:
+    """Point Django at a temporary SQLite database unless DATABASE_URL is set, then set it up."""
+    scratch = None
+    if not os.environ.get("DATABASE_URL"):
+        scratch = tempfile.TemporaryDirectory(prefix="wiser-conformance-")
+        os.environ["WISER_VAR_DIR"] = scratch.name
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    return scratch
+
+
+def main() -> int:
+    """Import, rank, export and compare; prints a summary and returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="The dump directory.")
+    parser.add_argument("--votes-before", default=CUTOFF, help="The vote cutoff (default: %(default)s).")
+    args = parser.parse_args()
+    graph_file = args.data / "moral_graph_all.json"
+    if not graph_file.exists():
+        print(f"{graph_file} is missing: give the dump's directory with --data.", file=sys.stderr)
+        return 2
+
+    scratch = _setup_django()
+    from django.core.management import call_command
+
+    from deliberation.models import Round
+    from moral_graph.exports import export_build, export_verify, mai_graph_compare
+    from moral_graph.importer import mai_dump_import, parse_cutoff
+    from moral_graph.services import ranking_compute
+
+    slug = f"conformance-mai-{secrets.token_hex(4)}"
+    summary = None
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        started = time.perf_counter()
+        summary = mai_dump_import(
+            directory=args.data, slug=slug, votes_before=parse_cutoff(args.votes_before)
+        )
+        imported = time.perf_counter()
+        run = ranking_compute(round_id=summary.round_id, method=METHOD)
+        ranked = time.perf_counter()
+        if run is None:
+            print("The ranking could not start (its lock is held).", file=sys.stderr)
+            return 2
+        data = export_build(round_=Round.objects.get(pk=summary.round_id))
+        verification = export_verify(data)
+        result = mai_graph_compare(data, json.loads(graph_file.read_text(encoding="utf-8")))
+    finally:
+        if summary is not None:
+            Round.objects.filter(slug=slug).delete()
+        if scratch is not None:
+            from django.db import connections
+
+            connections.close_all()
+            scratch.cleanup()
+
+    print(f"data: {args.data}  votes before {args.votes_before}  method {METHOD}")
+    print(
+        f"imported {summary.values} values, {summary.participants} participants, {summary.stories} stories, "
+        f"{summary.votes} votes ({summary.votes_after_cutoff} later votes left out) in {imported - started:.1f} s; "
+        f"ranked {len(data['rankings'])} contexts in {ranked - imported:.1f} s"
+    )
+    print(
+        f"export recomputed from its own votes: {verification.values_checked} values, "
+        f"{verification.edges_checked} edges, {verification.mismatches} mismatches"
+    )
+    print(
+        f"MAI edges compared: {result.compared}, matched: {result.matched}, mismatched: {len(result.differences)}"
+    )
+    print("checked per edge: markedWiser, markedNotWiser, markedLessWise, markedUnsure, wiserLikelihood;")
+    print(
+        "  and MAI's impressions (answers on the story and its reverse) and entropy, recomputed from our counts"
+    )
+    for line in result.differences:
+        print(f"  DIFF {line}")
+    failed = bool(result.differences) or verification.mismatches > 0 or result.compared == 0
+    print("CONFORMANCE FAILED" if failed else "CONFORMANCE OK")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

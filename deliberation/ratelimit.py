@@ -1,0 +1,116 @@
+"""Fixed-window rate limits kept in Django's cache, per client IP and per participant.
+
+Each (scope, who, window) has one counter created with `cache.add` and raised with `cache.incr`; both are
+atomic on Redis, so every worker process shares the same count. With the local-memory cache (the embedded
+mode, one process) the count is per process. Limits come from settings.WISER_RATE_LIMITS, e.g.
+{"guidance": "30/m"}; a scope set to None is not limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from deliberation.errors import DomainError
+from deliberation.models import Participant
+
+DEFAULT_RATES: dict[str, str | None] = {"guidance": "30/m"}
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400,
+          "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*$")
+
+
+class RateLimited(DomainError):
+    """Too many requests in the current window; `retry_after` is the number of seconds until it ends."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `limit` requests per `window` seconds."""
+
+    limit: int
+    window: int
+
+
+def parse_rate(text: str) -> Rate:
+    """Read "30/m", "30/minute", "100/h" or "5/10s" as a Rate; ValueError when it is none of these."""
+    match = _RATE.match(text.lower())
+    if match is None or match.group(3) not in _UNITS:
+        raise ValueError(f"not a rate: {text!r} (use e.g. '30/m', '100/h' or '5/10s')")
+    limit, count, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
+    if count < 1:
+        raise ValueError(f"not a rate: {text!r} (the window must be at least one {unit})")
+    return Rate(limit=limit, window=count * _UNITS[unit])
+
+
+def rate_for(scope: str) -> Rate | None:
+    """The configured rate of a scope (settings.WISER_RATE_LIMITS over the defaults); None when unlimited."""
+    rates = {**DEFAULT_RATES, **getattr(settings, "WISER_RATE_LIMITS", {})}
+    text = rates.get(scope)
+    return None if text is None else parse_rate(text)
+
+
+def ratelimit_hit(*, scope: str, key: str, rate: Rate, now: float | None = None) -> int:
+    """Count one request of `key` in the scope's current window; raise RateLimited when it exceeds the rate."""
+    now = time.time() if now is None else now
+    window_start = int(now // rate.window) * rate.window
+    counter = f"rl:{scope}:{_digest(key)}:{rate.window}:{window_start}"
+    timeout = rate.window + 1
+    cache.add(counter, 0, timeout)
+    try:
+        count = cache.incr(counter)
+    except ValueError:
+        # The counter expired or was evicted between add and incr: this request starts it again.
+        count = 1 if cache.add(counter, 1, timeout) else cache.incr(counter)
+    if count > rate.limit:
+        retry_after = max(1, math.ceil(window_start + rate.window - now))
+        raise RateLimited(
+            f"Too many requests: at most {rate.limit} per {rate.window} seconds. Try again in {retry_after} s.",
+            retry_after=retry_after,
+        )
+    return count
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or with WISER_TRUSTED_PROXY_COUNT = n, the n-th X-Forwarded-For hop from the right."""
+    proxies = int(getattr(settings, "WISER_TRUSTED_PROXY_COUNT", 0) or 0)
+    if proxies > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def ratelimit_request(
+    request: HttpRequest, *, scope: str, participant_id: int | None = None, rate: Rate | None = None
+) -> None:
+    """Count a request against the scope's rate per client IP and, when known, per participant."""
+    rate = rate or rate_for(scope)
+    if rate is None:
+        return
+    if participant_id is None:
+        auth = getattr(request, "auth", None)
+        participant_id = auth.pk if isinstance(auth, Participant) else None
+    ratelimit_hit(scope=scope, key=f"ip:{client_ip(request)}", rate=rate)
+    if participant_id is not None:
+        ratelimit_hit(scope=scope, key=f"participant:{participant_id}", rate=rate)
+
+
+def _digest(key: str) -> str:
+    # Keys hold no raw address; keyed with SECRET_KEY so they cannot be reversed by hashing every IPv4.
+    return hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).hexdigest()[:32]

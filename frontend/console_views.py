@@ -1,0 +1,350 @@
+"""The organizer console: create and edit rounds, stages, invitations, live dashboard, moderation, roles, audit."""
+import csv
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from cards import services as card_services
+from cards.models import CanonicalValue, CardMerge, ValuesCard
+from deliberation import selectors, services
+from deliberation.errors import DomainError
+from deliberation.models import STAGE_ORDER, AuditEvent, Context, OrganizerRole, ReportVisibility, Round, Stage
+from deliberation.permissions import can, role_of
+from frontend import forms
+from frontend.dashboard import dashboard_figures, dashboard_jobs
+from frontend.views import _error_dict, _round
+from moral_graph import services as graph_services
+from moral_graph.models import TransitionStory
+from moral_graph.ranking import METHODS
+
+PAGE_SIZE = 50
+
+
+def organizer_page(action: str = "view_console") -> Callable:
+    """Sign-in required, then a role in the round that allows the action; the view receives the round."""
+
+    def decorate(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
+            round_ = _round(slug)
+            if not can(request.user, round_, action):
+                return render(request, "frontend/error.html",
+                              {"round": round_, "message": _("Your role in this round does not allow this page.")},
+                              status=403)
+            return view(request, round_, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _act(request: HttpRequest, action: Callable[[], object], success: str) -> dict:
+    """Run one service call; report success or the service's message; return field errors (empty on success)."""
+    try:
+        action()
+    except ValidationError as exc:
+        errors = _error_dict(exc)
+        messages.error(request, " ".join(m for ms in errors.values() for m in ms))
+        return errors
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return {"non_field_errors": [exc.message]}
+    messages.success(request, success)
+    return {}
+
+
+def _base(request: HttpRequest, round_: Round, section: str) -> dict:
+    return {"round": round_, "role": role_of(request.user, round_), "section": section,
+            "can_edit": can(request.user, round_, "edit_round"), "can_moderate": can(request.user, round_, "moderate"),
+            "can_invite": can(request.user, round_, "invite"), "can_roles": can(request.user, round_, "manage_roles")}
+
+
+@login_required
+def console(request: HttpRequest) -> HttpResponse:
+    rounds = selectors.rounds_for_organizer(user=request.user)
+    return render(request, "frontend/console.html", {"rounds": rounds})
+
+
+def _form_context(values: dict, errors: dict, *, creating: bool) -> dict:
+    return {"values": values, "errors": errors, "creating": creating, "visibilities": ReportVisibility.choices,
+            "methods": METHODS}
+
+
+DEFAULT_FORM = {
+    "title": "", "slug": "", "description": "", "question": "", "contexts": "", "attributes": "",
+    "consent_text": Round._meta.get_field("consent_text").default, "stories_per_participant": "5",
+    "min_votes_per_story": "5", "participant_cap": "", "token_budget": "",
+    "report_visibility": ReportVisibility.UNLISTED, "ranking_method": "bt", "open_link_enabled": True,
+    "report_live": False,
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def round_new(request: HttpRequest) -> HttpResponse:
+    """Create a round: its question, contexts typed in, optional attributes and settings."""
+    values, errors = dict(DEFAULT_FORM), {}
+    if request.method == "POST":
+        values = {**{k: request.POST.get(k, "") for k in DEFAULT_FORM}, **forms.round_settings(request.POST)}
+        try:
+            round_ = services.round_create(
+                owner=request.user, title=values["title"], slug=values["slug"] or None,
+                description=values["description"], question=values["question"],
+                contexts=forms.parse_contexts(values["contexts"]),
+                attributes=forms.parse_attributes(values["attributes"]),
+                **forms.round_settings(request.POST),
+            )
+        except ValidationError as exc:
+            errors = _error_dict(exc)
+        else:
+            messages.success(request, _("The round is created in draft. Open it for articulation when ready."))
+            return redirect("frontend:console-round", slug=round_.slug)
+    return render(request, "frontend/console_round_form.html", _form_context(values, errors, creating=True),
+                  status=400 if errors else 200)
+
+
+@organizer_page("edit_round")
+@require_http_methods(["GET", "POST"])
+def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Edit a round's title, description, consent text and settings."""
+    question = selectors.round_primary_question(round_)
+    contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
+    values = {
+        "title": round_.title, "description": round_.description, "consent_text": round_.consent_text,
+        "stories_per_participant": round_.stories_per_participant, "min_votes_per_story": round_.min_votes_per_story,
+        "participant_cap": round_.participant_cap or "", "token_budget": round_.token_budget or "",
+        "report_visibility": round_.report_visibility, "ranking_method": round_.ranking_method,
+        "open_link_enabled": round_.open_link_enabled, "report_live": round_.report_live,
+        "question": question.text if question else "", "contexts": forms.contexts_text(contexts),
+        "attributes": forms.attributes_text(round_.attributes.all()),
+    }
+    errors: dict = {}
+    if request.method == "POST":
+        changes = {"title": request.POST.get("title", ""), "description": request.POST.get("description", ""),
+                   **forms.round_settings(request.POST)}
+        values.update(changes)
+        try:
+            services.round_update(round_=round_, actor=request.user, **changes)
+        except ValidationError as exc:
+            errors = _error_dict(exc)
+        except DomainError as exc:
+            errors = {"non_field_errors": [exc.message]}
+        else:
+            messages.success(request, _("The round is saved."))
+            return redirect("frontend:console-round", slug=round_.slug)
+    return render(request, "frontend/console_round_form.html",
+                  {**_base(request, round_, "edit"), **_form_context(values, errors, creating=False)},
+                  status=400 if errors else 200)
+
+
+def _stage_steps(round_: Round) -> dict:
+    index = STAGE_ORDER.index(Stage(round_.stage))
+    forward = STAGE_ORDER[index + 1] if index + 1 < len(STAGE_ORDER) else None
+    back = STAGE_ORDER[index - 1] if index > 0 else None
+    labels = {
+        Stage.ARTICULATION: _("Open articulation (participants write cards)"),
+        Stage.VOTING: _("Open voting (stories are written, participants vote)"),
+        Stage.CLOSED: _("Close the round (a final ranking is computed)"),
+        Stage.PUBLISHED: _("Publish the report"),
+    }
+    return {"forward": forward, "forward_label": labels.get(forward, ""), "back": back,
+            "back_label": Stage(back).label if back else "", "order": [
+                {"value": s.value, "label": s.label, "done": i < index, "current": i == index}
+                for i, s in enumerate(STAGE_ORDER)]}
+
+
+@organizer_page()
+@require_http_methods(["GET", "POST"])
+def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
+    """The round's dashboard: stage controls, ranking, live figures and jobs."""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "stage":
+            _act(request, lambda: services.round_set_stage(round_=round_, actor=request.user,
+                                                           stage=request.POST.get("stage", "")),
+                 _("The stage is changed."))
+        elif action == "rank":
+            def rank():
+                if not can(request.user, round_, "rank"):
+                    raise DomainError(_("Your role does not allow ranking."))
+                graph_services.ranking_compute(round_id=round_.pk)
+
+            _act(request, rank, _("The ranking is computed."))
+        return redirect("frontend:console-round", slug=round_.slug)
+    round_.refresh_from_db()
+    return render(request, "frontend/console_round.html",
+                  {**_base(request, round_, "dashboard"), **_live_context(round_), "steps": _stage_steps(round_),
+                   "join_url": request.build_absolute_uri(reverse("frontend:join", args=[round_.slug,
+                                                                                         round_.join_token]))})
+
+
+def _live_context(round_: Round) -> dict:
+    return {"figures": dashboard_figures(round_), "jobs": dashboard_jobs(round_), "round": round_}
+
+
+@organizer_page()
+@require_GET
+def console_live(request: HttpRequest, round_: Round) -> HttpResponse:
+    """The dashboard's live part, polled by htmx."""
+    return render(request, "frontend/_dashboard_live.html", _live_context(round_))
+
+
+@organizer_page("invite")
+@require_http_methods(["GET", "POST"])
+def invitations(request: HttpRequest, round_: Round) -> HttpResponse:
+    """The open link (on or off) and batches of one-time codes."""
+    errors: dict = {}
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "codes":
+            raw = request.POST.get("count", "")
+            count = int(raw) if raw.strip().isdigit() else raw
+            errors = _act(request, lambda: services.invitations_create(round_=round_, actor=request.user, count=count),
+                          _("The codes are ready: download them as CSV."))
+        elif action == "open_link":
+            enabled = request.POST.get("enabled") == "on"
+            _act(request, lambda: services.round_update(round_=round_, actor=request.user, open_link_enabled=enabled),
+                 _("The open link is on.") if enabled else _("The open link is off."))
+        if not errors:
+            return redirect("frontend:console-invitations", slug=round_.slug)
+    round_.refresh_from_db()
+    counts = round_.invitations.aggregate(total=Count("id"), used=Count("used_at"))
+    return render(request, "frontend/console_invitations.html",
+                  {**_base(request, round_, "invitations"), "errors": errors, "counts": counts,
+                   "join_url": request.build_absolute_uri(reverse("frontend:join", args=[round_.slug,
+                                                                                         round_.join_token]))},
+                  status=400 if errors else 200)
+
+
+@organizer_page("invite")
+@require_GET
+def invitations_csv(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Every one-time code of the round with its personal link, as CSV."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{round_.slug}-invitations.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["code", "link", "used_at", "created_at"])
+    for invitation in round_.invitations.order_by("id"):
+        link = request.build_absolute_uri(reverse("frontend:join-invite", args=[round_.slug, invitation.code]))
+        writer.writerow([invitation.code, link, invitation.used_at.isoformat() if invitation.used_at else "",
+                         invitation.created_at.isoformat()])
+    return response
+
+
+def _moderation_post(request: HttpRequest, round_: Round) -> dict:
+    action = request.POST.get("action", "")
+    user = request.user
+    cards = ValuesCard.objects.filter(round=round_)
+    values = CanonicalValue.objects.filter(round=round_)
+    stories = TransitionStory.objects.filter(round=round_)
+
+    def one(queryset, key):
+        obj = queryset.filter(pk=request.POST.get(key) if str(request.POST.get(key, "")).isdigit() else None).first()
+        if obj is None:
+            raise ValidationError({key: _("Choose an item of this round.")})
+        return obj
+
+    reason = request.POST.get("reason", "")
+    handlers = {
+        "card_hide": (lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason=reason),
+                      _("The card is hidden; its author sees your reason.")),
+        "card_show": (lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason="", hidden=False),
+                      _("The card is shown again.")),
+        "card_reassign": (lambda: card_services.card_reassign(
+            actor=user, card=one(cards, "card"),
+            target=None if request.POST.get("target") == "new" else one(values, "target")),
+            _("The card is moved.")),
+        "value_merge": (lambda: card_services.value_merge(actor=user, source=one(values, "value"),
+                                                          target=one(values, "target")),
+                        _("The values are merged.")),
+        "story_hide": (lambda: graph_services.story_hide(actor=user, story=one(stories, "story"), reason=reason),
+                       _("The story is hidden from voting.")),
+        "story_show": (lambda: graph_services.story_hide(actor=user, story=one(stories, "story"), reason="",
+                                                         hidden=False),
+                       _("The story is shown again.")),
+        "story_write": (lambda: graph_services.story_write(
+            actor=user, context=one(Context.objects.filter(question__round=round_), "context"),
+            from_value_id=one(values, "from_value").pk, to_value_id=one(values, "to_value").pk,
+            text=request.POST.get("text", "")),
+            _("The story is saved.")),
+    }
+    if action not in handlers:
+        return {"non_field_errors": [_("Unknown action.")]}
+    call, success = handlers[action]
+    return _act(request, call, success)
+
+
+@organizer_page()
+@require_http_methods(["GET", "POST"])
+def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Cards, canonical values and stories: hide with a reason, merge, split, reassign, write or edit stories."""
+    tab = request.GET.get("tab") or request.POST.get("tab") or "cards"
+    errors: dict = {}
+    posted = request.POST if request.method == "POST" else {}
+    if request.method == "POST":
+        errors = _moderation_post(request, round_)
+        if not errors:
+            return redirect(f"{reverse('frontend:console-moderation', args=[round_.slug])}?tab={tab}"
+                            f"&page={request.POST.get('page', 1)}")
+    active_values = list(CanonicalValue.objects.filter(round=round_, is_active=True).order_by("title"))
+    context = {**_base(request, round_, "moderation"), "tab": tab, "errors": errors, "posted": posted,
+               "active_values": active_values,
+               "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id"))}
+    if tab == "values":
+        merges = CardMerge.objects.filter(undone_at__isnull=True).select_related("card")
+        queryset = (CanonicalValue.objects.filter(round=round_, is_active=True).order_by("id")
+                    .prefetch_related(Prefetch("merges", queryset=merges, to_attr="active_merges"), "contexts"))
+    elif tab == "stories":
+        queryset = (TransitionStory.objects.filter(round=round_).select_related("context", "from_value", "to_value")
+                    .annotate(n_votes=Count("votes")).order_by("context_id", "id"))
+    else:
+        tab = context["tab"] = "cards"
+        queryset = ValuesCard.objects.filter(round=round_).select_related("context", "author").order_by("-id")
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page") or request.POST.get("page"))
+    context["page"] = page
+    return render(request, "frontend/console_moderation.html", context, status=400 if errors else 200)
+
+
+@organizer_page()
+@require_http_methods(["GET", "POST"])
+def roles(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Who holds which role; owners grant roles by username."""
+    errors: dict = {}
+    posted = {"username": "", "role": OrganizerRole.Role.VIEWER}
+    if request.method == "POST":
+        posted = {"username": request.POST.get("username", "").strip(), "role": request.POST.get("role", "")}
+
+        def grant():
+            user = get_user_model().objects.filter(username=posted["username"]).first()
+            if user is None:
+                raise ValidationError({"username": _("No account has this username.")})
+            services.role_grant(round_=round_, actor=request.user, user=user, role=posted["role"])
+
+        errors = _act(request, grant, _("The role is granted."))
+        if not errors:
+            return redirect("frontend:console-roles", slug=round_.slug)
+    holders = OrganizerRole.objects.filter(round=round_).select_related("user").order_by("user__username")
+    return render(request, "frontend/console_roles.html",
+                  {**_base(request, round_, "roles"), "holders": holders, "errors": errors, "posted": posted,
+                   "role_choices": OrganizerRole.Role.choices}, status=400 if errors else 200)
+
+
+@organizer_page()
+@require_GET
+def audit(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Every organizer action in the round, newest first."""
+    events = AuditEvent.objects.filter(round=round_).select_related("actor").order_by("-id")
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "frontend/console_audit.html", {**_base(request, round_, "audit"), "page": page})
