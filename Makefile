@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint migrate worker beat clean
+.PHONY: install browser-deps run test lint migrate worker beat clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ run: migrate
 	$(BIN)/python manage.py seed_demo --if-empty --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+## make browser-deps: Debian's Chromium and axe-core for the browser tests (quick when both are present)
+browser-deps:
+	test -x /usr/bin/chromium || apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+	test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+
 ## make test: the whole suite (SQLite and in-process tasks unless DATABASE_URL / REDIS_URL are set)
-test: install
+test: install browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -94,13 +94,25 @@ def main() -> int:
     print(
         f"MAI edges compared: {result.compared}, matched: {result.matched}, mismatched: {len(result.differences)}"
     )
-    print("checked per edge: markedWiser, markedNotWiser, markedLessWise, markedUnsure, wiserLikelihood;")
+    print("checked per edge: markedWiser, markedNotWiser, markedLessWise, markedUnsure, wiserLikelihood,")
     print(
         "  and MAI's impressions (answers on the story and its reverse) and entropy, recomputed from our counts"
     )
     for line in result.differences:
         print(f"  DIFF {line}")
-    failed = bool(result.differences) or verification.mismatches > 0 or result.compared == 0
+    print(
+        f"MAI's keep rule (W >= 2, wiserLikelihood >= 0.33, entropy <= 1.69) on all our pairs keeps {result.kept}: "
+        f"{len(result.kept_missing)} of their edges not kept, {len(result.kept_extra)} kept that they do not have"
+    )
+    for line in result.kept_missing:
+        print(f"  NOT KEPT {line}")
+    for line in result.kept_extra:
+        print(f"  EXTRA {line}")
+    failed = (
+        bool(result.differences or result.kept_missing or result.kept_extra)
+        or verification.mismatches > 0
+        or result.compared == 0
+    )
     print("CONFORMANCE FAILED" if failed else "CONFORMANCE OK")
     return 1 if failed else 0
 

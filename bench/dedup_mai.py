@@ -56,12 +56,19 @@ def group_of(card: dict) -> str:
 def to_card_text(card: dict) -> dedup.CardText:
     """Their schema in ours: evaluationCriteria are the policies, instructionsShort the description."""
     return dedup.CardText.from_mapping(
-        {"title": card["title"], "description": card["instructionsShort"], "policies": card["evaluationCriteria"]}
+        {
+            "title": card["title"],
+            "description": card["instructionsShort"],
+            "policies": card["evaluationCriteria"],
+        }
     )
 
 
 def cluster_all(
-    cards: list[dict], texts: list[dedup.CardText], vectors: list[dedup.CardVectors], thresholds: dedup.Thresholds
+    cards: list[dict],
+    texts: list[dedup.CardText],
+    vectors: list[dedup.CardVectors],
+    thresholds: dedup.Thresholds,
 ) -> tuple[list[str], int]:
     """Cluster each question's cards online; labels "group:cluster" and how many decisions hit the review band."""
     groups: dict[str, list[int]] = defaultdict(list)
@@ -125,33 +132,48 @@ def bench_mai(data: Path) -> None:
     theirs = {c["canonicalCardId"] for c in cards if c.get("canonicalCardId") is not None}
     groups = sorted({group_of(c) for c in cards})
 
-    print(f"MAI 2023 values cards: {len(cards)} ({sum(c.get('canonicalCardId') is None for c in cards)} "
-          f"without a canonical id, left out of the agreement); groups: {', '.join(groups)}")
+    print(
+        f"MAI 2023 values cards: {len(cards)} ({sum(c.get('canonicalCardId') is None for c in cards)} "
+        f"without a canonical id, left out of the agreement); groups: {', '.join(groups)}"
+    )
     if groups == ["all"]:
         print("  (values_cards.json records no question per card; MAI merged across their 3 questions)")
     print(f"canonical values: ours {len(set(labels))}, theirs {len(theirs)}")
-    print(f"thresholds: same at {thresholds.threshold:.3f}, review band "
-          f"[{thresholds.review_low:.3f}, {thresholds.review_high:.3f}); offline the threshold decides the band")
-    print(f"review-band decisions {in_band} of {len(cards)} cards = {in_band / len(cards):.2f} model calls per card "
-          "with a judge")
-    print(f"pairwise precision {result['precision']:.3f} recall {result['recall']:.3f} F1 {result['f1']:.3f}, "
-          f"adjusted Rand index {result['ari']:.3f}")
-    print(f"seconds: embed {embedded - started:.1f}, cluster {clustered - embedded:.2f}, "
-          f"total {clustered - started:.1f}; peak memory {peak_mb():.0f} MB")
+    print(
+        f"thresholds: same at {thresholds.threshold:.3f}, review band "
+        f"[{thresholds.review_low:.3f}, {thresholds.review_high:.3f}); offline the threshold decides the band"
+    )
+    print(
+        f"review-band decisions {in_band} of {len(cards)} cards = {in_band / len(cards):.2f} model calls per card "
+        "with a judge"
+    )
+    print(
+        f"pairwise precision {result['precision']:.3f} recall {result['recall']:.3f} F1 {result['f1']:.3f}, "
+        f"adjusted Rand index {result['ari']:.3f}"
+    )
+    print(
+        f"seconds: embed {embedded - started:.1f}, cluster {clustered - embedded:.2f}, "
+        f"total {clustered - started:.1f}; peak memory {peak_mb():.0f} MB"
+    )
     distinct = distinct_cards(cards, texts)
     print(f"threshold sweep (all {len(cards)} cards | the {len(distinct)} distinct texts):")
     for threshold in (thresholds.threshold, *SWEEP):
         swept = dedup.Thresholds(threshold, threshold, threshold)
         every, _ = cluster_all(cards, texts, vectors, swept)
         r = agreement(cards, every)
-        few, _ = cluster_all([cards[i] for i in distinct], [texts[i] for i in distinct],
-                             [vectors[i] for i in distinct], swept)
+        few, _ = cluster_all(
+            [cards[i] for i in distinct], [texts[i] for i in distinct], [vectors[i] for i in distinct], swept
+        )
         d = agreement([cards[i] for i in distinct], few)
-        print(f"  {threshold:.3f}: {len(set(every))} values, P {r['precision']:.2f} R {r['recall']:.2f} "
-              f"F1 {r['f1']:.2f} ARI {r['ari']:.2f} | {len(set(few))} values, P {d['precision']:.2f} "
-              f"R {d['recall']:.2f} F1 {d['f1']:.2f} ARI {d['ari']:.2f}")
-    print(f"prefilter: the index's best candidate is as good as the exhaustive best for "
-          f"{prefilter_recall(vectors):.1%} of cards")
+        print(
+            f"  {threshold:.3f}: {len(set(every))} values, P {r['precision']:.2f} R {r['recall']:.2f} "
+            f"F1 {r['f1']:.2f} ARI {r['ari']:.2f} | {len(set(few))} values, P {d['precision']:.2f} "
+            f"R {d['recall']:.2f} F1 {d['f1']:.2f} ARI {d['ari']:.2f}"
+        )
+    print(
+        f"prefilter: the index's best candidate is as good as the exhaustive best for "
+        f"{prefilter_recall(vectors):.1%} of cards"
+    )
 
 
 def bench_index(size: int, seed: int) -> None:
@@ -177,16 +199,22 @@ def bench_index(size: int, seed: int) -> None:
         index.candidates(query, k=dedup.DEFAULT_K)
         timings.append(time.perf_counter() - begin)
     timings_ms = np.array(timings) * 1000
-    print(f"CanonicalIndex with {size:,} canonical values (3-7 policies each, 384 dimensions): "
-          f"built in {built - started:.1f} s, vectors {index.memory_bytes() / 2**20:.0f} MB")
-    print(f"  candidates(k={dedup.DEFAULT_K}) over {QUERIES} queries: median {np.median(timings_ms):.1f} ms, "
-          f"p95 {np.percentile(timings_ms, 95):.1f} ms; peak memory {peak_mb():.0f} MB")
+    print(
+        f"CanonicalIndex with {size:,} canonical values (3-7 policies each, 384 dimensions): "
+        f"built in {built - started:.1f} s, vectors {index.memory_bytes() / 2**20:.0f} MB"
+    )
+    print(
+        f"  candidates(k={dedup.DEFAULT_K}) over {QUERIES} queries: median {np.median(timings_ms):.1f} ms, "
+        f"p95 {np.percentile(timings_ms, 95):.1f} ms; peak memory {peak_mb():.0f} MB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the mai-dft-2023 folder")
-    parser.add_argument("--index-size", type=int, default=100_000, help="synthetic canonical values (0: skip)")
+    parser.add_argument(
+        "--index-size", type=int, default=100_000, help="synthetic canonical values (0: skip)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not (args.data / "values_cards.json").is_file():

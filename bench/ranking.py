@@ -113,8 +113,11 @@ def _planned(scale: dict, seed: int = 7):
     hidden = rng.random(n_stories) < 0.01
     merged = rng.random(n_values) < 0.01
     # A merged value goes into its neighbour in the same context (so some stories become loops).
-    merge_target = np.where(value_context[np.minimum(np.arange(n_values) + 1, n_values - 1)] == value_context,
-                            np.arange(n_values) + 1, np.arange(n_values) - 1)
+    merge_target = np.where(
+        value_context[np.minimum(np.arange(n_values) + 1, n_values - 1)] == value_context,
+        np.arange(n_values) + 1,
+        np.arange(n_values) - 1,
+    )
     merged &= ~merged[np.clip(merge_target, 0, n_values - 1)]
     n_participants = scale["participants"]
     per_participant = -(-scale["votes"] // n_participants)
@@ -170,7 +173,8 @@ def fill(scale: dict) -> tuple[int, float]:
         round_ = Round.objects.create(slug=SLUG, title="Ranking at scale", stage="voting")
         question = Question.objects.create(round=round_, text="How should an assistant answer?", order=0)
         contexts = [
-            Context.objects.create(question=question, name=f"Context {c}", order=c) for c in range(scale["contexts"])
+            Context.objects.create(question=question, name=f"Context {c}", order=c)
+            for c in range(scale["contexts"])
         ]
         ParticipantAttribute.objects.create(round=round_, key="party", label="Party", choices=list(PARTIES))
         context_ids = [c.pk for c in contexts]
@@ -178,45 +182,148 @@ def fill(scale: dict) -> tuple[int, float]:
         with connection.cursor() as dj_cursor:
             cursor = dj_cursor.cursor
             policies = json.dumps(["MOMENTS when a choice is hers", "OPTIONS she can weigh", "SIGNS of care"])
-            _copy(cursor, "cards_canonicalvalue",
-                  ["id", "title", "description", "policies", "is_active", "external_id", "created_at",
-                   "updated_at", "merged_into_id", "question_id", "round_id"],
-                  ((i + 1, f"Value {i}", f"Value number {i}.", policies, not plan["merged"][i], "", NOW, NOW,
-                    int(plan["merge_target"][i]) + 1 if plan["merged"][i] else None, question.pk, round_.pk)
-                   for i in range(n_values)))
-            _copy(cursor, "cards_canonicalvalue_contexts", ["id", "canonicalvalue_id", "context_id"],
-                  ((i + 1, i + 1, context_ids[c]) for i, c in enumerate(plan["value_context"].tolist())))
-            _copy(cursor, "moral_graph_transitionstory",
-                  ["id", "text", "origin", "prompt_version", "is_hidden", "hidden_reason", "external_id",
-                   "created_at", "updated_at", "context_id", "from_value_id", "round_id", "to_value_id"],
-                  ((i + 1, "A story.", "template", "bench", h, "off topic" if h else "", "", NOW, NOW,
-                    context_ids[c], s + 1, round_.pk, d + 1)
-                   for i, (c, s, d, h) in enumerate(zip(plan["story_ctx"].tolist(), plan["story_src"].tolist(),
-                                                        plan["story_dst"].tolist(), plan["hidden"].tolist(),
-                                                        strict=True))))
+            _copy(
+                cursor,
+                "cards_canonicalvalue",
+                [
+                    "id",
+                    "title",
+                    "description",
+                    "policies",
+                    "is_active",
+                    "external_id",
+                    "created_at",
+                    "updated_at",
+                    "merged_into_id",
+                    "question_id",
+                    "round_id",
+                ],
+                (
+                    (
+                        i + 1,
+                        f"Value {i}",
+                        f"Value number {i}.",
+                        policies,
+                        not plan["merged"][i],
+                        "",
+                        NOW,
+                        NOW,
+                        int(plan["merge_target"][i]) + 1 if plan["merged"][i] else None,
+                        question.pk,
+                        round_.pk,
+                    )
+                    for i in range(n_values)
+                ),
+            )
+            _copy(
+                cursor,
+                "cards_canonicalvalue_contexts",
+                ["id", "canonicalvalue_id", "context_id"],
+                ((i + 1, i + 1, context_ids[c]) for i, c in enumerate(plan["value_context"].tolist())),
+            )
+            _copy(
+                cursor,
+                "moral_graph_transitionstory",
+                [
+                    "id",
+                    "text",
+                    "origin",
+                    "prompt_version",
+                    "is_hidden",
+                    "hidden_reason",
+                    "external_id",
+                    "created_at",
+                    "updated_at",
+                    "context_id",
+                    "from_value_id",
+                    "round_id",
+                    "to_value_id",
+                ],
+                (
+                    (
+                        i + 1,
+                        "A story.",
+                        "template",
+                        "bench",
+                        h,
+                        "off topic" if h else "",
+                        "",
+                        NOW,
+                        NOW,
+                        context_ids[c],
+                        s + 1,
+                        round_.pk,
+                        d + 1,
+                    )
+                    for i, (c, s, d, h) in enumerate(
+                        zip(
+                            plan["story_ctx"].tolist(),
+                            plan["story_src"].tolist(),
+                            plan["story_dst"].tolist(),
+                            plan["hidden"].tolist(),
+                            strict=True,
+                        )
+                    )
+                ),
+            )
             attributes = [json.dumps({"party": p}) for p in PARTIES] + ["{}"]
-            _copy(cursor, "deliberation_participant",
-                  ["id", "pseudonym", "resume_token", "attributes", "consent_at", "joined_at", "is_simulated",
-                   "external_id", "round_id"],
-                  ((i + 1, f"bench-{i}", f"bench-token-{i}", attributes[p], NOW, NOW, True, "", round_.pk)
-                   for i, p in enumerate(plan["party"].tolist())))
+            _copy(
+                cursor,
+                "deliberation_participant",
+                [
+                    "id",
+                    "pseudonym",
+                    "resume_token",
+                    "attributes",
+                    "consent_at",
+                    "joined_at",
+                    "is_simulated",
+                    "external_id",
+                    "round_id",
+                ],
+                (
+                    (i + 1, f"bench-{i}", f"bench-token-{i}", attributes[p], NOW, NOW, True, "", round_.pk)
+                    for i, p in enumerate(plan["party"].tolist())
+                ),
+            )
             voter = (plan["voter"] + 1).tolist()
             story = (plan["story"] + 1).tolist()
             answer = [ANSWERS[a] for a in plan["answer"].tolist()]
-            _copy(cursor, "moral_graph_wiservote",
-                  ["id", "answer", "reason", "created_at", "updated_at", "participant_id", "story_id"],
-                  ((i + 1, a, "", NOW, NOW, p, s) for i, (a, p, s) in enumerate(zip(answer, voter, story,
-                                                                                     strict=True))))
-            _copy(cursor, "moral_graph_wiservoterevision", ["id", "answer", "created_at", "round_id", "vote_id"],
-                  ((i + 1, a, NOW, round_.pk, i + 1) for i, a in enumerate(answer)))
+            _copy(
+                cursor,
+                "moral_graph_wiservote",
+                ["id", "answer", "reason", "created_at", "updated_at", "participant_id", "story_id"],
+                (
+                    (i + 1, a, "", NOW, NOW, p, s)
+                    for i, (a, p, s) in enumerate(zip(answer, voter, story, strict=True))
+                ),
+            )
+            _copy(
+                cursor,
+                "moral_graph_wiservoterevision",
+                ["id", "answer", "created_at", "round_id", "vote_id"],
+                ((i + 1, a, NOW, round_.pk, i + 1) for i, a in enumerate(answer)),
+            )
             extra = zip((plan["extra_voter"] + 1).tolist(), (plan["extra_story"] + 1).tolist(), strict=True)
-            _copy(cursor, "moral_graph_storyassignment", ["id", "created_at", "participant_id", "story_id"],
-                  ((i + 1, NOW, p, s) for i, (p, s) in enumerate([*zip(voter, story, strict=True), *extra])))
-            for table in ("cards_canonicalvalue", "cards_canonicalvalue_contexts", "moral_graph_transitionstory",
-                          "deliberation_participant", "moral_graph_wiservote", "moral_graph_wiservoterevision",
-                          "moral_graph_storyassignment"):
-                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                               f"(SELECT COALESCE(MAX(id), 1) FROM {table}))")
+            _copy(
+                cursor,
+                "moral_graph_storyassignment",
+                ["id", "created_at", "participant_id", "story_id"],
+                ((i + 1, NOW, p, s) for i, (p, s) in enumerate([*zip(voter, story, strict=True), *extra])),
+            )
+            for table in (
+                "cards_canonicalvalue",
+                "cards_canonicalvalue_contexts",
+                "moral_graph_transitionstory",
+                "deliberation_participant",
+                "moral_graph_wiservote",
+                "moral_graph_wiservoterevision",
+                "moral_graph_storyassignment",
+            ):
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed table names
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return round_.pk, time.perf_counter() - started
@@ -250,6 +357,7 @@ class _Phases:
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.calls: dict[str, int] = {}
 
     def wrap(self, module, name: str, label: str) -> None:
@@ -258,11 +366,12 @@ class _Phases:
             return
 
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+                self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - cpu
                 self.calls[label] = self.calls.get(label, 0) + 1
 
         setattr(module, name, timed)
@@ -272,14 +381,29 @@ def _instrument() -> _Phases:
     from moral_graph import bradley_terry, bridging, ranking, selectors, services
 
     phases = _Phases()
-    for name in ("round_watermark", "assignment_watermark", "votes_at_watermark", "impressions_at",
-                 "context_value_ids", "value_resolution", "voter_groups", "voter_group_codes"):
+    for name in (
+        "round_watermark",
+        "assignment_watermark",
+        "votes_at_watermark",
+        "impressions_at",
+        "context_value_ids",
+        "value_resolution",
+        "participant_groups",
+        "voter_groups",
+    ):
         phases.wrap(selectors, name, f"selectors.{name}")
     phases.wrap(services, "_resolve_merged", "services._resolve_merged")
     phases.wrap(services, "_publish", "services._publish (snapshot write)")
     phases.wrap(ranking, "rank_context", "ranking.rank_context (all)")
-    for name in ("_prepare", "edge_counts", "_voter_weights", "_bt_scores", "_mai_scores", "_value_rows",
-                 "_edge_rows"):
+    for name in (
+        "_prepare",
+        "edge_counts",
+        "_voter_weights",
+        "_bt_scores",
+        "_mai_scores",
+        "_value_rows",
+        "_edge_rows",
+    ):
         phases.wrap(ranking, name, f"  ranking.{name}")
     phases.wrap(bradley_terry, "fit", "    bradley_terry.fit")
     phases.wrap(bradley_terry, "bootstrap", "    bradley_terry.bootstrap")
@@ -353,20 +477,27 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
     phases = None if trace else _instrument()
     if trace:
         tracemalloc.start()
-    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
     run = ranking_compute(round_id=round_id, method=method)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     if trace:
         tracemalloc.stop()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*), COALESCE(SUM(pg_column_size(results)), 0),"
-                       " COALESCE(SUM(octet_length(results::text)), 0)"
-                       " FROM moral_graph_rankingsnapshot WHERE run_id = %s", [run.pk])
+        cursor.execute(
+            "SELECT COUNT(*), COALESCE(SUM(pg_column_size(results)), 0),"
+            " COALESCE(SUM(octet_length(results::text)), 0)"
+            " FROM moral_graph_rankingsnapshot WHERE run_id = %s",
+            [run.pk],
+        )
         n_snapshots, stored_bytes, text_bytes = cursor.fetchone()
     result = {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "load": load,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "baseline_mb": baseline_kb / 1024,
         "peak_rss_mb": peak_kb / 1024,
         "traced_peak_mb": traced_peak / 2**20 if traced_peak is not None else None,
@@ -374,6 +505,7 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
         "snapshot_stored_mb": stored_bytes / 2**20,
         "snapshot_json_mb": text_bytes / 2**20,
         "phases": phases.seconds if phases else {},
+        "cpu": phases.cpu if phases else {},
         "calls": phases.calls if phases else {},
     }
     if not trace:
@@ -381,12 +513,14 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
     return result
 
 
-def _child(url: str, round_id: int, method: str, trace: bool) -> dict:
+def _child(url: str, round_id: int, method: str, trace: bool, blas_threads: int | None) -> dict:
     command = [sys.executable, __file__, "--measure", str(round_id), "--method", method]
     if trace:
         command.append("--trace")
-    done = subprocess.run(command, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True,
-                          check=False)
+    env = {**os.environ, "DATABASE_URL": url}
+    if blas_threads:
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(blas_threads)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"The measuring process failed ({done.returncode}).")
@@ -394,27 +528,42 @@ def _child(url: str, round_id: int, method: str, trace: bool) -> dict:
 
 
 def _report(size: dict, fill_seconds: float | None, timed: dict, traced: dict | None, method: str) -> None:
-    print(f"round: {size['values']:,} values, {size['contexts']} contexts, {size['stories']:,} stories, "
-          f"{size['votes']:,} votes, {size['participants']:,} participants; method {method}, 200 resamples")
+    print(
+        f"round: {size['values']:,} values, {size['contexts']} contexts, {size['stories']:,} stories, "
+        f"{size['votes']:,} votes, {size['participants']:,} participants; method {method}, 200 resamples"
+    )
     if fill_seconds is not None:
         print(f"fill (COPY, not part of the goal): {fill_seconds:.1f} s")
-    print(f"ranking_compute end to end: {timed['seconds']:.2f} s (goal <= {GOAL_SECONDS:.0f} s: "
-          f"{'met' if timed['seconds'] <= GOAL_SECONDS else 'NOT met'})")
-    print(f"process RSS high-water mark: {timed['peak_rss_mb']:.0f} MB (after Django setup {timed['baseline_mb']:.0f} MB;"
-          f" goal <= {GOAL_MB:.0f} MB: {'met' if timed['peak_rss_mb'] <= GOAL_MB else 'NOT met'})")
+    print(
+        f"ranking_compute end to end: {timed['seconds']:.2f} s wall (goal <= {GOAL_SECONDS:.0f} s: "
+        f"{'met' if timed['seconds'] <= GOAL_SECONDS else 'NOT met'}), {timed['cpu_seconds']:.2f} s CPU of this process;"
+        f" load average {timed['load']:.1f} on {os.cpu_count()} cores, OPENBLAS_NUM_THREADS={timed['blas_threads']}"
+    )
+    print(
+        f"process RSS high-water mark: {timed['peak_rss_mb']:.0f} MB (after Django setup {timed['baseline_mb']:.0f} MB;"
+        f" goal <= {GOAL_MB:.0f} MB: {'met' if timed['peak_rss_mb'] <= GOAL_MB else 'NOT met'})"
+    )
     if traced is not None:
-        print(f"Python + numpy allocations, tracemalloc peak: {traced['traced_peak_mb']:.0f} MB "
-              f"(that run took {traced['seconds']:.1f} s under tracing)")
-    print(f"snapshots: {timed['snapshots']} rows, {timed['snapshot_json_mb']:.1f} MB of JSON, "
-          f"{timed['snapshot_stored_mb']:.1f} MB stored")
+        print(
+            f"Python + numpy allocations, tracemalloc peak: {traced['traced_peak_mb']:.0f} MB "
+            f"(that run took {traced['seconds']:.1f} s under tracing)"
+        )
+    print(
+        f"snapshots: {timed['snapshots']} rows, {timed['snapshot_json_mb']:.1f} MB of JSON, "
+        f"{timed['snapshot_stored_mb']:.1f} MB stored"
+    )
     bare = timed["bare_pagerank_seconds"]
-    print(f"bare scipy.sparse PageRank on the same {timed['bare_edges']:,} per-context wiser edges: {bare * 1000:.1f} ms;"
-          f" ranking_compute / bare = {timed['seconds'] / bare:.0f}x")
+    print(
+        f"bare scipy.sparse PageRank on the same {timed['bare_edges']:,} per-context wiser edges: {bare * 1000:.1f} ms;"
+        f" ranking_compute / bare = {timed['seconds'] / bare:.0f}x"
+    )
     polis = POLIS_SECONDS_PER_1M * size["votes"] / 1_000_000
     print(f"for comparison, Polis's Python math at this vote count: ~{polis:.0f} s")
-    print("where the time goes (inclusive wall seconds, calls):")
+    print(
+        "where the time goes (inclusive; wall s, CPU s of this process, calls; the database's own time is wall only):"
+    )
     for label, seconds in timed["phases"].items():
-        print(f"  {label:<44} {seconds:7.2f} s  x{timed['calls'][label]}")
+        print(f"  {label:<44} {seconds:7.2f} {timed['cpu'][label]:7.2f}  x{timed['calls'][label]}")
 
 
 def main() -> int:
@@ -429,6 +578,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="Keep the round of the previous fill.")
     parser.add_argument("--method", default="bt", help="The ranking method (default: %(default)s).")
     parser.add_argument("--no-trace", action="store_true", help="Skip the tracemalloc run.")
+    parser.add_argument("--blas-threads", type=int, help="OPENBLAS_NUM_THREADS for the measuring processes.")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -445,14 +595,18 @@ def main() -> int:
     scale = _scale(args)
     round_id = _bench_round() if args.reuse else None
     fill_seconds = None
-    if round_id is None:
+    if round_id is None or _round_size(round_id)["votes"] != scale["votes"]:
         round_id, fill_seconds = fill(scale)
     size = _round_size(round_id)
     from django.db import connections
 
     connections.close_all()
-    timed = _child(url, round_id, args.method, trace=False)
-    traced = None if args.no_trace else _child(url, round_id, args.method, trace=True)
+    timed = _child(url, round_id, args.method, trace=False, blas_threads=args.blas_threads)
+    traced = (
+        None
+        if args.no_trace
+        else _child(url, round_id, args.method, trace=True, blas_threads=args.blas_threads)
+    )
     _report(size, fill_seconds, timed, traced, args.method)
     return 0 if timed["seconds"] <= GOAL_SECONDS and timed["peak_rss_mb"] <= GOAL_MB else 1
 

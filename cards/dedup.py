@@ -115,17 +115,18 @@ def embed_cards(cards: Sequence[CardText], embed: Embed) -> list[CardVectors]:
     position: dict[str, int] = {}
     rows_of: list[list[int]] = []
     for card in cards:
-        rows_of.append([position.setdefault(text, len(position)) for text in card_texts(*_fields(card))])
+        rows_of.append(
+            [
+                position.setdefault(text, len(position))
+                for text in card_texts(card.title, card.description, card.policies)
+            ]
+        )
     if not position:
         return []
     matrix = np.asarray(embed(list(position)), dtype=np.float32)
     if matrix.shape[0] != len(position):
         raise ValueError(f"the embedder returned {matrix.shape[0]} vectors for {len(position)} texts")
     return [CardVectors.from_matrix(matrix[rows]) for rows in rows_of]
-
-
-def _fields(card: CardText) -> tuple[str, str, Sequence[str]]:
-    return card.title, card.description, card.policies
 
 
 def alignment(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,7 +198,7 @@ def thresholds_for(threshold: float | None) -> Thresholds:
 
 
 def decide(score: float, thresholds: Thresholds) -> Decision:
-    """"same" at or above the review band, "different" below it, "review" inside it."""
+    """ "same" at or above the review band, "different" below it, "review" inside it."""
     if score >= thresholds.review_high:
         return "same"
     if score < thresholds.review_low:

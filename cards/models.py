@@ -113,3 +113,35 @@ class MergeConfirmation(models.Model):
     merge = models.OneToOneField(CardMerge, on_delete=models.CASCADE, related_name="confirmation")
     answer = models.CharField(max_length=16, choices=Answer.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ArticulationSession(models.Model):
+    """A participant's chat with the assistant towards one values card; kept so it can be resumed."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted as a card"
+        ABANDONED = "abandoned", "Abandoned"
+
+    participant = models.ForeignKey(
+        "deliberation.Participant", on_delete=models.CASCADE, related_name="articulation_sessions"
+    )
+    context = models.ForeignKey(
+        "deliberation.Context", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    messages = models.JSONField(default=list, blank=True)
+    draft = models.JSONField(default=dict, blank=True)
+    turns = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    fault = models.CharField(max_length=32, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    card = models.ForeignKey(ValuesCard, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant"], condition=Q(status="open"), name="articulation_one_open_per_participant"
+            )
+        ]

@@ -143,9 +143,10 @@ def card_vectors(card: ValuesCard) -> np.ndarray:
     return vectors
 
 
-def _value_vectors(value: CanonicalValue) -> np.ndarray:
+def _value_vectors(value: CanonicalValue, like: np.ndarray | None = None) -> np.ndarray:
+    """A value's embedding matrix; recomputed when it is in another embedding space than `like`."""
     cached = vectors_from_bytes(value.embedding)
-    if cached is not None:
+    if cached is not None and (like is None or cached.shape[1] == like.shape[1]):
         return cached
     from llm.gateway import embed
 
@@ -176,7 +177,8 @@ def _refresh_representative(value: CanonicalValue) -> None:
     if not members:
         return
     matrices = [card_vectors(card) for card in members]
-    best = members[dedup.choose_representative(matrices)]
+    texts = [dedup.CardText(card.title, card.description, card.policies) for card in members]
+    best = members[dedup.choose_representative(matrices, texts)]
     if best.pk != value.representative_id:
         CanonicalValue.objects.filter(pk=value.pk).update(
             representative=best,
@@ -202,25 +204,28 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
             return None
         values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
         best_value, best_score = None, -1.0
-        for value in values:
-            score = dedup.similarity(vectors, _value_vectors(value))
-            if score > best_score:
-                best_value, best_score = value, score
+        if values:
+            scores = dedup.similarity_matrix([dedup.as_card_vectors(vectors)],
+                                             [dedup.as_card_vectors(_value_vectors(v, like=vectors)) for v in values])[0]
+            best = int(np.argmax(scores))
+            best_value, best_score = values[best], float(scores[best])
         decision = dedup.decide(best_score, thresholds) if best_value is not None else "different"
-        if decision == "different":
-            value = _new_value_from_card(card, vectors)
-            merge = CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=None)
-        else:
+        if decision == "same":
             value = best_value
             merge = CardMerge.objects.create(
                 card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=round(best_score, 6)
             )
+        else:
+            # A borderline card starts a value of its own and waits for an organizer: a wrong merge would hide
+            # someone's value, a missed one stays visible and can be merged later.
+            value = _new_value_from_card(card, vectors)
+            merge = CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=None)
         value.contexts.add(card.context_id)
         card.dedup_status = (
             ValuesCard.DedupStatus.REVIEW if decision == "review" else ValuesCard.DedupStatus.PLACED
         )
         card.save(update_fields=["dedup_status", "updated_at"])
-        if decision != "different":
+        if decision == "same":
             _refresh_representative(value)
         elif card.round.stage == Stage.VOTING:
             from moral_graph.tasks import generate_stories
@@ -335,4 +340,4 @@ def _retire_if_empty(value: CanonicalValue) -> None:
 def _ranking_changed(round_id: int) -> None:
     from moral_graph.services import mark_ranking_dirty
 
-    mark_ranking_dirty(round_id)
+    mark_ranking_dirty(round_id, structural=True)

@@ -64,6 +64,9 @@ class Round(models.Model):
     )
     token_budget = models.PositiveIntegerField(null=True, blank=True, help_text="Model tokens; empty = unlimited.")
     ranking_dirty_since = models.DateTimeField(null=True, blank=True)
+    structure_version = models.PositiveIntegerField(
+        default=0, help_text="Bumped by merges, splits and hidden stories: changes a ranking sees besides votes."
+    )
     current_ranking = models.ForeignKey(
         "moral_graph.RankingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -98,7 +98,62 @@ ROUND_SETTINGS = {
 
 
 ROUND_FLAGS = ("open_link_enabled", "report_live", "guidance_logging")
-SETTING_KEYS = set(ROUND_SETTINGS) | set(ROUND_FLAGS) | {"report_visibility", "ranking_method", "consent_text"}
+ROUND_DATES = ("articulation_opens_at", "voting_opens_at", "closes_at")
+SETTING_KEYS = (
+    set(ROUND_SETTINGS) | set(ROUND_FLAGS) | set(ROUND_DATES) | {"report_visibility", "ranking_method", "consent_text",
+                                                                 "translations"}
+)
+TRANSLATABLE = {
+    "round": {"title": 200, "description": 5000, "consent_text": 5000},
+    "question": {"text": 2000},
+    "context": {"name": 200, "description": 2000},
+}
+
+
+def clean_translations(raw: Any, *, kind: str, field: str = "translations") -> dict[str, dict[str, str]]:
+    """{"es": {"title": ...}}: known languages, known fields, plain text."""
+    from django.conf import settings
+
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationError({field: "Give translations as {language: {field: text}}."})
+    languages = {code for code, _ in settings.LANGUAGES}
+    allowed = TRANSLATABLE[kind]
+    cleaned: dict[str, dict[str, str]] = {}
+    for language, texts in raw.items():
+        if language not in languages:
+            raise ValidationError({field: f"Unknown language '{str(language)[:10]}'."})
+        if not isinstance(texts, dict) or set(texts) - set(allowed):
+            raise ValidationError({field: f"Translatable fields: {', '.join(allowed)}."})
+        entry = {
+            name: clean_text(value, field=field, max_length=allowed[name], required=False, multiline=True)
+            for name, value in texts.items()
+        }
+        entry = {name: value for name, value in entry.items() if value}
+        if entry:
+            cleaned[language] = entry
+    return cleaned
+
+
+def _clean_dates(values: dict[str, Any]) -> dict[str, Any]:
+    from django.utils.dateparse import parse_datetime
+
+    cleaned: dict[str, Any] = {}
+    for name in ROUND_DATES:
+        if name not in values:
+            continue
+        raw = values[name]
+        if raw in (None, ""):
+            cleaned[name] = None
+            continue
+        value = raw if hasattr(raw, "tzinfo") else parse_datetime(str(raw)) if isinstance(raw, str) else None
+        if value is None:
+            raise ValidationError({name: "Give a date and time, e.g. 2026-12-01T09:00:00Z."})
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        cleaned[name] = value
+    return cleaned
 
 
 def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +184,9 @@ def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
         if values["ranking_method"] not in METHODS:
             raise ValidationError({"ranking_method": f"One of {', '.join(METHODS)}."})
         cleaned["ranking_method"] = values["ranking_method"]
+    cleaned.update(_clean_dates(values))
+    if "translations" in values:
+        cleaned["translations"] = clean_translations(values["translations"], kind="round")
     if "consent_text" in values:
         cleaned["consent_text"] = clean_text(
             values["consent_text"], field="consent_text", max_length=5000, multiline=True
@@ -137,6 +195,13 @@ def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
         if flag in values:
             cleaned[flag] = bool(values[flag])
     return cleaned
+
+
+def _check_date_order(values: dict[str, Any]) -> None:
+    dates = [(name, values.get(name)) for name in ROUND_DATES if values.get(name) is not None]
+    for (first, a), (second, b) in zip(dates, dates[1:], strict=False):
+        if a > b:
+            raise ValidationError({second: f"Must come after {first.replace('_', ' ')}."})
 
 
 @transaction.atomic
@@ -175,6 +240,11 @@ def round_create(
         errors.setdefault("slug", ["Give a slug made of letters, digits and hyphens."])
     elif Round.objects.filter(slug=slug_value).exists():
         errors.setdefault("slug", [f"The slug '{slug_value}' is taken."])
+    if not errors and "settings" in fields:
+        try:
+            _check_date_order(fields["settings"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
     try:
@@ -222,6 +292,7 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
     locked = Round.objects.select_for_update().get(pk=round_.pk)
     for name, value in changes.items():
         setattr(locked, name, value)
+    _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
     locked.save()
     audit_log(round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)})
     return locked
@@ -355,3 +426,67 @@ def role_grant(*, round_: Round, actor, user, role: str) -> OrganizerRole:
     obj, _ = OrganizerRole.objects.update_or_create(round=round_, user=user, defaults={"role": role})
     audit_log(round_=round_, actor=actor, action="role.grant", target=obj, data={"user": user.pk, "role": role})
     return obj
+
+
+@transaction.atomic
+def question_update(*, actor, question: Question, text: Any = None, translations: Any = None) -> Question:
+    """Change a question's text or its translations (owner only)."""
+    _require(actor, question.round, "edit_round")
+    changes: dict[str, Any] = {}
+    if text is not None:
+        changes["text"] = clean_text(text, field="text", max_length=2000, multiline=True)
+    if translations is not None:
+        changes["translations"] = clean_translations(translations, kind="question")
+    Question.objects.filter(pk=question.pk).update(**changes)
+    audit_log(round_=question.round, actor=actor, action="question.update", target=question,
+              data={"fields": sorted(changes)})
+    question.refresh_from_db()
+    return question
+
+
+@transaction.atomic
+def context_save(
+    *, actor, question: Question, context: Context | None = None, name: Any = None, description: Any = None,
+    translations: Any = None,
+) -> Context:
+    """Add a context to a question, or change one's name, description or translations (owner only)."""
+    _require(actor, question.round, "edit_round")
+    if context is not None and context.question_id != question.pk:
+        raise NotFound("No such context in this question.")
+    changes: dict[str, Any] = {}
+    if name is not None or context is None:
+        changes["name"] = clean_text(name, field="name", max_length=200)
+        clash = Context.objects.filter(question=question, name__iexact=changes["name"])
+        if context is not None:
+            clash = clash.exclude(pk=context.pk)
+        if clash.exists():
+            raise ValidationError({"name": "Another context of this question has that name."})
+    if description is not None:
+        changes["description"] = clean_text(description, field="description", max_length=2000, required=False,
+                                            multiline=True)
+    if translations is not None:
+        changes["translations"] = clean_translations(translations, kind="context")
+    if context is None:
+        order = (question.contexts.order_by("-order").values_list("order", flat=True).first() or 0) + 1
+        context = Context.objects.create(question=question, order=order, **changes)
+        action = "context.create"
+    else:
+        Context.objects.filter(pk=context.pk).update(**changes)
+        context.refresh_from_db()
+        action = "context.update"
+    audit_log(round_=question.round, actor=actor, action=action, target=context, data={"fields": sorted(changes)})
+    return context
+
+
+@transaction.atomic
+def role_revoke(*, round_: Round, actor, user) -> None:
+    """Take a user's role in the round away; the last owner cannot be removed."""
+    _require(actor, round_, "manage_roles")
+    role = OrganizerRole.objects.select_for_update().filter(round=round_, user=user).first()
+    if role is None:
+        raise NotFound("That user has no role in this round.")
+    owners = OrganizerRole.objects.filter(round=round_, role=OrganizerRole.Role.OWNER)
+    if role.role == OrganizerRole.Role.OWNER and owners.count() == 1:
+        raise Conflict("A round needs at least one owner.", code="last_owner")
+    role.delete()
+    audit_log(round_=round_, actor=actor, action="role.revoke", target=round_, data={"user": user.pk})

@@ -1,4 +1,5 @@
 """The organizer console: create and edit rounds, stages, invitations, live dashboard, moderation, roles, audit."""
+
 import csv
 from collections.abc import Callable
 from functools import wraps
@@ -19,7 +20,15 @@ from cards import services as card_services
 from cards.models import CanonicalValue, CardMerge, ValuesCard
 from deliberation import selectors, services
 from deliberation.errors import DomainError
-from deliberation.models import STAGE_ORDER, AuditEvent, Context, OrganizerRole, ReportVisibility, Round, Stage
+from deliberation.models import (
+    STAGE_ORDER,
+    AuditEvent,
+    Context,
+    OrganizerRole,
+    ReportVisibility,
+    Round,
+    Stage,
+)
 from deliberation.permissions import can, role_of
 from frontend import forms
 from frontend.dashboard import dashboard_figures, dashboard_jobs
@@ -40,9 +49,12 @@ def organizer_page(action: str = "view_console") -> Callable:
         def wrapped(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
             round_ = _round(slug)
             if not can(request.user, round_, action):
-                return render(request, "frontend/error.html",
-                              {"round": round_, "message": _("Your role in this round does not allow this page.")},
-                              status=403)
+                return render(
+                    request,
+                    "frontend/error.html",
+                    {"round": round_, "message": _("Your role in this round does not allow this page.")},
+                    status=403,
+                )
             return view(request, round_, *args, **kwargs)
 
         return wrapped
@@ -66,9 +78,15 @@ def _act(request: HttpRequest, action: Callable[[], object], success: str) -> di
 
 
 def _base(request: HttpRequest, round_: Round, section: str) -> dict:
-    return {"round": round_, "role": role_of(request.user, round_), "section": section,
-            "can_edit": can(request.user, round_, "edit_round"), "can_moderate": can(request.user, round_, "moderate"),
-            "can_invite": can(request.user, round_, "invite"), "can_roles": can(request.user, round_, "manage_roles")}
+    return {
+        "round": round_,
+        "role": role_of(request.user, round_),
+        "section": section,
+        "can_edit": can(request.user, round_, "edit_round"),
+        "can_moderate": can(request.user, round_, "moderate"),
+        "can_invite": can(request.user, round_, "invite"),
+        "can_roles": can(request.user, round_, "manage_roles"),
+    }
 
 
 @login_required
@@ -78,15 +96,30 @@ def console(request: HttpRequest) -> HttpResponse:
 
 
 def _form_context(values: dict, errors: dict, *, creating: bool) -> dict:
-    return {"values": values, "errors": errors, "creating": creating, "visibilities": ReportVisibility.choices,
-            "methods": METHODS}
+    return {
+        "values": values,
+        "errors": errors,
+        "creating": creating,
+        "visibilities": ReportVisibility.choices,
+        "methods": METHODS,
+    }
 
 
 DEFAULT_FORM = {
-    "title": "", "slug": "", "description": "", "question": "", "contexts": "", "attributes": "",
-    "consent_text": Round._meta.get_field("consent_text").default, "stories_per_participant": "5",
-    "min_votes_per_story": "5", "participant_cap": "", "token_budget": "",
-    "report_visibility": ReportVisibility.UNLISTED, "ranking_method": "bt", "open_link_enabled": True,
+    "title": "",
+    "slug": "",
+    "description": "",
+    "question": "",
+    "contexts": "",
+    "attributes": "",
+    "consent_text": Round._meta.get_field("consent_text").default,
+    "stories_per_participant": "5",
+    "min_votes_per_story": "5",
+    "participant_cap": "",
+    "token_budget": "",
+    "report_visibility": ReportVisibility.UNLISTED,
+    "ranking_method": "bt",
+    "open_link_enabled": True,
     "report_live": False,
 }
 
@@ -100,8 +133,11 @@ def round_new(request: HttpRequest) -> HttpResponse:
         values = {**{k: request.POST.get(k, "") for k in DEFAULT_FORM}, **forms.round_settings(request.POST)}
         try:
             round_ = services.round_create(
-                owner=request.user, title=values["title"], slug=values["slug"] or None,
-                description=values["description"], question=values["question"],
+                owner=request.user,
+                title=values["title"],
+                slug=values["slug"] or None,
+                description=values["description"],
+                question=values["question"],
                 contexts=forms.parse_contexts(values["contexts"]),
                 attributes=forms.parse_attributes(values["attributes"]),
                 **forms.round_settings(request.POST),
@@ -109,10 +145,16 @@ def round_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             errors = _error_dict(exc)
         else:
-            messages.success(request, _("The round is created in draft. Open it for articulation when ready."))
+            messages.success(
+                request, _("The round is created in draft. Open it for articulation when ready.")
+            )
             return redirect("frontend:console-round", slug=round_.slug)
-    return render(request, "frontend/console_round_form.html", _form_context(values, errors, creating=True),
-                  status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/console_round_form.html",
+        _form_context(values, errors, creating=True),
+        status=400 if errors else 200,
+    )
 
 
 @organizer_page("edit_round")
@@ -122,18 +164,28 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
     question = selectors.round_primary_question(round_)
     contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
     values = {
-        "title": round_.title, "description": round_.description, "consent_text": round_.consent_text,
-        "stories_per_participant": round_.stories_per_participant, "min_votes_per_story": round_.min_votes_per_story,
-        "participant_cap": round_.participant_cap or "", "token_budget": round_.token_budget or "",
-        "report_visibility": round_.report_visibility, "ranking_method": round_.ranking_method,
-        "open_link_enabled": round_.open_link_enabled, "report_live": round_.report_live,
-        "question": question.text if question else "", "contexts": forms.contexts_text(contexts),
+        "title": round_.title,
+        "description": round_.description,
+        "consent_text": round_.consent_text,
+        "stories_per_participant": round_.stories_per_participant,
+        "min_votes_per_story": round_.min_votes_per_story,
+        "participant_cap": round_.participant_cap or "",
+        "token_budget": round_.token_budget or "",
+        "report_visibility": round_.report_visibility,
+        "ranking_method": round_.ranking_method,
+        "open_link_enabled": round_.open_link_enabled,
+        "report_live": round_.report_live,
+        "question": question.text if question else "",
+        "contexts": forms.contexts_text(contexts),
         "attributes": forms.attributes_text(round_.attributes.all()),
     }
     errors: dict = {}
     if request.method == "POST":
-        changes = {"title": request.POST.get("title", ""), "description": request.POST.get("description", ""),
-                   **forms.round_settings(request.POST)}
+        changes = {
+            "title": request.POST.get("title", ""),
+            "description": request.POST.get("description", ""),
+            **forms.round_settings(request.POST),
+        }
         values.update(changes)
         try:
             services.round_update(round_=round_, actor=request.user, **changes)
@@ -144,9 +196,12 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         else:
             messages.success(request, _("The round is saved."))
             return redirect("frontend:console-round", slug=round_.slug)
-    return render(request, "frontend/console_round_form.html",
-                  {**_base(request, round_, "edit"), **_form_context(values, errors, creating=False)},
-                  status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/console_round_form.html",
+        {**_base(request, round_, "edit"), **_form_context(values, errors, creating=False)},
+        status=400 if errors else 200,
+    )
 
 
 def _stage_steps(round_: Round) -> dict:
@@ -159,10 +214,16 @@ def _stage_steps(round_: Round) -> dict:
         Stage.CLOSED: _("Close the round (a final ranking is computed)"),
         Stage.PUBLISHED: _("Publish the report"),
     }
-    return {"forward": forward, "forward_label": labels.get(forward, ""), "back": back,
-            "back_label": Stage(back).label if back else "", "order": [
-                {"value": s.value, "label": s.label, "done": i < index, "current": i == index}
-                for i, s in enumerate(STAGE_ORDER)]}
+    return {
+        "forward": forward,
+        "forward_label": labels.get(forward, ""),
+        "back": back,
+        "back_label": Stage(back).label if back else "",
+        "order": [
+            {"value": s.value, "label": s.label, "done": i < index, "current": i == index}
+            for i, s in enumerate(STAGE_ORDER)
+        ],
+    }
 
 
 @organizer_page()
@@ -172,10 +233,15 @@ def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "stage":
-            _act(request, lambda: services.round_set_stage(round_=round_, actor=request.user,
-                                                           stage=request.POST.get("stage", "")),
-                 _("The stage is changed."))
+            _act(
+                request,
+                lambda: services.round_set_stage(
+                    round_=round_, actor=request.user, stage=request.POST.get("stage", "")
+                ),
+                _("The stage is changed."),
+            )
         elif action == "rank":
+
             def rank():
                 if not can(request.user, round_, "rank"):
                     raise DomainError(_("Your role does not allow ranking."))
@@ -184,10 +250,18 @@ def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
             _act(request, rank, _("The ranking is computed."))
         return redirect("frontend:console-round", slug=round_.slug)
     round_.refresh_from_db()
-    return render(request, "frontend/console_round.html",
-                  {**_base(request, round_, "dashboard"), **_live_context(round_), "steps": _stage_steps(round_),
-                   "join_url": request.build_absolute_uri(reverse("frontend:join", args=[round_.slug,
-                                                                                         round_.join_token]))})
+    return render(
+        request,
+        "frontend/console_round.html",
+        {
+            **_base(request, round_, "dashboard"),
+            **_live_context(round_),
+            "steps": _stage_steps(round_),
+            "join_url": request.build_absolute_uri(
+                reverse("frontend:join", args=[round_.slug, round_.join_token])
+            ),
+        },
+    )
 
 
 def _live_context(round_: Round) -> dict:
@@ -211,21 +285,35 @@ def invitations(request: HttpRequest, round_: Round) -> HttpResponse:
         if action == "codes":
             raw = request.POST.get("count", "")
             count = int(raw) if raw.strip().isdigit() else raw
-            errors = _act(request, lambda: services.invitations_create(round_=round_, actor=request.user, count=count),
-                          _("The codes are ready: download them as CSV."))
+            errors = _act(
+                request,
+                lambda: services.invitations_create(round_=round_, actor=request.user, count=count),
+                _("The codes are ready: download them as CSV."),
+            )
         elif action == "open_link":
             enabled = request.POST.get("enabled") == "on"
-            _act(request, lambda: services.round_update(round_=round_, actor=request.user, open_link_enabled=enabled),
-                 _("The open link is on.") if enabled else _("The open link is off."))
+            _act(
+                request,
+                lambda: services.round_update(round_=round_, actor=request.user, open_link_enabled=enabled),
+                _("The open link is on.") if enabled else _("The open link is off."),
+            )
         if not errors:
             return redirect("frontend:console-invitations", slug=round_.slug)
     round_.refresh_from_db()
     counts = round_.invitations.aggregate(total=Count("id"), used=Count("used_at"))
-    return render(request, "frontend/console_invitations.html",
-                  {**_base(request, round_, "invitations"), "errors": errors, "counts": counts,
-                   "join_url": request.build_absolute_uri(reverse("frontend:join", args=[round_.slug,
-                                                                                         round_.join_token]))},
-                  status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/console_invitations.html",
+        {
+            **_base(request, round_, "invitations"),
+            "errors": errors,
+            "counts": counts,
+            "join_url": request.build_absolute_uri(
+                reverse("frontend:join", args=[round_.slug, round_.join_token])
+            ),
+        },
+        status=400 if errors else 200,
+    )
 
 
 @organizer_page("invite")
@@ -237,9 +325,17 @@ def invitations_csv(request: HttpRequest, round_: Round) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(["code", "link", "used_at", "created_at"])
     for invitation in round_.invitations.order_by("id"):
-        link = request.build_absolute_uri(reverse("frontend:join-invite", args=[round_.slug, invitation.code]))
-        writer.writerow([invitation.code, link, invitation.used_at.isoformat() if invitation.used_at else "",
-                         invitation.created_at.isoformat()])
+        link = request.build_absolute_uri(
+            reverse("frontend:join-invite", args=[round_.slug, invitation.code])
+        )
+        writer.writerow(
+            [
+                invitation.code,
+                link,
+                invitation.used_at.isoformat() if invitation.used_at else "",
+                invitation.created_at.isoformat(),
+            ]
+        )
     return response
 
 
@@ -251,34 +347,57 @@ def _moderation_post(request: HttpRequest, round_: Round) -> dict:
     stories = TransitionStory.objects.filter(round=round_)
 
     def one(queryset, key):
-        obj = queryset.filter(pk=request.POST.get(key) if str(request.POST.get(key, "")).isdigit() else None).first()
+        obj = queryset.filter(
+            pk=request.POST.get(key) if str(request.POST.get(key, "")).isdigit() else None
+        ).first()
         if obj is None:
             raise ValidationError({key: _("Choose an item of this round.")})
         return obj
 
     reason = request.POST.get("reason", "")
     handlers = {
-        "card_hide": (lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason=reason),
-                      _("The card is hidden; its author sees your reason.")),
-        "card_show": (lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason="", hidden=False),
-                      _("The card is shown again.")),
-        "card_reassign": (lambda: card_services.card_reassign(
-            actor=user, card=one(cards, "card"),
-            target=None if request.POST.get("target") == "new" else one(values, "target")),
-            _("The card is moved.")),
-        "value_merge": (lambda: card_services.value_merge(actor=user, source=one(values, "value"),
-                                                          target=one(values, "target")),
-                        _("The values are merged.")),
-        "story_hide": (lambda: graph_services.story_hide(actor=user, story=one(stories, "story"), reason=reason),
-                       _("The story is hidden from voting.")),
-        "story_show": (lambda: graph_services.story_hide(actor=user, story=one(stories, "story"), reason="",
-                                                         hidden=False),
-                       _("The story is shown again.")),
-        "story_write": (lambda: graph_services.story_write(
-            actor=user, context=one(Context.objects.filter(question__round=round_), "context"),
-            from_value_id=one(values, "from_value").pk, to_value_id=one(values, "to_value").pk,
-            text=request.POST.get("text", "")),
-            _("The story is saved.")),
+        "card_hide": (
+            lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason=reason),
+            _("The card is hidden; its author sees your reason."),
+        ),
+        "card_show": (
+            lambda: card_services.card_hide(actor=user, card=one(cards, "card"), reason="", hidden=False),
+            _("The card is shown again."),
+        ),
+        "card_reassign": (
+            lambda: card_services.card_reassign(
+                actor=user,
+                card=one(cards, "card"),
+                target=None if request.POST.get("target") == "new" else one(values, "target"),
+            ),
+            _("The card is moved."),
+        ),
+        "value_merge": (
+            lambda: card_services.value_merge(
+                actor=user, source=one(values, "value"), target=one(values, "target")
+            ),
+            _("The values are merged."),
+        ),
+        "story_hide": (
+            lambda: graph_services.story_hide(actor=user, story=one(stories, "story"), reason=reason),
+            _("The story is hidden from voting."),
+        ),
+        "story_show": (
+            lambda: graph_services.story_hide(
+                actor=user, story=one(stories, "story"), reason="", hidden=False
+            ),
+            _("The story is shown again."),
+        ),
+        "story_write": (
+            lambda: graph_services.story_write(
+                actor=user,
+                context=one(Context.objects.filter(question__round=round_), "context"),
+                from_value_id=one(values, "from_value").pk,
+                to_value_id=one(values, "to_value").pk,
+                text=request.POST.get("text", ""),
+            ),
+            _("The story is saved."),
+        ),
     }
     if action not in handlers:
         return {"non_field_errors": [_("Unknown action.")]}
@@ -296,19 +415,33 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
     if request.method == "POST":
         errors = _moderation_post(request, round_)
         if not errors:
-            return redirect(f"{reverse('frontend:console-moderation', args=[round_.slug])}?tab={tab}"
-                            f"&page={request.POST.get('page', 1)}")
+            return redirect(
+                f"{reverse('frontend:console-moderation', args=[round_.slug])}?tab={tab}"
+                f"&page={request.POST.get('page', 1)}"
+            )
     active_values = list(CanonicalValue.objects.filter(round=round_, is_active=True).order_by("title"))
-    context = {**_base(request, round_, "moderation"), "tab": tab, "errors": errors, "posted": posted,
-               "active_values": active_values,
-               "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id"))}
+    context = {
+        **_base(request, round_, "moderation"),
+        "tab": tab,
+        "errors": errors,
+        "posted": posted,
+        "active_values": active_values,
+        "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
+    }
     if tab == "values":
         merges = CardMerge.objects.filter(undone_at__isnull=True).select_related("card")
-        queryset = (CanonicalValue.objects.filter(round=round_, is_active=True).order_by("id")
-                    .prefetch_related(Prefetch("merges", queryset=merges, to_attr="active_merges"), "contexts"))
+        queryset = (
+            CanonicalValue.objects.filter(round=round_, is_active=True)
+            .order_by("id")
+            .prefetch_related(Prefetch("merges", queryset=merges, to_attr="active_merges"), "contexts")
+        )
     elif tab == "stories":
-        queryset = (TransitionStory.objects.filter(round=round_).select_related("context", "from_value", "to_value")
-                    .annotate(n_votes=Count("votes")).order_by("context_id", "id"))
+        queryset = (
+            TransitionStory.objects.filter(round=round_)
+            .select_related("context", "from_value", "to_value")
+            .annotate(n_votes=Count("votes"))
+            .order_by("context_id", "id")
+        )
     else:
         tab = context["tab"] = "cards"
         queryset = ValuesCard.objects.filter(round=round_).select_related("context", "author").order_by("-id")
@@ -336,9 +469,18 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
         if not errors:
             return redirect("frontend:console-roles", slug=round_.slug)
     holders = OrganizerRole.objects.filter(round=round_).select_related("user").order_by("user__username")
-    return render(request, "frontend/console_roles.html",
-                  {**_base(request, round_, "roles"), "holders": holders, "errors": errors, "posted": posted,
-                   "role_choices": OrganizerRole.Role.choices}, status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/console_roles.html",
+        {
+            **_base(request, round_, "roles"),
+            "holders": holders,
+            "errors": errors,
+            "posted": posted,
+            "role_choices": OrganizerRole.Role.choices,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @organizer_page()

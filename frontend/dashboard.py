@@ -1,4 +1,5 @@
 """Figures for the organizer's live dashboard (read-only)."""
+
 from statistics import median
 from typing import Any
 
@@ -12,8 +13,10 @@ from moral_graph.models import TransitionStory, WiserVote
 def dashboard_figures(round_: Round) -> dict[str, Any]:
     """Participants, cards, values, votes, story coverage, merge confirmations and evaluation averages."""
     participants = round_.participants.aggregate(
-        joined=Count("id"), finished=Count("id", filter=Q(finished_at__isnull=False)),
-        represented=Avg("eval_represented"), fair=Avg("eval_fair"),
+        joined=Count("id"),
+        finished=Count("id", filter=Q(finished_at__isnull=False)),
+        represented=Avg("eval_represented"),
+        fair=Avg("eval_fair"),
     )
     cards = ValuesCard.objects.filter(round=round_).aggregate(
         total=Count("id"),
@@ -22,7 +25,9 @@ def dashboard_figures(round_: Round) -> dict[str, Any]:
         review=Count("id", filter=Q(dedup_status=ValuesCard.DedupStatus.REVIEW)),
     )
     per_story = list(
-        TransitionStory.objects.filter(round=round_, is_hidden=False).annotate(n=Count("votes")).values_list("n", flat=True)
+        TransitionStory.objects.filter(round=round_, is_hidden=False)
+        .annotate(n=Count("votes"))
+        .values_list("n", flat=True)
     )
     minimum = round_.min_votes_per_story
     covered = sum(1 for n in per_story if n >= minimum)
@@ -50,10 +55,14 @@ def dashboard_figures(round_: Round) -> dict[str, Any]:
             "minimum": minimum,
         },
         "confirmations": confirmations["total"],
-        "confirmation_rate": confirmations["same"] / confirmations["total"] if confirmations["total"] else None,
+        "confirmation_rate": confirmations["same"] / confirmations["total"]
+        if confirmations["total"]
+        else None,
     }
 
 
 def dashboard_jobs(round_: Round) -> list[Job]:
     """The round's background jobs, failed ones first."""
-    return sorted(round_.jobs.all()[:50], key=lambda j: (j.status != Job.Status.FAILED, j.status != Job.Status.RUNNING))
+    return sorted(
+        round_.jobs.all()[:50], key=lambda j: (j.status != Job.Status.FAILED, j.status != Job.Status.RUNNING)
+    )

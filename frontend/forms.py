@@ -1,4 +1,5 @@
 """Turn the organizer's typed text (one context or attribute per line) into what the services take."""
+
 from typing import Any
 
 from django.http import QueryDict
@@ -26,8 +27,13 @@ def parse_attributes(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         label, _, choices = line.partition(":")
-        attributes.append({"label": label.strip(), "choices": [c.strip() for c in choices.split(",") if c.strip()],
-                           "grouping": True})
+        attributes.append(
+            {
+                "label": label.strip(),
+                "choices": [c.strip() for c in choices.split(",") if c.strip()],
+                "grouping": True,
+            }
+        )
     return attributes
 
 

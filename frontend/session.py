@@ -1,4 +1,5 @@
 """Which participant this browser is, per round: kept in the session, restored by a resume link."""
+
 from django.http import HttpRequest
 
 from deliberation.models import Participant, Round

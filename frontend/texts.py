@@ -1,4 +1,5 @@
 """The round's own texts in the reader's language: the organizer's translation when present, else the default."""
+
 from typing import Any
 
 from django.utils.translation import get_language

@@ -15,7 +15,9 @@ urlpatterns = [
     path("console/<slug:slug>/live/", console_views.console_live, name="console-live"),
     path("console/<slug:slug>/edit/", console_views.round_edit, name="console-edit"),
     path("console/<slug:slug>/invitations/", console_views.invitations, name="console-invitations"),
-    path("console/<slug:slug>/invitations.csv", console_views.invitations_csv, name="console-invitations-csv"),
+    path(
+        "console/<slug:slug>/invitations.csv", console_views.invitations_csv, name="console-invitations-csv"
+    ),
     path("console/<slug:slug>/moderation/", console_views.moderation, name="console-moderation"),
     path("console/<slug:slug>/roles/", console_views.roles, name="console-roles"),
     path("console/<slug:slug>/audit/", console_views.audit, name="console-audit"),

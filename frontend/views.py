@@ -1,4 +1,5 @@
 """Pages for participants and report readers, plus sign-in and sign-up: thin views over selectors and services."""
+
 from math import ceil
 
 from django.conf import settings
@@ -56,7 +57,9 @@ def _is_confirmed(card: ValuesCard) -> bool:
     merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("confirmation").first()
     if merge is None:
         return False
-    return merge.origin in (CardMerge.Origin.SPLIT, CardMerge.Origin.ORGANIZER) or hasattr(merge, "confirmation")
+    return merge.origin in (CardMerge.Origin.SPLIT, CardMerge.Origin.ORGANIZER) or hasattr(
+        merge, "confirmation"
+    )
 
 
 def _unconfirmed(cards: list[ValuesCard]) -> list[ValuesCard]:
@@ -76,7 +79,11 @@ def _progress(round_: Round, participant: Participant) -> dict:
     steps = [
         {"key": "question", "label": _("The question"), "done": True},
         {"key": "card", "label": _("Your value"), "done": bool(cards)},
-        {"key": "confirm", "label": _("Is this your value?"), "done": bool(cards) and all(map(_is_confirmed, cards))},
+        {
+            "key": "confirm",
+            "label": _("Is this your value?"),
+            "done": bool(cards) and all(map(_is_confirmed, cards)),
+        },
         {"key": "vote", "label": _("Wiser votes"), "done": bool(stories) and voted >= len(stories)},
         {"key": "done", "label": _("Done"), "done": participant.finished_at is not None},
     ]
@@ -105,8 +112,9 @@ class LoginView(auth_views.LoginView):
 
 def lockout(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): the sign-in form with a plain explanation."""
-    return render(request, "frontend/login.html", {"locked_out": True, "signup_allowed": _signup_allowed()},
-                  status=429)
+    return render(
+        request, "frontend/login.html", {"locked_out": True, "signup_allowed": _signup_allowed()}, status=429
+    )
 
 
 @require_POST
@@ -123,9 +131,12 @@ def _signup_allowed() -> bool:
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an organizer account (only when WISER_ALLOW_SIGNUP is on); the new organizer is signed in."""
     if not _signup_allowed():
-        return render(request, "frontend/error.html",
-                      {"message": _("Sign-up is closed on this server. Ask its administrator for an account.")},
-                      status=403)
+        return render(
+            request,
+            "frontend/error.html",
+            {"message": _("Sign-up is closed on this server. Ask its administrator for an account.")},
+            status=403,
+        )
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -148,23 +159,41 @@ def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "
         consent = request.POST.get("consent") == "yes"
         try:
             participant = services.participant_join(
-                round_=round_, consent=consent, attributes=answers, join_token=token, invite_code=code,
+                round_=round_,
+                consent=consent,
+                attributes=answers,
+                join_token=token,
+                invite_code=code,
             )
         except ValidationError as exc:
             errors = _error_dict(exc)
         except DomainError as exc:
-            return render(request, "frontend/error.html", {"round": round_, "message": exc.message}, status=exc.status)
+            return render(
+                request, "frontend/error.html", {"round": round_, "message": exc.message}, status=exc.status
+            )
         else:
             session.remember(request, participant)
             return redirect("frontend:round", slug=round_.slug)
     elif round_.stage not in (Stage.ARTICULATION, Stage.VOTING):
-        return render(request, "frontend/error.html",
-                      {"round": round_, "message": _("This round is not open for joining.")}, status=409)
+        return render(
+            request,
+            "frontend/error.html",
+            {"round": round_, "message": _("This round is not open for joining.")},
+            status=409,
+        )
     fields = [{"attribute": a, "value": answers.get(a.key, "")} for a in attributes]
-    return render(request, "frontend/join.html",
-                  {"round": round_, "fields": fields, "errors": errors, "consent": consent,
-                   "minutes": _minutes(round_)},
-                  status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/join.html",
+        {
+            "round": round_,
+            "fields": fields,
+            "errors": errors,
+            "consent": consent,
+            "minutes": _minutes(round_),
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -213,15 +242,23 @@ def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("frontend:done", slug=slug)
     if round_.stage in (Stage.CLOSED, Stage.PUBLISHED):
         return redirect("frontend:done", slug=slug)
-    return render(request, "frontend/waiting.html",
-                  {"round": round_, "participant": participant, "progress": progress,
-                   "pending": [c for c in progress["cards"] if c.dedup_status == ValuesCard.DedupStatus.PENDING],
-                   "resume_url": _resume_url(request, participant)})
+    return render(
+        request,
+        "frontend/waiting.html",
+        {
+            "round": round_,
+            "participant": participant,
+            "progress": progress,
+            "pending": [c for c in progress["cards"] if c.dedup_status == ValuesCard.DedupStatus.PENDING],
+            "resume_url": _resume_url(request, participant),
+        },
+    )
 
 
 def _resume_url(request: HttpRequest, participant: Participant) -> str:
-    return request.build_absolute_uri(reverse("frontend:resume", args=[participant.round.slug,
-                                                                       participant.resume_token]))
+    return request.build_absolute_uri(
+        reverse("frontend:resume", args=[participant.round.slug, participant.resume_token])
+    )
 
 
 def _chat_url(slug: str) -> str | None:
@@ -261,8 +298,11 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
         }
         try:
             card_services.card_submit(
-                participant=participant, context_id=values["context"], title=values["title"],
-                description=values["description"], policies=values["policies"],
+                participant=participant,
+                context_id=values["context"],
+                title=values["title"],
+                description=values["description"],
+                policies=values["policies"],
             )
         except ValidationError as exc:
             errors, status = _error_dict(exc), 400
@@ -274,17 +314,29 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
     if not values["context"] and len(contexts) == 1:
         values["context"] = str(contexts[0].pk)
     bad = _policy_error_positions(errors.get("policies", []))
-    policy_fields = [{"index": i, "number": i + 1, "value": v, "invalid": i in bad}
-                     for i, v in enumerate(values["policies"])]
+    policy_fields = [
+        {"index": i, "number": i + 1, "value": v, "invalid": i in bad}
+        for i, v in enumerate(values["policies"])
+    ]
     extra_open = any(f["value"].strip() for f in policy_fields[VISIBLE_POLICY_FIELDS:])
     return render(
         request,
         "frontend/card_form.html",
-        {"round": round_, "question": question, "contexts": contexts, "values": values, "errors": errors,
-         "policy_fields": policy_fields[:VISIBLE_POLICY_FIELDS], "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
-         "extra_open": extra_open, "examples": POLICY_EXAMPLES, "filler_words": ",".join(FILLER_WORDS),
-         "progress": _progress(round_, participant), "open": round_.stage in card_services.CARD_STAGES,
-         "chat_url": _chat_url(slug)},
+        {
+            "round": round_,
+            "question": question,
+            "contexts": contexts,
+            "values": values,
+            "errors": errors,
+            "policy_fields": policy_fields[:VISIBLE_POLICY_FIELDS],
+            "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
+            "extra_open": extra_open,
+            "examples": POLICY_EXAMPLES,
+            "filler_words": ",".join(FILLER_WORDS),
+            "progress": _progress(round_, participant),
+            "open": round_.stage in card_services.CARD_STAGES,
+            "chat_url": _chat_url(slug),
+        },
         status=status,
     )
 
@@ -301,7 +353,9 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
     merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("value").first()
     if request.method == "POST":
         try:
-            card_services.merge_confirm(participant=participant, card=card, answer=request.POST.get("answer", ""))
+            card_services.merge_confirm(
+                participant=participant, card=card, answer=request.POST.get("answer", "")
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(m for ms in _error_dict(exc).values() for m in ms))
         except DomainError as exc:
@@ -311,9 +365,17 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
                 messages.success(request, _("Thank you: your card now stands as a value of its own."))
         return redirect("frontend:round", slug=slug)
     same_card = merge is not None and merge.value.representative_id == card.pk
-    return render(request, "frontend/confirm.html",
-                  {"round": round_, "card": card, "merge": merge, "same_card": same_card,
-                   "progress": _progress(round_, participant)})
+    return render(
+        request,
+        "frontend/confirm.html",
+        {
+            "round": round_,
+            "card": card,
+            "merge": merge,
+            "same_card": same_card,
+            "progress": _progress(round_, participant),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -330,8 +392,12 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         posted = {"answer": request.POST.get("answer", ""), "reason": request.POST.get("reason", "")}
         try:
-            graph_services.vote_cast(participant=participant, story_id=request.POST.get("story"),
-                                     answer=posted["answer"], reason=posted["reason"])
+            graph_services.vote_cast(
+                participant=participant,
+                story_id=request.POST.get("story"),
+                answer=posted["answer"],
+                reason=posted["reason"],
+            )
         except ValidationError as exc:
             errors, status = _error_dict(exc), 400
             if "answer" in errors:
@@ -345,9 +411,20 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     story = next((s for s in progress["stories"] if s.pk not in voted_ids), None)
     if story is None and status == 200:
         return redirect("frontend:done", slug=slug)
-    return render(request, "frontend/vote.html",
-                  {"round": round_, "story": story, "progress": progress, "errors": errors, "posted": posted,
-                   "position": len(voted_ids) + 1, "total": len(progress["stories"])}, status=status)
+    return render(
+        request,
+        "frontend/vote.html",
+        {
+            "round": round_,
+            "story": story,
+            "progress": progress,
+            "errors": errors,
+            "posted": posted,
+            "position": len(voted_ids) + 1,
+            "total": len(progress["stories"]),
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -369,16 +446,30 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, _("Thank you for taking part."))
             return redirect("frontend:done", slug=slug)
-    return render(request, "frontend/done.html",
-                  {"round": round_, "participant": participant, "progress": _progress(round_, participant),
-                   "resume_url": _resume_url(request, participant), "errors": errors, "posted": posted,
-                   "scale": [str(n) for n in range(1, 6)], "results_visible": _results_visible(round_)},
-                  status=400 if errors else 200)
+    return render(
+        request,
+        "frontend/done.html",
+        {
+            "round": round_,
+            "participant": participant,
+            "progress": _progress(round_, participant),
+            "resume_url": _resume_url(request, participant),
+            "errors": errors,
+            "posted": posted,
+            "scale": [str(n) for n in range(1, 6)],
+            "results_visible": _results_visible(round_),
+        },
+        status=400 if errors else 200,
+    )
 
 
 def report(request: HttpRequest, slug: str) -> HttpResponse:
     round_ = _round(slug)
     if not can_read_report(request.user, round_, via_link=True):
-        return render(request, "frontend/error.html",
-                      {"round": round_, "message": _("This report is not published yet.")}, status=403)
+        return render(
+            request,
+            "frontend/error.html",
+            {"round": round_, "message": _("This report is not published yet.")},
+            status=403,
+        )
     return render(request, "frontend/report.html", {"round": round_, "report": report_build(round_=round_)})

@@ -10,26 +10,23 @@ WISER, NOT_WISER = 0, 1
 def voter_group_codes(
     labels: np.ndarray, vote_voter: np.ndarray, n_voters: int
 ) -> tuple[list[str], np.ndarray]:
-    """Group names and each voter's group index (-1 when unknown) from one label per vote."""
+    """Group names (sorted) and each voter's group index (-1 when unknown: "" or None) from one label per vote."""
     labels = np.asarray(labels, dtype=object)
     if len(labels) != len(vote_voter):
         raise ValueError("each voter_groups array must have one label per vote")
-    if len(labels) == 0:
-        return [], np.full(n_voters, -1)
-    text = np.array(["" if label is None else str(label) for label in labels], dtype=object)
-    unique, code = np.unique(text, return_inverse=True)
-    names = [str(name) for name in unique]
-    code = code.astype(np.int64)
-    if names and names[0] == "":
-        names, code = names[1:], code - 1
-    low = np.full(n_voters, np.iinfo(np.int64).max)
-    high = np.full(n_voters, -2)
-    np.minimum.at(low, vote_voter, code)
-    np.maximum.at(high, vote_voter, code)
-    voted = high > -2
-    if np.any(low[voted] != high[voted]):
+    voter_label = np.full(n_voters, "", dtype=object)
+    first = np.full(n_voters, -1)
+    first[vote_voter[::-1]] = np.arange(len(vote_voter))[::-1]
+    seen = first >= 0
+    voter_label[seen] = labels[first[seen]]
+    if np.any(labels != voter_label[vote_voter]):
         raise ValueError("a voter has more than one label for the same grouping attribute")
-    return names, np.where(voted, high, -1)
+    text = np.array(["" if label is None else str(label) for label in voter_label.tolist()])
+    names, code = np.unique(text, return_inverse=True)
+    names = names.tolist()
+    if names and names[0] == "":
+        return names[1:], code - 1
+    return names, code
 
 
 def edge_groups(
@@ -52,10 +49,11 @@ def edge_groups(
     size = n_stories * n_groups
     votes = np.bincount(cell, minlength=size).reshape(n_stories, n_groups)
     wiser = np.bincount(cell, weights=(answer[known] == WISER), minlength=size).reshape(n_stories, n_groups)
-    pairs = np.unique(np.stack([vote_story[known], vote_voter[known]]), axis=1)
-    voters = np.bincount(pairs[0] * n_groups + voter_group[pairs[1]], minlength=size).reshape(
-        n_stories, n_groups
-    )
+    n_voters = len(voter_group)
+    pairs = np.unique(vote_story[known] * n_voters + vote_voter[known])
+    voters = np.bincount(
+        (pairs // n_voters) * n_groups + voter_group[pairs % n_voters], minlength=size
+    ).reshape(n_stories, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = wiser / votes
     enough = voters >= min_group_voters

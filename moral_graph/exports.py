@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 
 from moral_graph import ranking
+from moral_graph.graph import pooled_graph
 
 FORMAT_NAME = "wiser.moral-graph"
 FORMAT_VERSION = 1
@@ -355,17 +356,35 @@ def export_write_csv(data: dict[str, Any], directory: Path | str) -> list[Path]:
 
 
 def export_graph(data: dict[str, Any]) -> nx.DiGraph:
-    """The pooled moral graph: values as nodes, pooled edges with their counts, summary and contexts."""
-    graph = nx.DiGraph(
+    """The pooled moral graph (moral_graph.graph.pooled_graph) with each value's text as node attributes."""
+    names = [entry["context"] for entry in data["rankings"]]
+    label = {
+        entry["contextId"]: entry["context"]
+        if names.count(entry["context"]) == 1
+        else f"{entry['context']} (context {entry['contextId']})"
+        for entry in data["rankings"]
+    }
+    per_context: dict[str, list[dict]] = {label[entry["contextId"]]: [] for entry in data["rankings"]}
+    for edge in data["edges"]:
+        for item in edge["byContext"]:
+            per_context[label[item["contextId"]]].append(
+                {
+                    "sourceValueId": edge["sourceValueId"],
+                    "wiserValueId": edge["wiserValueId"],
+                    "counts": item["counts"],
+                }
+            )
+    graph = pooled_graph(per_context, [v["id"] for v in data["values"]])
+    graph.graph.update(
         round=data["round"]["slug"],
         method=data["parameters"]["method"],
         watermark=int(data["parameters"]["watermark"]),
     )
-    best: dict[int, tuple[float, str]] = {}
+    wins: dict[int, list[str]] = defaultdict(list)
     for entry in data["rankings"]:
         for item in entry["values"]:
             if item["rank"] == 1 and item["nVotes"] > 0:
-                best[item["valueId"]] = (item["score"], entry["context"])
+                wins[item["valueId"]].append(label[entry["contextId"]])
     for value in data["values"]:
         graph.add_node(
             value["id"],
@@ -374,16 +393,7 @@ def export_graph(data: dict[str, Any]) -> nx.DiGraph:
             policies=json.dumps(value["policies"], ensure_ascii=False),
             externalId=value["externalId"],
             questionId=int(value["questionId"]),
-            winsIn=best.get(value["id"], (0.0, ""))[1],
-        )
-    for edge in data["edges"]:
-        graph.add_edge(
-            edge["sourceValueId"],
-            edge["wiserValueId"],
-            contexts=json.dumps(edge["contexts"], ensure_ascii=False),
-            **{k: int(edge["counts"][k]) for k in COUNT_KEYS},
-            **{k: float(v) for k, v in edge["summary"].items()},
-            maiKept=bool(edge["maiKept"]),
+            ranksFirstIn=json.dumps(wins.get(value["id"], []), ensure_ascii=False),
         )
     return graph
 
@@ -553,6 +563,9 @@ class Conformance:
     compared: int = 0
     matched: int = 0
     differences: list[str] = field(default_factory=list)
+    kept: int = 0
+    kept_missing: list[str] = field(default_factory=list)
+    kept_extra: list[str] = field(default_factory=list)
 
 
 def _mai_entropy(counts: list[float]) -> float:
@@ -560,51 +573,72 @@ def _mai_entropy(counts: list[float]) -> float:
     return -sum(c / total * math.log2(c / total) for c in counts if c > 0) if total else 0.0
 
 
+def _mai_counts(found: list[dict], reverse: list[dict]) -> dict[str, float]:
+    """MAI's figures for one pair from our per-context counts; impressions are answers on the pair and its reverse."""
+    counts = {k: sum(int(c[k]) for c in found) for k in MAI_COUNT_KEYS}
+    counts["impressions"] = sum(
+        int(c["markedWiser"]) + int(c["markedNotWiser"]) + int(c["markedUnsure"]) for c in [*found, *reverse]
+    )
+    w, n, u, lw = (counts[k] for k in ("markedWiser", "markedNotWiser", "markedUnsure", "markedLessWise"))
+    counts["wiserLikelihood"] = (w - lw) / (w + n + u + lw) if w + n + u + lw else 0.0
+    counts["entropy"] = _mai_entropy([w, n, u, lw, counts["impressions"]])
+    counts["kept"] = (
+        w >= ranking.MAI_MIN_WISER
+        and counts["wiserLikelihood"] >= ranking.MAI_MIN_LIKELIHOOD
+        and counts["entropy"] <= ranking.MAI_MAX_ENTROPY
+    )
+    return counts
+
+
 def mai_graph_compare(data: dict[str, Any], mai_graph: dict[str, Any]) -> Conformance:
     """Each edge of MAI's graph against ours, keyed by MAI card ids (our externalId) and summed over its contexts.
 
-    Checked: the four answer counts, wiserLikelihood, and MAI's impressions (answers on the story and on its
-    reverse) and entropy (over W, N, U, L and those impressions), which are recomputed here from our counts.
+    Checked per edge: the four answer counts, wiserLikelihood, and MAI's impressions (answers on the story and
+    on its reverse) and entropy (over W, N, U, L and those impressions) recomputed from our counts. Then MAI's
+    rule (W >= 2, wiserLikelihood >= 0.33, entropy <= 1.69) applied to all our pairs, pooled over contexts,
+    must select exactly their edges.
     """
-    ours_by_external = {v["id"]: v["externalId"] for v in data["values"]}
+    external = {v["id"]: v["externalId"] for v in data["values"]}
     per_context: dict[tuple[str, str, str], dict[str, int]] = {}
+    contexts_of: dict[tuple[str, str], list[str]] = defaultdict(list)
     for edge in data["edges"]:
-        src, dst = (
-            ours_by_external.get(edge["sourceValueId"], ""),
-            ours_by_external.get(edge["wiserValueId"], ""),
-        )
+        src, dst = external.get(edge["sourceValueId"], ""), external.get(edge["wiserValueId"], "")
         for item in edge["byContext"]:
             per_context[(item["context"], src, dst)] = item["counts"]
+            contexts_of[(src, dst)].append(item["context"])
+
+    def figures(src: str, dst: str, contexts: list[str]) -> tuple[list[dict], dict[str, float]]:
+        found = [per_context[(c, src, dst)] for c in contexts if (c, src, dst) in per_context]
+        reverse = [per_context[(c, dst, src)] for c in contexts if (c, dst, src) in per_context]
+        return found, _mai_counts(found, reverse)
+
     result = Conformance()
+    theirs_keys = set()
     for theirs in mai_graph.get("edges", []):
         result.compared += 1
         src, dst = str(theirs["sourceValueId"]), str(theirs["wiserValueId"])
+        theirs_keys.add((src, dst))
         label = f"{src} -> {dst} in {', '.join(theirs['contexts'])}"
-        found = [per_context[(c, src, dst)] for c in theirs["contexts"] if (c, src, dst) in per_context]
+        found, ours = figures(src, dst, theirs["contexts"])
         if not found:
             result.differences.append(f"{label}: no such edge in our export")
             continue
-        counts = {k: sum(int(c[k]) for c in found) for k in MAI_COUNT_KEYS}
-        reverse = [per_context[(c, dst, src)] for c in theirs["contexts"] if (c, dst, src) in per_context]
-        answered = counts["markedWiser"] + counts["markedNotWiser"] + counts["markedUnsure"]
-        counts["impressions"] = answered + sum(
-            int(c["markedWiser"]) + int(c["markedNotWiser"]) + int(c["markedUnsure"]) for c in reverse
-        )
-        w, n, u, lw = (counts[k] for k in ("markedWiser", "markedNotWiser", "markedUnsure", "markedLessWise"))
-        likelihood = (w - lw) / (w + n + u + lw) if w + n + u + lw else 0.0
-        entropy = _mai_entropy([w, n, u, lw, counts["impressions"]])
         differ = [
-            f"{k} ours {counts[k]} theirs {theirs['counts'].get(k)}"
+            f"{k} ours {ours[k]} theirs {theirs['counts'].get(k)}"
             for k in (*MAI_COUNT_KEYS, "impressions")
-            if counts[k] != theirs["counts"].get(k)
+            if ours[k] != theirs["counts"].get(k)
         ]
-        for name, value in (("wiserLikelihood", likelihood), ("entropy", entropy)):
-            if not _close(value, theirs["summary"].get(name)):
-                differ.append(f"{name} ours {value!r} theirs {theirs['summary'].get(name)!r}")
+        for name in ("wiserLikelihood", "entropy"):
+            if not _close(ours[name], theirs["summary"].get(name)):
+                differ.append(f"{name} ours {ours[name]!r} theirs {theirs['summary'].get(name)!r}")
         if len(found) < len(theirs["contexts"]):
             differ.append(f"found in {len(found)} of its {len(theirs['contexts'])} contexts")
         if differ:
             result.differences.append(f"{label}: " + "; ".join(differ))
         else:
             result.matched += 1
+    kept = {key for key, contexts in contexts_of.items() if figures(*key, contexts)[1]["kept"]}
+    result.kept = len(kept)
+    result.kept_missing = [f"{s} -> {d}" for s, d in sorted(theirs_keys - kept)]
+    result.kept_extra = [f"{s} -> {d}" for s, d in sorted(kept - theirs_keys)]
     return result

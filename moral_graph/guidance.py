@@ -200,7 +200,11 @@ def route_by_similarity(situation_vector: np.ndarray, index: Profiles, *, thresh
     similarity, topic = index.contexts @ vector, index.topics @ vector
     order = np.argsort(-similarity, kind="stable")
     ranked = [
-        Match(index=int(i), similarity=round(float(similarity[i]), 4), topic_similarity=round(float(topic[i]), 4))
+        Match(
+            index=int(i),
+            similarity=round(float(similarity[i]), 4),
+            topic_similarity=round(float(topic[i]), 4),
+        )
         for i in order
     ]
     best = ranked[0]
@@ -266,14 +270,19 @@ def winning_values(context: GuidanceContext, *, limit: int = MAX_WINNING_VALUES)
     return winners[:limit]
 
 
-def guidance_block(context: GuidanceContext, values: Sequence[GuidanceValue], *, round_title: str = "") -> str:
+def guidance_block(
+    context: GuidanceContext, values: Sequence[GuidanceValue], *, round_title: str = ""
+) -> str:
     """Plain text for an assistant's system prompt: what to attend to in this context, from the wisest values."""
     source = f' in the deliberation "{round_title}"' if round_title else ""
-    lines = [
-        f"Situation type: {context.name}",
+    lines = [f"Situation type: {context.name}"]
+    if not values:
+        lines.append(f"Participants{source} have not ranked any value for this kind of situation yet.")
+        return "\n".join(lines)
+    lines.append(
         f"Participants{source} judged these values wisest for this kind of situation "
-        f"(support for the winner: {context.support}).",
-    ]
+        f"(support for the winner: {context.support})."
+    )
     if context.support == "contested":
         lines.append("They did not clearly agree on the wisest value, so hold this guidance lightly.")
     lines.append("When you respond, attend to:")
@@ -327,9 +336,7 @@ def routing_answer(
         "method": routing.method,
         "threshold": routing.threshold,
         "closest": closest,
-        "contexts": [
-            context_answer(contexts[m.index], m, round_title=round_title) for m in routing.matches
-        ],
+        "contexts": [context_answer(contexts[m.index], m, round_title=round_title) for m in routing.matches],
         "guidance": None,
         "message": NO_MATCH_MESSAGE,
     }

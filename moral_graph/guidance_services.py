@@ -200,7 +200,9 @@ def guidance_export(*, round_: Round, out: Path) -> list[Path]:
                 }
             )
     jsonl_path = out / "values.jsonl"
-    jsonl_path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    jsonl_path.write_text(
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+    )
     written.append(jsonl_path)
     return written
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,6 +25,7 @@ from deliberation.models import (
     Round,
     Stage,
 )
+from deliberation.services import audit_log
 from moral_graph.models import Answer, StoryAssignment, TransitionStory, WiserVote, WiserVoteRevision
 
 ANSWERS = {"upgrade": Answer.WISER, "no_upgrade": Answer.NOT_WISER, "not_sure": Answer.NOT_SURE}
@@ -154,6 +156,8 @@ def mai_dump_load(directory: Path | str) -> MaiDump:
         if not cases[-1]["question"]:
             raise MaiDumpError(f"{where}: the question is empty.")
     case_ids = [c["id"] for c in cases]
+    if not cases:
+        raise MaiDumpError("cases.json lists no case.")
     if len(set(case_ids)) != len(case_ids):
         raise MaiDumpError("cases.json: case ids must be different.")
 
@@ -374,7 +378,7 @@ def mai_dump_import(
         raise MaiDumpError("Give a slug for the new round.")
     try:
         validate_slug(slug)
-    except Exception as exc:
+    except ValidationError as exc:
         raise MaiDumpError(f"'{slug}' is not a valid slug (letters, digits, hyphens, underscores).") from exc
     if len(slug) > Round._meta.get_field("slug").max_length:
         raise MaiDumpError("The slug is too long.")
@@ -400,17 +404,15 @@ def mai_dump_import(
 
 
 def _write(round_: Round, dump: MaiDump, plan: _Plan, now: datetime) -> ImportSummary:
-    from deliberation.services import audit_log
-
     questions = Question.objects.bulk_create(
         [Question(round=round_, text=q["text"], order=i) for i, q in enumerate(plan.questions)]
     )
-    case_title = {i: c["id"] for i, c in enumerate(dump.cases)}
+    case_of_question = {i: c["id"] for i, c in enumerate(dump.cases)}
     contexts = {}
     per_question: Counter = Counter()
     for name in plan.context_order:
         q = plan.context_question[name]
-        others = [c for c in dump.context_cases.get(name, []) if c != case_title.get(q)]
+        others = [c for c in dump.context_cases.get(name, []) if c != case_of_question.get(q)]
         contexts[name] = Context(
             question=questions[q],
             name=name,

@@ -105,6 +105,7 @@ class RankingRun(models.Model):
     method = models.CharField(max_length=32)
     parameters = models.JSONField(default=dict)
     watermark = models.BigIntegerField(help_text="The last WiserVoteRevision id included.")
+    structure_version = models.PositiveIntegerField(default=0, help_text="Round.structure_version when computed.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPUTING)
     error = models.TextField(blank=True)
     software_version = models.CharField(max_length=32, blank=True)
@@ -114,7 +115,7 @@ class RankingRun(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["round", "method", "watermark"],
+                fields=["round", "method", "watermark", "structure_version"],
                 condition=Q(status="published") | Q(status="superseded"),
                 name="ranking_run_unique_watermark",
             )

@@ -182,10 +182,10 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
 def _voter_weights(n_voters: int, n_boot: int, seed: int) -> np.ndarray:
     """Bootstrap weights (voters x resamples): how often each voter is drawn, n_voters draws per resample."""
     rng = np.random.default_rng(seed)
-    weights = np.empty((n_voters, n_boot))
+    weights = np.empty((n_boot, n_voters))
     for b in range(n_boot):
-        weights[:, b] = np.bincount(rng.integers(0, n_voters, n_voters), minlength=n_voters)
-    return weights
+        weights[b] = np.bincount(rng.integers(0, n_voters, n_voters), minlength=n_voters)
+    return weights.T
 
 
 def _resampled_counts(votes: _Votes, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,18 +214,38 @@ def _present(story_src, story_dst, n_voted: int, resampled: tuple) -> np.ndarray
 def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure: str, prior: float):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
-    design = bradley_terry.Design(
-        n_voted, voted_index[votes.story_src], voted_index[votes.story_dst], acquiescence=acquiescence
-    )
-    priors = np.full(design.n_params, prior)
+    src, dst = voted_index[votes.story_src], voted_index[votes.story_dst]
     tie = 0.5 if unsure == "tie" else 0.0
+    if acquiescence:
+        design = bradley_terry.Design(n_voted, src, dst, acquiescence=True)
+        fold = None
+    else:
+        # Without acquiescence "wiser" on A -> B and "not wiser" on B -> A are the same event, B over A:
+        # each unordered pair becomes one row, the higher-indexed value's wins out of all decisive votes.
+        low, high = np.minimum(src, dst), np.maximum(src, dst)
+        pairs, pair_of_story = np.unique(low * n_voted + high, return_inverse=True)
+        design = bradley_terry.Design(n_voted, pairs // n_voted, pairs % n_voted, acquiescence=False)
+        fold = sp.csr_matrix(
+            (np.ones(len(src)), (pair_of_story, np.arange(len(src)))), shape=(len(pairs), len(src))
+        )
+        towards_high = (dst == high).astype(np.float64)
+    priors = np.full(design.n_params, prior)
 
     def problem(w, n, u):
-        return bradley_terry.Problem(design, w + tie * u, w + n + 2 * tie * u, priors)
+        decisive = w + n
+        if fold is None:
+            wins = w
+        else:
+            column = towards_high if w.ndim == 1 else towards_high[:, None]
+            wins, decisive = fold @ (column * w + (1 - column) * n), fold @ decisive
+            u = fold @ u if tie else u
+        if tie:
+            wins, decisive = wins + tie * u, decisive + 2 * tie * u
+        return bradley_terry.Problem(design, wins, decisive, priors)
 
     theta, solver = bradley_terry.fit(problem(*(votes.counts[:, j].astype(np.float64) for j in range(3))))
     resampled = _resampled_counts(votes, weights)
-    present = _present(design.src, design.dst, n_voted, resampled)
+    present = _present(src, dst, n_voted, resampled)
     boot_theta = bradley_terry.bootstrap(problem(*resampled), theta, solver)
     exact = n_voted <= bradley_terry.EXACT_LIMIT
     parameters = {

@@ -6,13 +6,14 @@ import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, Q
 
-from deliberation.models import Context, Participant, Round
+from deliberation.models import Context, Participant, ParticipantAttribute, Round
 from moral_graph.models import (
     Answer,
     RankingRun,
     RankingSnapshot,
     StoryAssignment,
     TransitionStory,
+    WiserVote,
     WiserVoteRevision,
 )
 
@@ -38,49 +39,138 @@ def assignment_watermark(*, round_id: int) -> int:
     return StoryAssignment.objects.filter(story__round_id=round_id).aggregate(m=Max("id"))["m"] or 0
 
 
-def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVotes]:
-    """Each vote's answer as of the watermark, grouped by context, computed in one SQL query."""
-    revision = WiserVoteRevision._meta.db_table
-    vote = "moral_graph_wiservote"
-    story = TransitionStory._meta.db_table
-    sql = f"""
-        SELECT s.context_id, v.participant_id, s.from_value_id, s.to_value_id, r.answer
-        FROM (SELECT vote_id, MAX(id) AS last_id FROM {revision}
-              WHERE round_id = %s AND id <= %s GROUP BY vote_id) AS lr
-        JOIN {revision} r ON r.id = lr.last_id
-        JOIN {vote} v ON v.id = lr.vote_id
-        JOIN {story} s ON s.id = v.story_id
-        WHERE s.is_hidden = %s
-        ORDER BY s.context_id, r.vote_id
-    """  # noqa: S608 - table names come from the models, values are parameters
-    rows: dict[int, list[tuple[int, int, int, int]]] = {}
+def _int_rows(sql: str, params: list, n_columns: int) -> np.ndarray:
+    """Rows of n_columns integers (none NULL) as an int64 array (rows x n_columns), without per-row objects.
+
+    PostgreSQL sends them by binary COPY, parsed in one numpy view; other databases go through fetchall.
+    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [round_id, watermark, False])
-        for context_id, participant_id, src, dst, answer in cursor.fetchall():
-            rows.setdefault(context_id, []).append((participant_id, src, dst, ANSWER_CODES[answer]))
-    result = {}
-    for context_id, items in rows.items():
-        array = np.asarray(items, dtype=np.int64).reshape(-1, 4)
-        result[context_id] = ContextVotes(
-            voter=array[:, 0], src=array[:, 1], dst=array[:, 2], answer=array[:, 3].astype(np.int8)
-        )
-    return result
+        if connection.vendor == "postgresql":
+            chunks = []
+            with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
+                for chunk in copy:
+                    chunks.append(bytes(chunk))
+            return parse_binary_copy(b"".join(chunks), n_columns)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return np.asarray(rows, dtype=np.int64).reshape(-1, n_columns)
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def parse_binary_copy(data: bytes, n_columns: int) -> np.ndarray:
+    """PostgreSQL's binary COPY output of n_columns BIGINT columns (no NULLs) as an int64 array."""
+    if not data.startswith(_COPY_SIGNATURE) or len(data) < 21:
+        raise ValueError("not PostgreSQL binary COPY data")
+    header = 19 + int.from_bytes(data[15:19], "big")
+    row = np.dtype([("fields", ">i2"), ("cells", [("length", ">i4"), ("value", ">i8")], (n_columns,))])
+    body = len(data) - header - 2
+    if body % row.itemsize or data[-2:] != b"\xff\xff":
+        raise ValueError("binary COPY data does not hold rows of that many BIGINT columns")
+    rows = np.frombuffer(data, dtype=row, offset=header, count=body // row.itemsize)
+    if np.any(rows["fields"] != n_columns) or np.any(rows["cells"]["length"] != 8):
+        raise ValueError("binary COPY data holds a NULL or a column that is not BIGINT")
+    return rows["cells"]["value"].astype(np.int64).reshape(-1, n_columns)
+
+
+def _answer_code_sql(column: str) -> str:
+    return (
+        f"CAST(CASE {column} WHEN '{Answer.WISER}' THEN {ANSWER_CODES[Answer.WISER]} "
+        f"WHEN '{Answer.NOT_WISER}' THEN {ANSWER_CODES[Answer.NOT_WISER]} "
+        f"ELSE {ANSWER_CODES[Answer.NOT_SURE]} END AS BIGINT)"
+    )
+
+
+def _round_stories(round_id: int) -> np.ndarray:
+    """The round's stories sorted by id: id, context, from value, to value, hidden (0/1)."""
+    story = TransitionStory._meta.db_table
+    sql = (
+        f"SELECT id, context_id, from_value_id, to_value_id, CAST(CASE WHEN is_hidden THEN 1 ELSE 0 END AS BIGINT)"  # noqa: S608 - names from the models
+        f" FROM {story} WHERE round_id = %s"
+    )
+    rows = _int_rows(sql, [round_id], 5)
+    return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+def _latest_revisions(round_id: int, watermark: int) -> np.ndarray:
+    """Per vote of the round, its newest revision at the watermark: vote id, answer code (sorted by vote)."""
+    revision = WiserVoteRevision._meta.db_table
+    sql = (
+        f"SELECT vote_id, id, {_answer_code_sql('answer')} FROM {revision}"  # noqa: S608 - names from the models
+        " WHERE round_id = %s AND id <= %s"
+    )
+    rows = _int_rows(sql, [round_id, watermark], 3)
+    order = np.lexsort((rows[:, 1], rows[:, 0]))
+    rows = rows[order]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = rows[1:, 0] != rows[:-1, 0]
+    return rows[last][:, [0, 2]]
+
+
+def _round_votes(round_id: int) -> np.ndarray:
+    """The round's votes sorted by id: id, participant, story."""
+    vote, story = WiserVote._meta.db_table, TransitionStory._meta.db_table
+    sql = (
+        f"SELECT id, participant_id, story_id FROM {vote}"  # noqa: S608 - names from the models
+        f" WHERE story_id IN (SELECT id FROM {story} WHERE round_id = %s)"
+    )
+    rows = _int_rows(sql, [round_id], 3)
+    return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of each query in sorted_keys, -1 where absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    position = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
+    return np.where(sorted_keys[position] == query, position, -1)
+
+
+def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVotes]:
+    """Each vote's answer as of the watermark (hidden stories left out), grouped by context, ordered by vote.
+
+    Three scans of one table each (latest revisions, the round's votes, its stories), joined in numpy:
+    at a million votes this is several times faster than letting the database join and sort them.
+    """
+    latest = _latest_revisions(round_id, watermark)
+    votes = _round_votes(round_id)
+    stories = _round_stories(round_id)
+    vote_row = _positions(votes[:, 0], latest[:, 0])
+    latest, vote_row = latest[vote_row >= 0], vote_row[vote_row >= 0]
+    story_row = _positions(stories[:, 0], votes[vote_row, 2])
+    keep = story_row >= 0
+    keep[keep] = stories[story_row[keep], 4] == 0
+    latest, vote_row, story_row = latest[keep], vote_row[keep], story_row[keep]
+    context = stories[story_row, 1]
+    order = np.lexsort((latest[:, 0], context))
+    context, vote_row, story_row = context[order], vote_row[order], story_row[order]
+    answer = latest[order, 1].astype(np.int8)
+    voter, src, dst = votes[vote_row, 1], stories[story_row, 2], stories[story_row, 3]
+    bounds = np.flatnonzero(np.diff(context)) + 1
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(context)]])
+    return {
+        int(context[a]): ContextVotes(voter=voter[a:b], src=src[a:b], dst=dst[a:b], answer=answer[a:b])
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        if b > a
+    }
 
 
 def impressions_at(*, round_id: int, assignment_watermark: int) -> dict[int, list[tuple[int, int, int]]]:
     """How many participants were shown each story, per context: (from value, to value, count)."""
-    rows = (
-        StoryAssignment.objects.filter(
-            story__round_id=round_id, id__lte=assignment_watermark, story__is_hidden=False
-        )
-        .values("story__context_id", "story__from_value_id", "story__to_value_id")
-        .annotate(n=Count("id"))
+    assignment, story = StoryAssignment._meta.db_table, TransitionStory._meta.db_table
+    sql = (
+        f"SELECT s.context_id, s.from_value_id, s.to_value_id, COUNT(*) FROM {assignment} a"  # noqa: S608 - names from the models
+        f" JOIN {story} s ON s.id = a.story_id"
+        f" WHERE s.round_id = %s AND a.id <= %s AND s.is_hidden = %s"
+        f" GROUP BY s.id, s.context_id, s.from_value_id, s.to_value_id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [round_id, assignment_watermark, False])
+        rows = cursor.fetchall()
     result: dict[int, list[tuple[int, int, int]]] = {}
-    for row in rows:
-        result.setdefault(row["story__context_id"], []).append(
-            (row["story__from_value_id"], row["story__to_value_id"], row["n"])
-        )
+    for context_id, src, dst, n in rows:
+        result.setdefault(context_id, []).append((src, dst, n))
     return result
 
 
@@ -99,16 +189,51 @@ def context_value_ids(*, round_id: int) -> dict[int, list[int]]:
     return result
 
 
-def voter_groups(*, round_: Round, voter_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Each grouping attribute's answer per voter, aligned with voter_ids."""
-    keys = list(round_.attributes.filter(is_grouping=True).values_list("key", flat=True))
-    if not keys or len(voter_ids) == 0:
+@dataclass
+class ParticipantGroups:
+    """One grouping attribute's answers, factorized once per round: names[code[i]] is participant[i]'s answer."""
+
+    participant: np.ndarray
+    code: np.ndarray
+    names: np.ndarray
+
+    def labels(self, voter_ids: np.ndarray) -> np.ndarray:
+        """The answer of each voter ("" when unknown), aligned with voter_ids."""
+        position = _positions(self.participant, np.asarray(voter_ids, dtype=np.int64))
+        return np.where(position >= 0, self.names[self.code[position]], "")
+
+
+def participant_groups(*, round_id: int) -> dict[str, ParticipantGroups]:
+    """Every grouping attribute of the round with each participant's answer, read in one query."""
+    keys = list(
+        ParticipantAttribute.objects.filter(round_id=round_id, is_grouping=True)
+        .order_by("order", "id")
+        .values_list("key", flat=True)
+    )
+    if not keys:
         return {}
-    answers = dict(Participant.objects.filter(round=round_).values_list("id", "attributes"))
-    return {
-        key: np.asarray([str((answers.get(int(v)) or {}).get(key, "")) for v in voter_ids], dtype=object)
-        for key in keys
-    }
+    rows = list(Participant.objects.filter(round_id=round_id).order_by("id").values_list("id", "attributes"))
+    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
+    result = {}
+    for key in keys:
+        codes: dict[str, int] = {"": 0}
+        code = np.fromiter(
+            (codes.setdefault(str((answers or {}).get(key, "")), len(codes)) for _, answers in rows),
+            dtype=np.int64,
+            count=len(rows),
+        )
+        result[key] = ParticipantGroups(participant=ids, code=code, names=np.asarray(list(codes), dtype=str))
+    return result
+
+
+def voter_groups(
+    *, round_: Round, voter_ids: np.ndarray, groups: dict[str, ParticipantGroups] | None = None
+) -> dict[str, np.ndarray]:
+    """Each grouping attribute's answer per voter, aligned with voter_ids (groups: participant_groups, reused)."""
+    if len(voter_ids) == 0:
+        return {}
+    groups = participant_groups(round_id=round_.pk) if groups is None else groups
+    return {key: group.labels(voter_ids) for key, group in groups.items()}
 
 
 def value_resolution(*, round_id: int) -> dict[int, int]:

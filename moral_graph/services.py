@@ -147,7 +147,7 @@ def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = Tru
             target=story,
             data={"reason": reason},
         )
-        mark_ranking_dirty(story.round_id)
+        mark_ranking_dirty(story.round_id, structural=True)
     story.refresh_from_db()
     return story
 
@@ -217,8 +217,10 @@ def _clean_vote(answer: Any, reason: Any) -> tuple[str, str]:
     return answer, reason
 
 
-def mark_ranking_dirty(round_id: int) -> None:
+def mark_ranking_dirty(round_id: int, *, structural: bool = False) -> None:
     """Schedule one debounced recompute: only the first change after a snapshot enqueues it."""
+    if structural:
+        Round.objects.filter(pk=round_id).update(structure_version=F("structure_version") + 1)
     flipped = Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=True).update(
         ranking_dirty_since=timezone.now()
     )
@@ -302,25 +304,25 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
     impressions = selectors.impressions_at(round_id=round_.pk, assignment_watermark=assignment_watermark)
     values_of = selectors.context_value_ids(round_id=round_.pk)
     resolution = selectors.value_resolution(round_id=round_.pk)
+    groups = selectors.participant_groups(round_id=round_.pk)
+    empty = selectors.ContextVotes(
+        voter=np.zeros(0, np.int64),
+        src=np.zeros(0, np.int64),
+        dst=np.zeros(0, np.int64),
+        answer=np.zeros(0, np.int8),
+    )
     results = []
     for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
-        votes = per_context_votes.get(context.pk) or selectors.ContextVotes(
-            voter=np.zeros(0, np.int64),
-            src=np.zeros(0, np.int64),
-            dst=np.zeros(0, np.int64),
-            answer=np.zeros(0, np.int8),
-        )
-        votes = _resolve_merged(votes, resolution)
+        votes = _resolve_merged(per_context_votes.pop(context.pk, empty), resolution)
         shown = [
             (resolution.get(a, a), resolution.get(b, b), n)
             for a, b, n in impressions.get(context.pk, [])
             if resolution.get(a, a) != resolution.get(b, b)
         ]
-        value_ids = sorted(
-            set(values_of.get(context.pk, [])) | set(votes.src.tolist()) | set(votes.dst.tolist())
-        )
+        placed = np.asarray(values_of.get(context.pk, []), dtype=np.int64)
+        value_ids = np.union1d(placed, np.union1d(votes.src, votes.dst))
         result = ranking.rank_context(
-            value_ids=value_ids,
+            value_ids=value_ids.tolist(),
             voter=votes.voter,
             src=votes.src,
             dst=votes.dst,
@@ -329,7 +331,7 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
             method=method,
             n_boot=200,
             seed=watermark,
-            voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter),
+            voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
         )
         results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
     return results
@@ -339,7 +341,15 @@ def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -
     """Votes on a value merged into another count for that other value; a story that became a loop drops out."""
     if not resolution or len(votes.src) == 0:
         return votes
-    lookup = np.vectorize(lambda v: resolution.get(int(v), int(v)), otypes=[np.int64])
+    merged = np.fromiter(resolution.keys(), dtype=np.int64, count=len(resolution))
+    target = np.fromiter(resolution.values(), dtype=np.int64, count=len(resolution))
+    order = np.argsort(merged)
+    merged, target = merged[order], target[order]
+
+    def lookup(ids: np.ndarray) -> np.ndarray:
+        position = np.minimum(np.searchsorted(merged, ids), len(merged) - 1)
+        return np.where(merged[position] == ids, target[position], ids)
+
     src, dst = lookup(votes.src), lookup(votes.dst)
     keep = src != dst
     return selectors.ContextVotes(
@@ -376,7 +386,11 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
         Round.objects.filter(pk=round_id).update(ranking_dirty_since=None)
         watermark = selectors.round_watermark(round_id=round_id)
         current = selectors.current_run(round_=round_)
-        if current is not None and current.watermark == watermark and current.method == method:
+        structure = Round.objects.values_list("structure_version", flat=True).get(pk=round_id)
+        if (
+            current is not None
+            and (current.watermark, current.method, current.structure_version) == (watermark, method, structure)
+        ):
             run = current
         else:
             assignment_wm = selectors.assignment_watermark(round_id=round_id)
@@ -419,7 +433,8 @@ def _publish(
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         existing = RankingRun.objects.filter(
-            round=locked, method=method, watermark=watermark, status=RankingRun.Status.PUBLISHED
+            round=locked, method=method, watermark=watermark, structure_version=locked.structure_version,
+            status=RankingRun.Status.PUBLISHED,
         ).first()
         if existing is not None:
             return existing
@@ -428,6 +443,7 @@ def _publish(
             method=method,
             parameters=parameters,
             watermark=watermark,
+            structure_version=locked.structure_version,
             status=RankingRun.Status.PUBLISHED,
             software_version=SOFTWARE_VERSION,
             published_at=timezone.now(),

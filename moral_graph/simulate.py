@@ -37,6 +37,7 @@ class Population:
     random_voters: float = 0.05
     reversed_voters: float = 0.0
     polarised_top: float = 0.0
+    group_b_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def simulate_context(population: Population, rng: np.random.Generator) -> Simula
     discrimination[is_random] = 0.0
     acquiescence = rng.normal(pop.acquiescence, pop.acquiescence_sd, n_voters)
     unsure_rate = rng.uniform(0.0, 2 * pop.unsure, n_voters)
-    group = np.where(rng.random(n_voters) < 0.5, "a", "b").astype(object)
+    group = np.where(rng.random(n_voters) < pop.group_b_share, "b", "a").astype(object)
 
     top = int(np.argmax(wisdom))
     shift = np.where((group[voter] == "b") & (dst == top), -pop.polarised_top, 0.0)

@@ -125,6 +125,10 @@ WISER_CHAT_MODEL = env_str("WISER_CHAT_MODEL", "gpt-4o-mini")
 WISER_EMBEDDING_MODEL = env_str("WISER_EMBEDDING_MODEL", "text-embedding-3-small")
 WISER_LLM_TIMEOUT = env_float("WISER_LLM_TIMEOUT", 60.0)
 WISER_LLM_MAX_RETRIES = env_int("WISER_LLM_MAX_RETRIES", 3)
+WISER_LLM_BACKOFF_BASE = env_float("WISER_LLM_BACKOFF_BASE", 0.5)  # seconds, doubled per retry, with jitter
+WISER_LLM_BACKOFF_MAX = env_float("WISER_LLM_BACKOFF_MAX", 8.0)
+# "json_schema" (structured outputs) or "json_object" (JSON mode) for servers without json_schema support.
+WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "json_schema")
 
 # Turns a missing PostgreSQL, Redis or worker into a test failure instead of a deselection (CI sets it).
 WISER_REQUIRE_SERVICES = env_bool("WISER_REQUIRE_SERVICES", False)
@@ -158,6 +162,10 @@ LOGOUT_REDIRECT_URL = "frontend:home"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
+
+# Whether anyone may create an organizer account at /signup/ (on for the embedded default, off in production).
+WISER_ALLOW_SIGNUP = env_bool("WISER_ALLOW_SIGNUP", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

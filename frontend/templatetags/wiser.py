@@ -1,4 +1,5 @@
 """Template helpers for the pages: translated round texts and accessible field errors."""
+
 from django import template
 
 from frontend.texts import localized

@@ -3,6 +3,7 @@
 Without /usr/bin/chromium or node_modules/axe-core (installed by `make test`), the browser tests are deselected
 with a NOT RUN line; with WISER_REQUIRE_SERVICES=1 (CI) they fail with a message saying what to install.
 """
+
 import os
 from pathlib import Path
 
@@ -15,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "var" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 _not_run: list[str] = []
 
 
@@ -68,7 +75,9 @@ def browser():
 @pytest.fixture
 def phone(browser):
     """A page 375 px wide, like a small phone."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=1, locale="en-GB")
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740}, device_scale_factor=1, locale="en-GB"
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

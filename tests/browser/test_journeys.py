@@ -1,4 +1,5 @@
 """Whole journeys in a real browser: a participant on a 375 px phone, an organizer from sign-in to publication."""
+
 import re
 
 import pytest
@@ -33,7 +34,9 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     page.get_by_label("In which situation does this value guide you?").select_option(index=1)
     page.get_by_label("Title (2 to 5 words)").fill("Choice")
     page.get_by_label("One sentence that describes it").click()
-    assert "Use 2 to 5 words" in page.locator("#title-error").inner_text(), "live validation speaks up on leaving"
+    assert "Use 2 to 5 words" in page.locator("#title-error").inner_text(), (
+        "live validation speaks up on leaving"
+    )
     assert page.get_by_label("Title (2 to 5 words)").get_attribute("aria-invalid") == "true"
     page.get_by_label("Title (2 to 5 words)").fill(title)
     page.get_by_label("One sentence that describes it").fill(description)
@@ -102,8 +105,12 @@ def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_ser
 
     page.get_by_role("link", name="Create a round").click()
     page.get_by_label("Title", exact=True).fill("Advice at night")
-    page.get_by_label("The question").fill("How should an AI assistant answer a girl who is considering an abortion?")
-    page.get_by_label(re.compile("^Contexts")).fill("When the user is in distress\nWhen the user is making a big decision")
+    page.get_by_label("The question").fill(
+        "How should an AI assistant answer a girl who is considering an abortion?"
+    )
+    page.get_by_label(re.compile("^Contexts")).fill(
+        "When the user is in distress\nWhen the user is making a big decision"
+    )
     page.get_by_label(re.compile("^Questions asked on joining")).fill("Party: Left, Right, Other")
     page.get_by_label("Stories per participant").fill("3")
     page.get_by_label(re.compile("^Votes wanted per story")).fill("1")
@@ -140,7 +147,9 @@ def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_ser
     page.get_by_role("link", name="Stories").click()
     check_page(page, "organizer-08-moderation-stories")
     page.get_by_role("link", name="Dashboard").click()
-    page.wait_for_function("document.querySelector('#live') && document.querySelector('#live').textContent.includes('Votes per story')")
+    page.wait_for_function(
+        "document.querySelector('#live') && document.querySelector('#live').textContent.includes('Votes per story')"
+    )
     check_page(page, "organizer-09-dashboard-voting")
     page.get_by_role("button", name=re.compile("^Close the round")).click()
     page.get_by_text("The stage is changed.").wait_for()

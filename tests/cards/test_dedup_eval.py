@@ -14,7 +14,11 @@ from tests.cards.test_dedup_pure import bow_embed
 from tests.fake_openai import json_reply
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "dedup_pairs.jsonl"
-CARD = {"title": "Listening first", "description": "Hear them out.", "policies": ["MOMENTS of pause", "WORDS used"]}
+CARD = {
+    "title": "Listening first",
+    "description": "Hear them out.",
+    "policies": ["MOMENTS of pause", "WORDS used"],
+}
 
 
 def run(*args) -> list[str]:
@@ -100,8 +104,11 @@ def test_malformed_line_names_its_number(tmp_path):
 
 def test_card_without_policies_names_its_line_and_side(tmp_path):
     empty = dict(CARD, policies=[])
-    path = write_lines(tmp_path, [json.dumps({"a": CARD, "b": CARD, "same": True})] * 2
-                       + [json.dumps({"a": CARD, "b": empty, "same": False})])
+    path = write_lines(
+        tmp_path,
+        [json.dumps({"a": CARD, "b": CARD, "same": True})] * 2
+        + [json.dumps({"a": CARD, "b": empty, "same": False})],
+    )
     with pytest.raises(CommandError, match=r"line 3, card 'b': the card has no attentional policies"):
         run(path)
 

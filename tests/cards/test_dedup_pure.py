@@ -34,24 +34,54 @@ def card(title: str, description: str, *policies: str) -> CardText:
 
 
 AUTONOMY = [
-    card("Choices stay hers", "She decides for herself.", "CHOICES that remain hers", "PRESSURE from others",
-         "VOICE she trusts inside"),
-    card("Her own decision", "Let her choose.", "PRESSURE from others removed", "CHOICES that remain hers alone",
-         "INNER VOICE she trusts"),
+    card(
+        "Choices stay hers",
+        "She decides for herself.",
+        "CHOICES that remain hers",
+        "PRESSURE from others",
+        "VOICE she trusts inside",
+    ),
+    card(
+        "Her own decision",
+        "Let her choose.",
+        "PRESSURE from others removed",
+        "CHOICES that remain hers alone",
+        "INNER VOICE she trusts",
+    ),
     card("Deciding for herself", "The choice is hers.", "VOICE inside she trusts", "CHOICES hers to make"),
 ]
 SAFETY = [
-    card("Protection from harm", "Keep him safe.", "DANGERS he cannot see", "INJURIES that last",
-         "SUPERVISION near roads"),
-    card("Keeping him safe", "Guard against harm.", "INJURIES that last forever", "DANGERS unseen by him",
-         "ROADS needing supervision"),
+    card(
+        "Protection from harm",
+        "Keep him safe.",
+        "DANGERS he cannot see",
+        "INJURIES that last",
+        "SUPERVISION near roads",
+    ),
+    card(
+        "Keeping him safe",
+        "Guard against harm.",
+        "INJURIES that last forever",
+        "DANGERS unseen by him",
+        "ROADS needing supervision",
+    ),
     card("Safe from danger", "Protect him.", "DANGERS he misses", "SUPERVISION on roads and water"),
 ]
 HONESTY = [
-    card("Telling hard truths", "Say it plainly.", "MISTAKES named plainly", "FLATTERY refused",
-         "CRITICISM given straight"),
-    card("Plain honest critique", "Be candid.", "CRITICISM given straight and plainly", "MISTAKES named",
-         "FLATTERY refused always"),
+    card(
+        "Telling hard truths",
+        "Say it plainly.",
+        "MISTAKES named plainly",
+        "FLATTERY refused",
+        "CRITICISM given straight",
+    ),
+    card(
+        "Plain honest critique",
+        "Be candid.",
+        "CRITICISM given straight and plainly",
+        "MISTAKES named",
+        "FLATTERY refused always",
+    ),
     card("Candid truth telling", "Name mistakes.", "FLATTERY that is refused", "MISTAKES plainly named"),
 ]
 FAMILIES = [AUTONOMY, SAFETY, HONESTY]
@@ -62,7 +92,9 @@ def vectors_of(cards):
 
 
 def test_card_texts_put_the_heading_first_and_drop_blank_policies():
-    texts = dedup.card_texts(" Listening first ", "Hear them out.", ["MOMENTS of pause", "  ", "WORDS they use"])
+    texts = dedup.card_texts(
+        " Listening first ", "Hear them out.", ["MOMENTS of pause", "  ", "WORDS they use"]
+    )
     assert texts == ["Listening first. Hear them out.", "MOMENTS of pause", "WORDS they use"]
 
 
@@ -117,7 +149,9 @@ def test_similarity_is_symmetric_one_for_itself_and_blind_to_policy_order():
 
 
 def test_similarity_accepts_the_stored_matrix_form():
-    matrices = [bow_embed(dedup.card_texts(c.title, c.description, c.policies)) for c in (AUTONOMY[0], SAFETY[1])]
+    matrices = [
+        bow_embed(dedup.card_texts(c.title, c.description, c.policies)) for c in (AUTONOMY[0], SAFETY[1])
+    ]
     vectors = [CardVectors.from_matrix(m) for m in matrices]
     assert dedup.similarity(*matrices) == pytest.approx(dedup.similarity(*vectors), abs=1e-6)
 
@@ -125,8 +159,16 @@ def test_similarity_accepts_the_stored_matrix_form():
 def test_same_family_scores_above_other_families():
     vectors = vectors_of([c for family in FAMILIES for c in family])
     family = [i // 3 for i in range(9)]
-    within = [dedup.similarity(vectors[i], vectors[j]) for i, j in combinations(range(9), 2) if family[i] == family[j]]
-    across = [dedup.similarity(vectors[i], vectors[j]) for i, j in combinations(range(9), 2) if family[i] != family[j]]
+    within = [
+        dedup.similarity(vectors[i], vectors[j])
+        for i, j in combinations(range(9), 2)
+        if family[i] == family[j]
+    ]
+    across = [
+        dedup.similarity(vectors[i], vectors[j])
+        for i, j in combinations(range(9), 2)
+        if family[i] != family[j]
+    ]
     assert min(within) > max(across)
 
 
@@ -152,11 +194,15 @@ def test_index_finds_the_matching_canonical_value_first():
     vectors = vectors_of([f[0] for f in FAMILIES])
     for key, v in zip(("autonomy", "safety", "honesty"), vectors, strict=True):
         index.add(key, v)
-    for key, query in zip(("autonomy", "safety", "honesty"), vectors_of([f[1] for f in FAMILIES]), strict=True):
+    for key, query in zip(
+        ("autonomy", "safety", "honesty"), vectors_of([f[1] for f in FAMILIES]), strict=True
+    ):
         found = index.candidates(query, k=3)
         assert found[0][0] == key
         assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
-        assert found[0][1] == pytest.approx(dedup.similarity(query, vectors[[*index.keys()].index(key)]), abs=3e-3)
+        assert found[0][1] == pytest.approx(
+            dedup.similarity(query, vectors[[*index.keys()].index(key)]), abs=3e-3
+        )
 
 
 def test_index_k_threshold_replace_and_remove():
@@ -223,8 +269,12 @@ def test_thresholds_for_keeps_the_default_band_widths():
 def test_calibrate_separates_separable_scores():
     thresholds = dedup.calibrate([0.9, 0.8, 0.7, 0.3, 0.2], [True, True, True, False, False])
     assert 0.3 < thresholds.threshold < 0.7
-    assert dedup.binary_metrics(np.array([0.9, 0.8, 0.7, 0.3, 0.2]) >= thresholds.threshold,
-                                [True, True, True, False, False]).f1 == 1.0
+    assert (
+        dedup.binary_metrics(
+            np.array([0.9, 0.8, 0.7, 0.3, 0.2]) >= thresholds.threshold, [True, True, True, False, False]
+        ).f1
+        == 1.0
+    )
 
 
 def test_calibrate_rejects_one_class_or_mismatched_input():
@@ -278,11 +328,23 @@ def test_stratified_split_is_disjoint_complete_stratified_and_seeded():
 
 
 def test_cluster_cards_groups_articulations_of_one_value():
-    cards = [AUTONOMY[0], SAFETY[0], HONESTY[0], AUTONOMY[1], SAFETY[1], HONESTY[1], AUTONOMY[2], SAFETY[2], HONESTY[2]]
+    cards = [
+        AUTONOMY[0],
+        SAFETY[0],
+        HONESTY[0],
+        AUTONOMY[1],
+        SAFETY[1],
+        HONESTY[1],
+        AUTONOMY[2],
+        SAFETY[2],
+        HONESTY[2],
+    ]
     vectors = vectors_of(cards)
     scores = [dedup.similarity(vectors[i], vectors[j]) for i, j in combinations(range(9), 2)]
-    cut = (min(s for (i, j), s in zip(combinations(range(9), 2), scores, strict=True) if i % 3 == j % 3)
-           + max(s for (i, j), s in zip(combinations(range(9), 2), scores, strict=True) if i % 3 != j % 3)) / 2
+    cut = (
+        min(s for (i, j), s in zip(combinations(range(9), 2), scores, strict=True) if i % 3 == j % 3)
+        + max(s for (i, j), s in zip(combinations(range(9), 2), scores, strict=True) if i % 3 != j % 3)
+    ) / 2
     labels = dedup.cluster_cards(vectors, Thresholds(cut, cut, cut), cards=cards)
     assert labels == [0, 1, 2, 0, 1, 2, 0, 1, 2]
 
@@ -339,10 +401,20 @@ def test_choose_representative_is_the_medoid():
 
 
 def test_choose_representative_breaks_ties_by_style_then_policy_count():
-    sloppy = card("Choice", "Hers. Really hers.", "choices that remain hers", "pressure from others",
-                  "a meaningful inner voice")
-    tidy = card("Her own choice", "She decides.", "CHOICES that remain hers", "PRESSURE from others",
-                "VOICE she trusts inside")
+    sloppy = card(
+        "Choice",
+        "Hers. Really hers.",
+        "choices that remain hers",
+        "pressure from others",
+        "a meaningful inner voice",
+    )
+    tidy = card(
+        "Her own choice",
+        "She decides.",
+        "CHOICES that remain hers",
+        "PRESSURE from others",
+        "VOICE she trusts inside",
+    )
     (v,) = vectors_of([AUTONOMY[0]])
     assert dedup.choose_representative([v, v], [sloppy, tidy]) == 1
     assert dedup.choose_representative([v, v], [tidy, sloppy]) == 0
@@ -413,7 +485,9 @@ def test_resolve_pair_keeps_unsure_or_unavailable_judgements_in_review():
 
     a, b = AUTONOMY[0], SAFETY[0]
     assert dedup.resolve_pair(0.5, thresholds, a, b, judge=unsure).decision == "review"
-    assert dedup.resolve_pair(0.5, thresholds, a, b, judge=unavailable) == dedup.Resolution("review", judged=False)
+    assert dedup.resolve_pair(0.5, thresholds, a, b, judge=unavailable) == dedup.Resolution(
+        "review", judged=False
+    )
     assert dedup.resolve_pair(0.5, thresholds, a, b, judge=sure_different).decision == "different"
 
 

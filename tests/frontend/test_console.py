@@ -1,4 +1,5 @@
 """The organizer console through Django's test client: sign-up, sign-in lockout, rounds, moderation, roles."""
+
 import csv
 import io
 
@@ -33,8 +34,14 @@ def test_a_new_organizer_signs_up_and_lands_in_the_console():
     assert "Create an account" in client.get("/login/").content.decode()
     weak = client.post("/signup/", {"username": "ana", "password1": "short", "password2": "short"})
     assert weak.status_code == 400 and 'value="ana"' in weak.content.decode()
-    ok = client.post("/signup/", {"username": "ana", "password1": "a long enough passphrase 42",
-                                  "password2": "a long enough passphrase 42"})
+    ok = client.post(
+        "/signup/",
+        {
+            "username": "ana",
+            "password1": "a long enough passphrase 42",
+            "password2": "a long enough passphrase 42",
+        },
+    )
     assert ok.status_code == 302 and ok["Location"] == "/console/"
     assert client.get("/console/").status_code == 200
     assert get_user_model().objects.filter(username="ana").exists()
@@ -55,11 +62,20 @@ def test_sign_in_explains_a_lockout_after_five_failures():
 def test_an_organizer_creates_a_round_and_keeps_what_was_typed_on_error():
     client = Client()
     client.force_login(UserFactory(username="creator"))
-    form = {"title": "Care at night", "slug": "", "description": "", "question": "",
-            "contexts": "When she is alone\nWhen she asks for advice | A hard decision",
-            "attributes": "Region: North, South", "consent_text": "We keep answers pseudonymous.",
-            "stories_per_participant": "4", "min_votes_per_story": "3", "report_visibility": "unlisted",
-            "ranking_method": "bt", "open_link_enabled": "on"}
+    form = {
+        "title": "Care at night",
+        "slug": "",
+        "description": "",
+        "question": "",
+        "contexts": "When she is alone\nWhen she asks for advice | A hard decision",
+        "attributes": "Region: North, South",
+        "consent_text": "We keep answers pseudonymous.",
+        "stories_per_participant": "4",
+        "min_votes_per_story": "3",
+        "report_visibility": "unlisted",
+        "ranking_method": "bt",
+        "open_link_enabled": "on",
+    }
     refused = client.post("/console/new/", form)
     text = refused.content.decode()
     assert refused.status_code == 400 and "When she asks for advice | A hard decision" in text
@@ -71,8 +87,10 @@ def test_an_organizer_creates_a_round_and_keeps_what_was_typed_on_error():
     contexts = list(round_.questions.get().contexts.order_by("order").values_list("name", "description"))
     assert contexts == [("When she is alone", ""), ("When she asks for advice", "A hard decision")]
     assert list(round_.attributes.values_list("label", "choices")) == [("Region", ["North", "South"])]
-    edit = client.post("/console/care-at-night/edit/", {**form, "title": "Care at night, again",
-                                                         "stories_per_participant": "99"})
+    edit = client.post(
+        "/console/care-at-night/edit/",
+        {**form, "title": "Care at night, again", "stories_per_participant": "99"},
+    )
     assert edit.status_code == 400 and "Care at night, again" in edit.content.decode()
     saved = client.post("/console/care-at-night/edit/", {**form, "title": "Care at night, again"})
     assert saved.status_code == 302
@@ -113,8 +131,14 @@ def test_stages_ranking_and_publication_from_the_dashboard():
 
 def test_a_failed_job_shows_its_error_on_the_dashboard():
     round_ = make_round(slug="failing")
-    Job.objects.create(round=round_, kind="ranking", key="round", status=Job.Status.FAILED, attempts=2,
-                       error="ValueError: no votes to rank")
+    Job.objects.create(
+        round=round_,
+        kind="ranking",
+        key="round",
+        status=Job.Status.FAILED,
+        attempts=2,
+        error="ValueError: no votes to rank",
+    )
     live = _organizer(round_).get("/console/failing/live/").content.decode()
     assert "ValueError: no votes to rank" in live and 'role="alert"' in live
 
@@ -127,7 +151,9 @@ def test_invitation_codes_are_made_and_downloaded_as_csv():
     response = client.get("/console/codes/invitations.csv")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert len(rows) == 3 and {r["code"] for r in rows} == set(Invitation.objects.values_list("code", flat=True))
+    assert len(rows) == 3 and {r["code"] for r in rows} == set(
+        Invitation.objects.values_list("code", flat=True)
+    )
     participant_client = Client()
     assert participant_client.get(rows[0]["link"].replace("http://testserver", "")).status_code == 200
     client.post("/console/codes/invitations/", {"action": "open_link"})
@@ -148,32 +174,49 @@ def test_moderation_hides_merges_splits_and_the_author_sees_the_reason():
     other = submit(join(round_), family="safety")
     author_client = Client()
     author_client.get(f"/r/mod/resume/{author.resume_token}/")
-    hidden = client.post("/console/mod/moderation/", {"tab": "cards", "action": "card_hide", "card": card.pk,
-                                                      "reason": "It names a real person."})
+    hidden = client.post(
+        "/console/mod/moderation/",
+        {"tab": "cards", "action": "card_hide", "card": card.pk, "reason": "It names a real person."},
+    )
     assert hidden.status_code == 302
     assert ValuesCard.objects.get(pk=card.pk).status == ValuesCard.Status.HIDDEN
     assert "It names a real person." in author_client.get("/r/mod/", follow=True).content.decode()
-    no_reason = client.post("/console/mod/moderation/", {"tab": "cards", "action": "card_hide", "card": other.pk,
-                                                         "reason": ""})
+    no_reason = client.post(
+        "/console/mod/moderation/", {"tab": "cards", "action": "card_hide", "card": other.pk, "reason": ""}
+    )
     assert no_reason.status_code == 400
     source = CardMerge.objects.get(card=card, undone_at__isnull=True).value
     target = CardMerge.objects.get(card=other, undone_at__isnull=True).value
     assert "Canonical values" in client.get("/console/mod/moderation/?tab=values").content.decode()
-    client.post("/console/mod/moderation/", {"tab": "values", "action": "value_merge", "value": source.pk,
-                                             "target": target.pk})
+    client.post(
+        "/console/mod/moderation/",
+        {"tab": "values", "action": "value_merge", "value": source.pk, "target": target.pk},
+    )
     assert CanonicalValue.objects.get(pk=source.pk).is_active is False
-    client.post("/console/mod/moderation/", {"tab": "values", "action": "card_reassign", "card": card.pk,
-                                             "target": "new"})
+    client.post(
+        "/console/mod/moderation/",
+        {"tab": "values", "action": "card_reassign", "card": card.pk, "target": "new"},
+    )
     split = CardMerge.objects.get(card=card, undone_at__isnull=True)
     assert split.value_id not in (source.pk, target.pk)
     context = round_.questions.get().contexts.first()
-    wrote = client.post("/console/mod/moderation/", {"tab": "stories", "action": "story_write", "context": context.pk,
-                                                     "from_value": target.pk, "to_value": split.value_id,
-                                                     "text": "She used to watch for danger; now she asks what he wants."})
+    wrote = client.post(
+        "/console/mod/moderation/",
+        {
+            "tab": "stories",
+            "action": "story_write",
+            "context": context.pk,
+            "from_value": target.pk,
+            "to_value": split.value_id,
+            "text": "She used to watch for danger; now she asks what he wants.",
+        },
+    )
     assert wrote.status_code == 302
     story = TransitionStory.objects.get(round=round_)
-    client.post("/console/mod/moderation/", {"tab": "stories", "action": "story_hide", "story": story.pk,
-                                             "reason": "Confusing."})
+    client.post(
+        "/console/mod/moderation/",
+        {"tab": "stories", "action": "story_hide", "story": story.pk, "reason": "Confusing."},
+    )
     assert TransitionStory.objects.get(pk=story.pk).is_hidden
     actions = set(AuditEvent.objects.filter(round=round_).values_list("action", flat=True))
     assert {"card.hide", "value.merge", "card.reassign", "story.write", "story.hide"} <= actions
@@ -193,7 +236,9 @@ def test_roles_are_granted_by_username_and_limit_what_a_viewer_can_do():
     assert viewer.get("/console/roles/").status_code == 200
     assert viewer.get("/console/roles/edit/").status_code == 403
     card = submit(join(round_))
-    refused = viewer.post("/console/roles/moderation/", {"action": "card_hide", "card": card.pk, "reason": "x"})
+    refused = viewer.post(
+        "/console/roles/moderation/", {"action": "card_hide", "card": card.pk, "reason": "x"}
+    )
     assert refused.status_code == 400
     assert ValuesCard.objects.get(pk=card.pk).status == ValuesCard.Status.SUBMITTED
     refused_stage = viewer.post("/console/roles/", {"action": "stage", "stage": "voting"}, follow=True)
@@ -202,8 +247,11 @@ def test_roles_are_granted_by_username_and_limit_what_a_viewer_can_do():
 
 def test_participant_pages_speak_spanish_with_the_rounds_own_translations():
     round_ = make_round(slug="es")
-    Round.objects.filter(pk=round_.pk).update(translations={"es": {"title": "¿Cómo debería responder?",
-                                                                   "consent_text": "Tus respuestas son seudónimas."}})
+    Round.objects.filter(pk=round_.pk).update(
+        translations={
+            "es": {"title": "¿Cómo debería responder?", "consent_text": "Tus respuestas son seudónimas."}
+        }
+    )
     client = Client(HTTP_ACCEPT_LANGUAGE="es")
     page = client.get(f"/r/es/join/{round_.join_token}/").content.decode()
     assert "¿Cómo debería responder?" in page and "Tus respuestas son seudónimas." in page

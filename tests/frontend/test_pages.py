@@ -1,4 +1,5 @@
 """The pages of the journey through Django's test client: join, card, confirm, vote, done, report."""
+
 import re
 
 import pytest
@@ -38,7 +39,9 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
     assert page.status_code == 200 and round_.consent_text in page.content.decode()
     refused = client.post(join_url, {"csrfmiddlewaretoken": _token(page)})
     assert refused.status_code == 400 and Participant.objects.count() == 3
-    joined = client.post(join_url, {"csrfmiddlewaretoken": _token(page), "consent": "yes", "attr_party": "Left"})
+    joined = client.post(
+        join_url, {"csrfmiddlewaretoken": _token(page), "consent": "yes", "attr_party": "Left"}
+    )
     assert joined.status_code == 302
     participant = Participant.objects.latest("id")
     assert participant.attributes == {"party": "Left"}
@@ -47,11 +50,24 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
     assert form.status_code == 200
     title, description, policies = FAMILIES["autonomy"][0]
     context_id = round_.questions.first().contexts.first().pk
-    bad = client.post("/r/pages/card/", {"csrfmiddlewaretoken": _token(form), "context": context_id, "title": "",
-                                         "description": description, "policy_0": policies[0]})
+    bad = client.post(
+        "/r/pages/card/",
+        {
+            "csrfmiddlewaretoken": _token(form),
+            "context": context_id,
+            "title": "",
+            "description": description,
+            "policy_0": policies[0],
+        },
+    )
     assert bad.status_code == 400 and ValuesCard.objects.filter(author=participant).count() == 0
     assert policies[0] in bad.content.decode(), "what was typed is kept"
-    data = {"csrfmiddlewaretoken": _token(form), "context": context_id, "title": title, "description": description}
+    data = {
+        "csrfmiddlewaretoken": _token(form),
+        "context": context_id,
+        "title": title,
+        "description": description,
+    }
     data.update({f"policy_{i}": p for i, p in enumerate(policies)})
     assert client.post("/r/pages/card/", data).status_code == 302
     card = ValuesCard.objects.get(author=participant)
@@ -61,7 +77,9 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
     assert home.status_code == 200
     assert "Is this your value?" in home.content.decode()
     confirm_url = home.redirect_chain[-1][0]
-    assert client.post(confirm_url, {"csrfmiddlewaretoken": _token(home), "answer": "same"}).status_code == 302
+    assert (
+        client.post(confirm_url, {"csrfmiddlewaretoken": _token(home), "answer": "same"}).status_code == 302
+    )
 
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
@@ -71,12 +89,18 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
         page = client.get("/r/pages/vote/")
         assert page.status_code == 200
         story_id = re.search(r'name="story" value="(\d+)"', page.content.decode()).group(1)
-        assert client.post("/r/pages/vote/", {"csrfmiddlewaretoken": _token(page), "story": story_id,
-                                              "answer": "wiser"}).status_code == 302
+        assert (
+            client.post(
+                "/r/pages/vote/", {"csrfmiddlewaretoken": _token(page), "story": story_id, "answer": "wiser"}
+            ).status_code
+            == 302
+        )
     assert WiserVote.objects.filter(participant=participant).count() == assigned
     done = client.get("/r/pages/vote/", follow=True)
     assert "Thank you" in done.content.decode()
-    finished = client.post("/r/pages/done/", {"csrfmiddlewaretoken": _token(done), "represented": "4", "fair": "5"})
+    finished = client.post(
+        "/r/pages/done/", {"csrfmiddlewaretoken": _token(done), "represented": "4", "fair": "5"}
+    )
     assert finished.status_code == 302
     participant.refresh_from_db()
     assert (participant.eval_represented, participant.eval_fair) == (4, 5)

@@ -49,9 +49,9 @@ def ranked(tmp_path):
 
 def test_import_reports_what_it_wrote():
     output = run("import_mai_dump", str(MINI), "--slug", "mini", "--votes-before", "2023-10-18")
-    assert "7 values" in output and "21 votes" in output and "2 left out by --votes-before" in output
+    assert "7 values" in output and "18 votes" in output and "2 left out by --votes-before" in output
     counts = _row_counts()
-    assert counts["WiserVote"] == 21 and counts["TransitionStory"] == 7 and counts["Round"] == 1
+    assert counts["WiserVote"] == 18 and counts["TransitionStory"] == 7 and counts["Round"] == 1
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_rank_round_refuses_a_bad_slug_or_method():
 
 def test_export_json_then_verify_matches(ranked, tmp_path):
     path = tmp_path / "mini.json"
-    assert "21 votes" in run("export_round", "mini", "--format", "json", "--out", str(path))
+    assert "18 votes" in run("export_round", "mini", "--format", "json", "--out", str(path))
     output = run("verify_export", str(path))
     assert output.strip().splitlines()[-1] == "MATCH"
     assert "MISMATCH" not in output
@@ -142,7 +142,7 @@ def test_export_csv_writes_a_directory_of_tables(ranked, tmp_path):
     ]
     with (out / "votes.csv").open(encoding="utf-8") as handle:
         votes = list(csv.DictReader(handle))
-    assert len(votes) == 21 and {v["answer"] for v in votes} == {"wiser", "not_wiser", "not_sure"}
+    assert len(votes) == 18 and {v["answer"] for v in votes} == {"wiser", "not_wiser", "not_sure"}
     with (out / "values.csv").open(encoding="utf-8") as handle:
         values = list(csv.DictReader(handle))
     assert {v["externalId"] for v in values} == {"501", "502", "503", "504", "505", "506"}

@@ -5,6 +5,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import networkx as nx
 import pytest
 
@@ -19,7 +20,7 @@ def test_load_reads_and_types_the_mini_dump():
     dump = mai_dump_load(MINI)
     assert [c["id"] for c in dump.cases] == ["homework", "grief"]
     assert dump.context_cases["When feeling stuck"] == ["homework", "grief"]
-    assert len(dump.cards) == 7 and len(dump.votes) == 24
+    assert len(dump.cards) == 7 and len(dump.votes) == 21
     assert {v.answer for v in dump.votes} == {"wiser", "not_wiser", "not_sure"}
     assert dump.hypotheses[("When feeling stuck", 501, 503)].startswith("I kept my son")
     assert dump.card_cases[507]["grief"] == 1
@@ -28,13 +29,13 @@ def test_load_reads_and_types_the_mini_dump():
 def test_plan_filters_by_date_and_keeps_every_answer_in_time_order():
     dump = mai_dump_load(MINI)
     plan = _plan(dump, CUTOFF)
-    assert len(plan.kept) == 22 and plan.after_cutoff == 2
+    assert len(plan.kept) == 19 and plan.after_cutoff == 2
     assert all(v.created_at < CUTOFF for v in plan.kept)
     twice = plan.ballots[(2, ("When feeling stuck", 501, 503))]
     assert [v.answer for v in twice] == ["wiser", "not_sure"]
     assert "When planning a city budget" not in plan.context_question
     everything = _plan(dump, None)
-    assert len(everything.kept) == 24
+    assert len(everything.kept) == 21
     assert everything.context_question["When planning a city budget"] == 2
     assert everything.questions[2]["key"] is None
 
@@ -71,6 +72,7 @@ def test_shorten_cuts_at_a_word_and_marks_it():
     [
         ("wiser_votes.json", "[{", "not readable JSON"),
         ("cases.json", '{"id": "x"}', "list of objects"),
+        ("cases.json", "[]", "no case"),
         (
             "wiser_votes.json",
             json.dumps(
@@ -165,9 +167,9 @@ def test_import_writes_the_round(mini_round):
         )
     ) == ["When feeling stuck", "When seeking motivation"]
     assert TransitionStory.objects.filter(round=mini_round, origin="import").count() == 7
-    assert WiserVote.objects.filter(story__round=mini_round).count() == 21
-    assert WiserVoteRevision.objects.filter(round=mini_round).count() == 22
-    assert StoryAssignment.objects.filter(story__round=mini_round).count() == 21
+    assert WiserVote.objects.filter(story__round=mini_round).count() == 18
+    assert WiserVoteRevision.objects.filter(round=mini_round).count() == 19
+    assert StoryAssignment.objects.filter(story__round=mini_round).count() == 18
     people = Participant.objects.filter(round=mini_round)
     assert people.count() == 10 and not people.filter(is_simulated=True).exists()
     assert people.get(external_id="3").attributes == {
@@ -199,7 +201,7 @@ def test_import_without_cutoff_adds_the_later_votes_and_their_context():
     from moral_graph.models import WiserVote
 
     summary = mai_dump_import(directory=MINI, slug="mini-all")
-    assert (summary.votes, summary.revisions, summary.votes_after_cutoff) == (23, 24, 0)
+    assert (summary.votes, summary.revisions, summary.votes_after_cutoff) == (20, 21, 0)
     assert (summary.questions, summary.contexts) == (3, 4)
     assert WiserVote.objects.filter(story__context__name="When planning a city budget").count() == 1
 
@@ -208,7 +210,7 @@ def test_import_without_cutoff_adds_the_later_votes_and_their_context():
 def test_export_recomputes_to_a_match(mini_round):
     data = json.loads(json.dumps(_export(mini_round, "bt")))
     assert data["parameters"]["method"] == "bt" and data["parameters"]["bootstrapResamples"] == 200
-    assert len(data["votes"]) == 21 and len(data["participants"]) == 10
+    assert len(data["votes"]) == 18 and len(data["participants"]) == 10
     assert {r["context"] for r in data["rankings"]} == {
         "When feeling stuck",
         "When seeking motivation",
@@ -244,6 +246,7 @@ def test_mai_compatibility_mode_reproduces_the_mini_graph(mini_round):
     theirs = json.loads((MINI / "moral_graph_all.json").read_text(encoding="utf-8"))
     result = mai_graph_compare(data, theirs)
     assert (result.compared, result.matched, result.differences) == (4, 4, [])
+    assert (result.kept, result.kept_missing, result.kept_extra) == (4, [], [])
     assert export_verify(data).mismatches == 0
     recomputed = recompute_rankings(data)
     assert all(r["method"] == "mai_pagerank" for r in recomputed.values())
@@ -253,6 +256,19 @@ def test_mai_compatibility_mode_reproduces_the_mini_graph(mini_round):
     result = mai_graph_compare(data, theirs)
     assert result.matched == 2 and len(result.differences) == 2
     assert "markedUnsure ours 1 theirs 0" in result.differences[0]
+    del theirs["edges"][0]
+    assert mai_graph_compare(data, theirs).kept_extra == ["501 -> 502"]
+
+
+@pytest.mark.django_db
+def test_export_follows_its_json_schema(mini_round):
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "exports.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    data = json.loads(json.dumps(_export(mini_round, "bt")))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    del data["votes"][0]["answer"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(data)
 
 
 @pytest.mark.django_db
@@ -263,5 +279,5 @@ def test_graph_has_the_pooled_edges(mini_round):
     pooled = next(e for e in data["edges"] if len(e["contexts"]) == 2)
     attrs = graph.edges[pooled["sourceValueId"], pooled["wiserValueId"]]
     assert json.loads(attrs["contexts"]) == ["When feeling stuck", "When seeking motivation"]
-    assert attrs["markedWiser"] == 4 and abs(attrs["wiserLikelihood"] - 3 / 7) < 1e-12
+    assert attrs["markedWiser"] == 4 and abs(attrs["wiserLikelihood"] - 0.6) < 1e-12
     assert isinstance(graph, nx.DiGraph)

@@ -51,10 +51,14 @@ def test_scores_are_finite_non_negative_and_sum_to_one(method, context):
     for row in result["values"]:
         low, high = row["scoreInterval"]
         assert 0.0 <= low <= row["score"] <= high <= 1.0 + 1e-9
-        assert 1 <= row["rankInterval"][0] <= row["rank"] <= row["rankInterval"][1] <= len(context["value_ids"])
+        assert (
+            1 <= row["rankInterval"][0] <= row["rank"] <= row["rankInterval"][1] <= len(context["value_ids"])
+        )
         assert 0.0 <= row["pTop"] <= 1.0
     assert [row["rank"] for row in result["values"]] == sorted(row["rank"] for row in result["values"])
-    assert sum(row["pTop"] for row in result["values"]) == pytest.approx(1.0 if len(context["answer"]) else 0.0)
+    assert sum(row["pTop"] for row in result["values"]) == pytest.approx(
+        1.0 if len(context["answer"]) else 0.0
+    )
 
 
 @pytest.mark.parametrize("method", ["bt", "bt_unsure_tie"])
@@ -75,3 +79,48 @@ def test_unanimous_wiser_votes_never_lower_the_destination(method, context, targ
     more["answer"] = np.concatenate([context["answer"], np.full(extra, WISER)])
     after = {row["valueId"]: row["score"] for row in _rank(more, method, n_boot=1)["values"]}
     assert after[b] >= before[b] - 1e-9
+
+
+def _by_value(result: dict) -> dict[int, dict]:
+    return {row["valueId"]: row for row in result["values"]}
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@SETTINGS
+@given(context=contexts(), order_seed=st.integers(0, 2**32 - 1))
+def test_the_order_of_votes_does_not_matter(method, context, order_seed):
+    order = np.random.default_rng(order_seed).permutation(len(context["answer"]))
+    shuffled = {key: (value[order] if key != "value_ids" else value[::-1]) for key, value in context.items()}
+    groups = {"g": np.where(context["voter"] % 2 == 0, "even", "odd").astype(object)}
+    shuffled_groups = {"g": groups["g"][order]}
+    result = _rank(context, method, voter_groups=groups, min_group_voters=1)
+    again = _rank(shuffled, method, voter_groups=shuffled_groups, min_group_voters=1)
+    assert again == result
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@SETTINGS
+@given(context=contexts(), relabel_seed=st.integers(0, 2**32 - 1))
+def test_relabelling_values_changes_nothing_but_the_labels(method, context, relabel_seed):
+    ids = context["value_ids"]
+    new_ids = np.random.default_rng(relabel_seed).choice(50_000, size=len(ids), replace=False) + 20_000
+    mapping = dict(zip(ids, new_ids.tolist(), strict=True))
+    relabel = np.vectorize(mapping.get, otypes=[np.int64])
+    relabelled = dict(context, value_ids=[mapping[v] for v in ids])
+    if len(context["answer"]):
+        relabelled.update(src=relabel(context["src"]), dst=relabel(context["dst"]))
+    original = _by_value(_rank(context, method))
+    renamed = _by_value(_rank(relabelled, method))
+    for value_id, row in original.items():
+        other = renamed[mapping[value_id]]
+        assert other["score"] == pytest.approx(row["score"], abs=1e-8)
+        assert other["pTop"] == pytest.approx(row["pTop"], abs=1e-9)
+        assert other["nVotes"] == row["nVotes"]
+        assert other["scoreInterval"] == pytest.approx(row["scoreInterval"], abs=1e-8)
+
+
+@pytest.mark.parametrize("method", ["bt", "mai_pagerank"])
+@SETTINGS
+@given(context=contexts(), seed=st.integers(0, 2**31))
+def test_same_inputs_and_seed_give_an_identical_result(method, context, seed):
+    assert _rank(context, method, seed=seed) == _rank(context, method, seed=seed)

@@ -69,7 +69,7 @@ def pair_scores(pairs: list[tuple[dedup.CardText, dedup.CardText]], embed: dedup
 
 class Command(BaseCommand):
     help = (
-        "Score labelled pairs of values cards (JSONL: {\"a\": card, \"b\": card, \"same\": bool}), calibrate "
+        'Score labelled pairs of values cards (JSONL: {"a": card, "b": card, "same": bool}), calibrate '
         "the threshold on a fraction of them and report precision, recall and F1 on the held-out rest."
     )
 
@@ -119,13 +119,17 @@ class Command(BaseCommand):
         metrics = dedup.binary_metrics(predicted, labels[held_out])
 
         out = self.stdout.write
-        out(f"pairs {len(pairs)} ({int(labels.sum())} same), provider {'model judge' if with_model else 'offline'}")
+        out(
+            f"pairs {len(pairs)} ({int(labels.sum())} same), provider {'model judge' if with_model else 'offline'}"
+        )
         out(
             f"thresholds ({origin}): same at {thresholds.threshold:.3f}, "
             f"review band [{thresholds.review_low:.3f}, {thresholds.review_high:.3f})"
         )
         if labels[held_out].any() and not labels[held_out].all():
-            out(f"held-out pairs {held_out.size}, AUC {dedup.roc_auc(scores[held_out], labels[held_out]):.3f}")
+            out(
+                f"held-out pairs {held_out.size}, AUC {dedup.roc_auc(scores[held_out], labels[held_out]):.3f}"
+            )
         else:
             out(f"held-out pairs {held_out.size}")
         out(f"in review band {in_band} ({in_band / held_out.size:.0%}), judged by the model {judged}")

@@ -4,10 +4,8 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!status) { return; }
   function problem(text) { status.textContent = text; status.className = "live-status errors"; }
   document.body.addEventListener("htmx:responseError", function (event) {
-    problem("Live figures paused: the server answered " + event.detail.xhr.status + ". Reload the page.");
+    problem(status.dataset.msgError + " (" + event.detail.xhr.status + ")");
   });
-  document.body.addEventListener("htmx:sendError", function () {
-    problem("Live figures paused: the server cannot be reached. They resume when it answers.");
-  });
+  document.body.addEventListener("htmx:sendError", function () { problem(status.dataset.msgOffline); });
   document.body.addEventListener("htmx:afterSwap", function () { status.textContent = ""; status.className = "live-status"; });
 });

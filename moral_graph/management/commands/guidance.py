@@ -14,7 +14,12 @@ from deliberation.errors import DomainError
 from deliberation.models import Round
 from deliberation.text import clean_text
 from moral_graph import guidance
-from moral_graph.guidance_services import SITUATION_MAX_LENGTH, guidance_answer, guidance_index, guidance_route
+from moral_graph.guidance_services import (
+    SITUATION_MAX_LENGTH,
+    guidance_answer,
+    guidance_index,
+    guidance_route,
+)
 
 
 class Command(BaseCommand):
@@ -27,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("situation", nargs="?", help="The situation to route.")
         parser.add_argument("--json", action="store_true", help="Print the answer as the API gives it.")
-        parser.add_argument("--offline", action="store_true", help="Route by embeddings only, never the model.")
+        parser.add_argument(
+            "--offline", action="store_true", help="Route by embeddings only, never the model."
+        )
         parser.add_argument("--evaluate", metavar="FILE", help="Evaluate routing on a labelled JSONL file.")
         parser.add_argument(
             "--subset",
@@ -69,7 +76,9 @@ class Command(BaseCommand):
             return
         for position, context in enumerate(answer["contexts"]):
             label = "Matched" if position == 0 else "Also close"
-            confidence = "" if context["confidence"] is None else f", model confidence {context['confidence']:.2f}"
+            confidence = (
+                "" if context["confidence"] is None else f", model confidence {context['confidence']:.2f}"
+            )
             self.stdout.write(
                 f"{label}: {context['name']} (similarity {context['similarity']:.3f}{confidence}; "
                 f"support: {context['support']})"
@@ -106,7 +115,9 @@ class Command(BaseCommand):
         figures["lowestOnTopicSimilarity"] = min(on_topic, default=None)
         figures["highestOffTopicSimilarity"] = max(off_topic, default=None)
         figures["threshold"] = routings[0].threshold if routings else index.threshold
-        figures["calibratedThreshold"] = guidance.calibrated_threshold(best, [e is not None for e in expected])
+        figures["calibratedThreshold"] = guidance.calibrated_threshold(
+            best, [e is not None for e in expected]
+        )
         figures["embeddingSpace"] = index.space
         figures["subset"] = subset
         self.stdout.write(json.dumps(figures, indent=2))

@@ -1,0 +1,371 @@
+"""The chat path of articulation: a conversation with the model that drafts a values card the participant edits.
+
+The form is always the fallback: every fault (no model, budget spent, a failed or garbled call) is stored on
+the session as a code, the participant's words stay in the transcript, and the best draft so far prefills
+the card form. Nothing becomes a card until the participant confirms it (`articulation_confirm`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+import pydantic
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
+from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
+from cards.services import CARD_STAGES, _context_for, card_submit
+from cards.validation import validate_card
+from deliberation.errors import Conflict, DomainError, WrongStage
+from deliberation.models import Context, Participant, Round
+from deliberation.text import clean_text
+from llm import gateway
+from llm.gateway import LLMUnavailable
+
+DEFAULT_TURN_CAP = 12
+MESSAGE_MAX = 2000
+REPLY_MAX = 1200
+# Honest estimate: most chats reach a draft after about six answers; each answer takes a minute and a half to
+# read and write, and reviewing the draft about three minutes (MAI's median chat took 21 minutes).
+TYPICAL_TURNS = 6
+MINUTES_PER_TURN = 1.5
+REVIEW_MINUTES = 3
+CHAT_TEMPERATURE = 0.5
+
+NO_MODEL = gateway.NO_MODEL
+BUDGET_EXCEEDED = gateway.BUDGET_EXCEEDED
+CALL_FAILED = gateway.CALL_FAILED
+DRAFT_INVALID = "draft_invalid"
+
+
+class ChatTurn(pydantic.BaseModel):
+    reply: str
+    ready_for_draft: bool
+
+
+class DraftCard(pydantic.BaseModel):
+    title: str
+    description: str
+    policies: list[str]
+    context_id: int
+
+
+class ArticulationUnavailable(DomainError):
+    """The chat cannot start: no model is available for this round."""
+
+    status = 503
+    code = NO_MODEL
+
+
+@dataclass
+class TurnResult:
+    """What one call of the chat produced: the session after it, the reply and draft if any, and a fault code."""
+
+    session: ArticulationSession
+    reply: str | None = None
+    draft: dict | None = None
+    fault: str = ""
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def turn_cap() -> int:
+    """How many answers a participant may give in one chat (settings.WISER_CHAT_TURN_CAP, default 12)."""
+    return int(getattr(settings, "WISER_CHAT_TURN_CAP", DEFAULT_TURN_CAP) or DEFAULT_TURN_CAP)
+
+
+def turns_left(session: ArticulationSession) -> int:
+    """Answers the participant can still give in this chat."""
+    return max(0, turn_cap() - session.turns)
+
+
+def time_estimate(session: ArticulationSession) -> tuple[int, int]:
+    """Minutes still needed (low, high): a typical chat, and one that uses every answer, plus reviewing the card."""
+    cap = turn_cap()
+    low_turns = max(0, min(TYPICAL_TURNS, cap) - session.turns)
+    high_turns = max(0, cap - session.turns)
+    return (
+        ceil(low_turns * MINUTES_PER_TURN + REVIEW_MINUTES),
+        ceil(high_turns * MINUTES_PER_TURN + REVIEW_MINUTES),
+    )
+
+
+def fault_message(code: str) -> str:
+    """What to tell the participant about a fault code; '' when there is none."""
+    messages = {
+        NO_MODEL: _(
+            "The assistant is not available in this round. Please write your card with the form below; "
+            "your conversation so far is kept."
+        ),
+        BUDGET_EXCEEDED: _(
+            "The assistant has reached this round's usage limit. Please finish your card with the form below; "
+            "your conversation so far is kept."
+        ),
+        CALL_FAILED: _(
+            "The assistant did not answer because of a technical problem. Your words are saved: try again, "
+            "or finish your card with the form below."
+        ),
+        DRAFT_INVALID: _(
+            "The assistant's draft does not yet follow the card rules. Please fix the fields marked below."
+        ),
+    }
+    return messages.get(code, "")
+
+
+def draft_problems(draft: dict) -> dict[str, list[str]]:
+    """The card rules a draft breaks, per field ({} when it is a valid card or still empty)."""
+    if not any(draft.get(key) for key in ("title", "description", "policies")):
+        return {}
+    try:
+        validate_card(
+            title=draft.get("title", ""), description=draft.get("description", ""), policies=draft.get("policies", [])
+        )
+    except ValidationError as exc:
+        return exc.message_dict
+    return {}
+
+
+def transcript(session: ArticulationSession) -> list[dict[str, str]]:
+    """The conversation as stored with the card: role and text of each turn."""
+    return [{"role": m["role"], "content": m["content"]} for m in session.messages]
+
+
+def articulation_start(*, participant: Participant, context_id=None) -> ArticulationSession:
+    """Resume the participant's open chat, or start one with the round's question; 503 when no model is available."""
+    round_ = Round.objects.get(pk=participant.round_id)
+    _require_card_stage(round_)
+    context = _context_for(participant, context_id) if context_id not in (None, "") else None
+    session = ArticulationSession.objects.filter(participant=participant, status=ArticulationSession.Status.OPEN).first()
+    if session is not None:
+        if context is not None and session.context_id != context.pk:
+            session.context = context
+            session.save(update_fields=["context", "updated_at"])
+        return session
+    if not gateway.model_available(round_.pk):
+        raise ArticulationUnavailable(fault_message(NO_MODEL))
+    if context is None:
+        contexts = list(Context.objects.filter(question__round=round_)[:2])
+        context = contexts[0] if len(contexts) == 1 else None
+    try:
+        with transaction.atomic():
+            return ArticulationSession.objects.create(
+                participant=participant,
+                context=context,
+                messages=[{"role": "assistant", "content": _opening(round_, context)}],
+                prompt_version=CHAT_VERSION,
+            )
+    except IntegrityError:
+        # A second tab started the chat at the same moment: both continue the same session.
+        return ArticulationSession.objects.get(participant=participant, status=ArticulationSession.Status.OPEN)
+
+
+def articulation_abandon(*, session: ArticulationSession) -> ArticulationSession:
+    """Close an open chat without a card (the participant starts over or uses the form); its transcript is kept."""
+    ArticulationSession.objects.filter(pk=session.pk, status=ArticulationSession.Status.OPEN).update(
+        status=ArticulationSession.Status.ABANDONED
+    )
+    session.refresh_from_db()
+    return session
+
+
+def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResult:
+    """Store the participant's answer and ask the model for the next question (and a draft when it is ready).
+
+    An empty message asks again for a reply to the last unanswered answer (after a fault).
+    """
+    _require_open(session)
+    _require_card_stage(Round.objects.get(pk=session.participant.round_id))
+    text = clean_text(message, field="message", max_length=MESSAGE_MAX, required=False, multiline=True)
+    if text:
+        if session.turns >= turn_cap():
+            raise Conflict(
+                _("You have given all %(n)d answers of this chat: edit the draft card and submit it.") % {"n": turn_cap()},
+                code="turn_cap",
+            )
+        session = _append(session, {"role": "user", "content": text}, count_turn=True)
+    elif not _awaiting_reply(session):
+        raise ValidationError({"message": _("Write your answer first.")})
+    if session.turns >= turn_cap():
+        closing = _("That was your last answer in this chat. Here is a draft of your card: change anything that is not right.")
+        session = _append(session, {"role": "assistant", "content": closing})
+        result = articulation_draft(session=session)
+        result.reply = closing
+        return result
+    try:
+        turn = gateway.complete_structured(
+            purpose="articulation.turn",
+            instructions=CHAT_INSTRUCTIONS,
+            data=_chat_data(session),
+            schema=ChatTurn,
+            round_id=session.participant.round_id,
+            temperature=CHAT_TEMPERATURE,
+        )
+    except LLMUnavailable as failure:
+        return TurnResult(session=_set_fault(session, failure.reason), fault=failure.reason)
+    reply = _clean_reply(turn.reply)
+    if not reply:
+        return TurnResult(session=_set_fault(session, CALL_FAILED), fault=CALL_FAILED)
+    session = _append(session, {"role": "assistant", "content": reply})
+    if turn.ready_for_draft:
+        result = articulation_draft(session=session)
+        result.reply = reply
+        return result
+    return TurnResult(session=session, reply=reply)
+
+
+def articulation_draft(*, session: ArticulationSession) -> TurnResult:
+    """Ask the model for a draft card from the conversation, checked by validate_card and repaired once."""
+    _require_open(session)
+    if session.turns == 0:
+        raise ValidationError({"message": _("Answer at least one question first.")})
+    round_id = session.participant.round_id
+    data = _chat_data(session)
+    data["contexts"] = [
+        {"id": c.pk, "name": c.name, "description": c.description}
+        for c in Context.objects.filter(question__round_id=round_id).order_by("order", "id")
+    ]
+    try:
+        candidate = _ask_draft(data, round_id)
+        problems = draft_problems(candidate)
+        if problems:
+            repaired = _ask_draft({**data, "previous_draft": candidate, "problems": problems}, round_id)
+            repaired_problems = draft_problems(repaired)
+            if len(repaired_problems) <= len(problems):
+                candidate, problems = repaired, repaired_problems
+    except LLMUnavailable as failure:
+        session = _set_fault(session, failure.reason)
+        return TurnResult(session=session, draft=session.draft or None, fault=failure.reason,
+                          problems=draft_problems(session.draft))
+    context_ids = {c["id"] for c in data["contexts"]}
+    chosen = candidate.pop("context_id")
+    candidate["context_id"] = chosen if chosen in context_ids else session.context_id
+    candidate["origin"] = "model"
+    fault = DRAFT_INVALID if problems else ""
+    with transaction.atomic():
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        locked.draft = candidate
+        locked.fault = fault
+        locked.save(update_fields=["draft", "fault", "updated_at"])
+    return TurnResult(session=locked, draft=candidate, fault=fault, problems=problems)
+
+
+def articulation_confirm(
+    *, session: ArticulationSession, title, description, policies, context_id
+) -> ValuesCard:
+    """Submit the participant's edited draft as their card, with the chat's transcript; idempotent once submitted."""
+    if session.status == ArticulationSession.Status.SUBMITTED and session.card_id is not None:
+        return session.card
+    _require_open(session)
+    edited = {
+        "title": title if isinstance(title, str) else "",
+        "description": description if isinstance(description, str) else "",
+        "policies": [p for p in policies if isinstance(p, str)] if isinstance(policies, list | tuple) else [],
+        "context_id": _int_or_none(context_id),
+        "origin": "participant",
+    }
+    # What they typed is kept before anything can refuse it, so a reload shows their edits.
+    ArticulationSession.objects.filter(pk=session.pk).update(draft=edited)
+    session.draft = edited
+    card = card_submit(
+        participant=session.participant,
+        context_id=context_id,
+        title=title,
+        description=description,
+        policies=policies,
+        transcript=transcript(session),
+        source="chat",
+    )
+    with transaction.atomic():
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        locked.status = ArticulationSession.Status.SUBMITTED
+        locked.card = card
+        locked.fault = ""
+        locked.save(update_fields=["status", "card", "fault", "updated_at"])
+    session.refresh_from_db()
+    return card
+
+
+def _ask_draft(data: dict, round_id: int) -> dict:
+    draft = gateway.complete_structured(
+        purpose="articulation.draft",
+        instructions=DRAFT_INSTRUCTIONS,
+        data=data,
+        schema=DraftCard,
+        round_id=round_id,
+    )
+    return {
+        "title": draft.title.strip(),
+        "description": draft.description.strip(),
+        "policies": [p.strip() for p in draft.policies if p.strip()][:MAX_POLICIES],
+        "context_id": draft.context_id,
+    }
+
+
+def _opening(round_: Round, context: Context | None) -> str:
+    question = round_.questions.order_by("order", "id").first()
+    lines = [_("The question of this round: “%(q)s”") % {"q": question.text if question else round_.title}]
+    if context is not None:
+        lines.append(_("Think of this situation: %(c)s.") % {"c": context.name.rstrip(".")})
+    lines.append(_("What would you want done here, and why?"))
+    return "\n\n".join(lines)
+
+
+def _chat_data(session: ArticulationSession) -> dict:
+    round_ = session.participant.round
+    question = round_.questions.order_by("order", "id").first()
+    context = session.context
+    return {
+        "question": question.text if question else round_.title,
+        "context": {"name": context.name, "description": context.description} if context else None,
+        "conversation": transcript(session),
+        "answers_left": turns_left(session),
+    }
+
+
+def _clean_reply(reply: str) -> str:
+    text = " ".join(reply.replace("\x00", "").split()) if reply else ""
+    return text[:REPLY_MAX]
+
+
+def _awaiting_reply(session: ArticulationSession) -> bool:
+    return bool(session.messages) and session.messages[-1]["role"] == "user"
+
+
+def _append(session: ArticulationSession, message: dict, *, count_turn: bool = False) -> ArticulationSession:
+    with transaction.atomic():
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != ArticulationSession.Status.OPEN:
+            raise Conflict(_("This chat is already closed."), code="chat_closed")
+        locked.messages = [*locked.messages, message]
+        if count_turn:
+            locked.turns += 1
+        locked.fault = ""
+        locked.prompt_version = CHAT_VERSION
+        locked.save(update_fields=["messages", "turns", "fault", "prompt_version", "updated_at"])
+    return locked
+
+
+def _set_fault(session: ArticulationSession, code: str) -> ArticulationSession:
+    ArticulationSession.objects.filter(pk=session.pk).update(fault=code)
+    session.refresh_from_db()
+    return session
+
+
+def _require_open(session: ArticulationSession) -> None:
+    if session.status != ArticulationSession.Status.OPEN:
+        raise Conflict(_("This chat is already closed."), code="chat_closed")
+
+
+def _require_card_stage(round_: Round) -> None:
+    if round_.stage not in CARD_STAGES:
+        raise WrongStage(_("Cards can be written only during the articulation and voting stages."))
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,149 @@
+"""The articulation chat page: plain form posts (a small script only adds a "thinking" notice), the card form always below."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from cards import articulation
+from cards.models import MAX_POLICIES, ArticulationSession
+from cards.services import CARD_STAGES
+from deliberation import selectors
+from deliberation.errors import DomainError
+from deliberation.models import Context, Round
+from deliberation.ratelimit import ratelimit_request
+from frontend import session as page_session
+
+RATE_SCOPE = "articulation"
+MODEL_ACTIONS = ("send", "retry", "draft")
+
+
+def _round(slug: str) -> Round:
+    round_ = selectors.round_get(slug=slug)
+    if round_ is None:
+        raise Http404("No such round.")
+    return round_
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+
+
+@require_http_methods(["GET", "POST"])
+def chat(request: HttpRequest, slug: str) -> HttpResponse:
+    """Talk a values card through with the assistant; the card form below it is the fallback at every step."""
+    round_ = _round(slug)
+    participant = page_session.current(request, round_)
+    if participant is None:
+        return render(request, "frontend/need_link.html", {"round": round_}, status=403)
+    if round_.stage not in CARD_STAGES:
+        return redirect("frontend:round", slug=slug)
+    try:
+        chat_session = articulation.articulation_start(participant=participant)
+    except articulation.ArticulationUnavailable as exc:
+        messages.info(request, exc.message)
+        return redirect("frontend:card", slug=slug)
+    if request.method == "GET":
+        return _render(request, round_, chat_session)
+
+    action = request.POST.get("action", "")
+    typed = request.POST.get("message", "")
+    try:
+        if action in MODEL_ACTIONS:
+            ratelimit_request(request, scope=RATE_SCOPE, participant_id=participant.pk)
+        if action == "send":
+            articulation.articulation_turn(session=chat_session, message=typed)
+        elif action == "retry":
+            articulation.articulation_turn(session=chat_session, message="")
+        elif action == "draft":
+            articulation.articulation_draft(session=chat_session)
+        elif action == "restart":
+            articulation.articulation_abandon(session=chat_session)
+        elif action == "confirm":
+            return _confirm(request, round_, chat_session)
+        else:
+            return _render(request, round_, chat_session, errors={"non_field_errors": [_("Unknown action.")]},
+                           status=400)
+    except ValidationError as exc:
+        return _render(request, round_, _fresh(chat_session), errors=_errors(exc), typed=typed, status=400)
+    except DomainError as exc:
+        return _render(request, round_, _fresh(chat_session), errors={"non_field_errors": [exc.message]},
+                       typed=typed, status=exc.status)
+    return redirect(f"{request.path}#latest")
+
+
+def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSession) -> HttpResponse:
+    policies = [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICIES)]
+    try:
+        articulation.articulation_confirm(
+            session=chat_session,
+            title=request.POST.get("title", ""),
+            description=request.POST.get("description", ""),
+            policies=policies,
+            context_id=request.POST.get("context", ""),
+        )
+    except ValidationError as exc:
+        return _render(request, round_, _fresh(chat_session), errors=_errors(exc), status=400)
+    except DomainError as exc:
+        return _render(request, round_, _fresh(chat_session), errors={"non_field_errors": [exc.message]},
+                       status=exc.status)
+    messages.success(request, _("Thank you: your values card is saved."))
+    return redirect("frontend:round", slug=round_.slug)
+
+
+def _fresh(chat_session: ArticulationSession) -> ArticulationSession:
+    chat_session.refresh_from_db()
+    return chat_session
+
+
+def _render(
+    request: HttpRequest,
+    round_: Round,
+    chat_session: ArticulationSession,
+    *,
+    errors: dict | None = None,
+    typed: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    errors = errors or {}
+    draft = chat_session.draft or {}
+    policies = [p for p in draft.get("policies", []) if isinstance(p, str)][:MAX_POLICIES]
+    policies += [""] * (MAX_POLICIES - len(policies))
+    context_id = draft.get("context_id") or chat_session.context_id
+    problems = articulation.draft_problems(draft) if draft.get("origin") == "model" else {}
+    low, high = articulation.time_estimate(chat_session)
+    left = articulation.turns_left(chat_session)
+    transcript = articulation.transcript(chat_session)
+    awaiting = bool(transcript) and transcript[-1]["role"] == "user"
+    return render(
+        request,
+        "frontend/articulation_chat.html",
+        {
+            "round": round_,
+            "chat": chat_session,
+            "transcript": transcript,
+            "fault": articulation.fault_message(chat_session.fault),
+            "awaiting_reply": awaiting,
+            "errors": errors,
+            "problems": problems,
+            "typed": typed,
+            "turns_left": left,
+            "turn_cap": articulation.turn_cap(),
+            "minutes_low": low,
+            "minutes_high": high,
+            "can_draft": chat_session.turns > 0,
+            "values": {
+                "title": draft.get("title", ""),
+                "description": draft.get("description", ""),
+                "context": str(context_id or ""),
+            },
+            "policy_fields": [
+                {"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)
+            ],
+            "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
+            "form_open": bool(draft) or bool(chat_session.fault) or left == 0 or bool(errors),
+        },
+        status=status,
+    )

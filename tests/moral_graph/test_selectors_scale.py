@@ -1,0 +1,257 @@
+"""The fast ranking data path agrees with a straightforward ORM computation (on whichever database runs)."""
+
+import random
+import struct
+
+import numpy as np
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from cards.models import CanonicalValue
+from deliberation.models import Context, Participant, Round, Stage
+from moral_graph import ranking, selectors, services
+from moral_graph.models import StoryAssignment, TransitionStory, WiserVote, WiserVoteRevision
+from tests.factories import make_round
+
+ANSWERS = ("wiser", "not_wiser", "not_sure")
+
+
+def _copy_payload(rows: list[tuple[int | None, ...]]) -> bytes:
+    """PostgreSQL's binary COPY format for BIGINT rows, None written as NULL."""
+    body = b"".join(
+        struct.pack(">h", len(row))
+        + b"".join(struct.pack(">i", -1) if v is None else struct.pack(">iq", 8, v) for v in row)
+        for row in rows
+    )
+    return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + body + struct.pack(">h", -1)
+
+
+def test_parse_binary_copy_reads_bigint_rows_including_negative_and_large_values():
+    rows = [(1, -2, 3), (2**40, 0, -(2**62))]
+    parsed = selectors.parse_binary_copy(_copy_payload(rows), 3)
+    assert parsed.dtype == np.int64
+    assert parsed.tolist() == [list(r) for r in rows]
+    assert selectors.parse_binary_copy(_copy_payload([]), 3).shape == (0, 3)
+
+
+def test_parse_binary_copy_refuses_nulls_other_widths_and_other_data():
+    with pytest.raises(ValueError):
+        selectors.parse_binary_copy(_copy_payload([(1, None, 3), (4, 5, 6)]), 3)
+    with pytest.raises(ValueError):
+        selectors.parse_binary_copy(_copy_payload([(1, 2, 3)]), 2)
+    with pytest.raises(ValueError):
+        selectors.parse_binary_copy(b"1\t2\t3\n", 3)
+
+
+@pytest.fixture
+def busy_round(db):
+    """A voting round built row by row: 12 values over 2 contexts, 30 participants, changed answers,
+    a hidden story, a merged value, participants without a group, and a second round that must not leak in."""
+    rng = random.Random(5)
+    round_ = make_round(slug="scale", stories_per_participant=8, min_votes_per_story=1)
+    other = make_round(slug="scale-other", stories_per_participant=8, min_votes_per_story=1)
+    for r in (round_, other):
+        Round.objects.filter(pk=r.pk).update(stage=Stage.VOTING)
+        r.refresh_from_db()
+        question = r.questions.get()
+        contexts = list(Context.objects.filter(question=question).order_by("order"))
+        values = []
+        for i in range(12):
+            value = CanonicalValue.objects.create(
+                round=r,
+                question=question,
+                title=f"Value {i}",
+                description="A value.",
+                policies=["MOMENTS a", "b"],
+            )
+            value.contexts.add(contexts[i % 2])
+            values.append(value)
+        for i, a in enumerate(values):
+            for b in values[i % 2 :: 2]:
+                if a.pk != b.pk and rng.random() < 0.5:
+                    TransitionStory.objects.create(
+                        round=r,
+                        context=contexts[i % 2],
+                        from_value=a,
+                        to_value=b,
+                        text="s",
+                        origin="template",
+                    )
+        stories = list(TransitionStory.objects.filter(round=r).order_by("id"))
+        for _ in range(30):
+            party = rng.choice(["Left", "Right", "Other", None])
+            person = Participant.objects.create(
+                round=r, consent_at=timezone.now(), attributes={"party": party} if party else {}
+            )
+            chosen = rng.sample(stories, 8)
+            StoryAssignment.objects.bulk_create(
+                [StoryAssignment(participant=person, story=s) for s in chosen]
+            )
+            for story in chosen[: rng.randint(3, 7)]:
+                services.vote_cast(participant=person, story_id=story.pk, answer=rng.choice(ANSWERS))
+    votes = list(WiserVote.objects.filter(story__round=round_).order_by("id"))
+    early_watermark = selectors.round_watermark(round_id=round_.pk)
+    for vote in rng.sample(votes, 15):
+        services.vote_update(
+            participant=vote.participant,
+            vote_id=vote.pk,
+            answer=rng.choice([a for a in ANSWERS if a != vote.answer]),
+        )
+    TransitionStory.objects.filter(pk=votes[0].story_id).update(is_hidden=True)
+    merged_story = TransitionStory.objects.filter(round=round_, is_hidden=False).exclude(pk=votes[0].story_id)
+    merged_story = merged_story.annotate(n=Count("votes")).filter(n__gt=0).first()
+    CanonicalValue.objects.filter(pk=merged_story.from_value_id).update(
+        merged_into_id=merged_story.to_value_id, is_active=False
+    )
+    return round_, early_watermark
+
+
+def _orm_votes(round_: Round, watermark: int) -> dict[int, list[tuple[int, int, int, int, int]]]:
+    """Per context, (vote, voter, src, dst, answer code) by vote id, from the ORM one revision at a time."""
+    result: dict[int, list] = {}
+    for vote in WiserVote.objects.filter(story__round=round_).select_related("story").order_by("id"):
+        revision = WiserVoteRevision.objects.filter(vote=vote, id__lte=watermark).order_by("-id").first()
+        if revision is None or vote.story.is_hidden:
+            continue
+        result.setdefault(vote.story.context_id, []).append(
+            (
+                vote.pk,
+                vote.participant_id,
+                vote.story.from_value_id,
+                vote.story.to_value_id,
+                selectors.ANSWER_CODES[revision.answer],
+            )
+        )
+    return result
+
+
+def _as_rows(per_context: dict[int, selectors.ContextVotes]) -> dict[int, list[tuple[int, int, int, int]]]:
+    return {
+        c: list(zip(v.voter.tolist(), v.src.tolist(), v.dst.tolist(), v.answer.tolist(), strict=True))
+        for c, v in per_context.items()
+    }
+
+
+@pytest.mark.django_db
+def test_votes_at_watermark_match_the_orm_now_and_at_an_earlier_watermark(busy_round):
+    round_, early = busy_round
+    now = selectors.round_watermark(round_id=round_.pk)
+    for watermark in (now, early, early - 3):
+        expected = {c: [row[1:] for row in rows] for c, rows in _orm_votes(round_, watermark).items()}
+        fast = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
+        assert _as_rows(fast) == expected
+        assert all(v.answer.dtype == np.int8 and v.voter.dtype == np.int64 for v in fast.values())
+    assert _as_rows(selectors.votes_at_watermark(round_id=round_.pk, watermark=now)) != _as_rows(
+        selectors.votes_at_watermark(round_id=round_.pk, watermark=early)
+    )
+    assert selectors.votes_at_watermark(round_id=round_.pk, watermark=0) == {}
+
+
+@pytest.mark.django_db
+def test_impressions_match_the_orm_and_leave_out_hidden_stories(busy_round):
+    round_, _ = busy_round
+    watermark = selectors.assignment_watermark(round_id=round_.pk)
+    expected: dict[int, list] = {}
+    for story in TransitionStory.objects.filter(round=round_, is_hidden=False).annotate(
+        n=Count("assignments")
+    ):
+        if story.n:
+            expected.setdefault(story.context_id, []).append(
+                (story.from_value_id, story.to_value_id, story.n)
+            )
+    fast = selectors.impressions_at(round_id=round_.pk, assignment_watermark=watermark)
+    assert {c: sorted(rows) for c, rows in fast.items()} == {c: sorted(rows) for c, rows in expected.items()}
+    first = StoryAssignment.objects.filter(story__round=round_).order_by("id").first()
+    early = selectors.impressions_at(round_id=round_.pk, assignment_watermark=first.pk)
+    assert sum(n for rows in early.values() for _, _, n in rows) <= 1
+
+
+@pytest.mark.django_db
+def test_voter_groups_give_each_vote_its_voters_answer_or_empty(busy_round):
+    round_, _ = busy_round
+    per_context = selectors.votes_at_watermark(
+        round_id=round_.pk, watermark=selectors.round_watermark(round_id=round_.pk)
+    )
+    attributes = dict(Participant.objects.filter(round=round_).values_list("id", "attributes"))
+    groups = selectors.participant_groups(round_id=round_.pk)
+    assert list(groups) == ["party"]
+    for votes in per_context.values():
+        expected = [str(attributes[v].get("party", "")) for v in votes.voter.tolist()]
+        assert selectors.voter_groups(round_=round_, voter_ids=votes.voter)["party"].tolist() == expected
+        assert (
+            selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups)["party"].tolist()
+            == expected
+        )
+    unknown = selectors.voter_groups(round_=round_, voter_ids=np.asarray([10**9]))
+    assert unknown["party"].tolist() == [""]
+    assert selectors.voter_groups(round_=round_, voter_ids=np.zeros(0, np.int64)) == {}
+
+
+def test_resolve_merged_maps_chains_and_drops_loops_without_the_database():
+    votes = selectors.ContextVotes(
+        voter=np.asarray([1, 2, 3, 4]),
+        src=np.asarray([10, 11, 12, 13]),
+        dst=np.asarray([11, 12, 10, 14]),
+        answer=np.asarray([0, 1, 2, 0], dtype=np.int8),
+    )
+    resolved = services._resolve_merged(votes, {11: 12, 14: 10})
+    assert resolved.voter.tolist() == [1, 3, 4]
+    assert resolved.src.tolist() == [10, 12, 13]
+    assert resolved.dst.tolist() == [12, 10, 10]
+    assert resolved.answer.tolist() == [0, 2, 0]
+    assert services._resolve_merged(votes, {}) is votes
+
+
+@pytest.mark.django_db
+def test_ranking_results_equal_ranking_the_orm_inputs(busy_round):
+    round_, _ = busy_round
+    watermark = selectors.round_watermark(round_id=round_.pk)
+    assignment_wm = selectors.assignment_watermark(round_id=round_.pk)
+    resolution = selectors.value_resolution(round_id=round_.pk)
+    assert resolution
+    attributes = dict(Participant.objects.filter(round=round_).values_list("id", "attributes"))
+    orm = _orm_votes(round_, watermark)
+    results = services.ranking_results(
+        round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method="bt"
+    )
+    assert len(results) == Context.objects.filter(question__round=round_).count()
+    for entry in results:
+        context_id = entry["context_id"]
+        rows = [
+            (voter, resolution.get(src, src), resolution.get(dst, dst), answer)
+            for _, voter, src, dst, answer in orm.get(context_id, [])
+            if resolution.get(src, src) != resolution.get(dst, dst)
+        ]
+        shown = {}
+        for story in TransitionStory.objects.filter(context_id=context_id, is_hidden=False).annotate(
+            n=Count("assignments")
+        ):
+            key = (
+                resolution.get(story.from_value_id, story.from_value_id),
+                resolution.get(story.to_value_id, story.to_value_id),
+            )
+            if story.n and key[0] != key[1]:
+                shown[key] = shown.get(key, 0) + story.n
+        placed = CanonicalValue.objects.filter(contexts__id=context_id, is_active=True).values_list(
+            "pk", flat=True
+        )
+        voter, src, dst, answer = (np.asarray([r[i] for r in rows], dtype=np.int64) for i in range(4))
+        expected = ranking.rank_context(
+            value_ids=sorted(set(placed) | set(src.tolist()) | set(dst.tolist())),
+            voter=voter,
+            src=src,
+            dst=dst,
+            answer=answer,
+            impressions=[(a, b, n) for (a, b), n in shown.items()],
+            method="bt",
+            n_boot=200,
+            seed=watermark,
+            voter_groups={
+                "party": np.asarray(
+                    [str(attributes[v].get("party", "")) for v in voter.tolist()], dtype=object
+                )
+            },
+        )
+        assert entry["result"] == expected
+        assert entry["result"]["nVotes"] == len(rows) > 0
