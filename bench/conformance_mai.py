@@ -1,8 +1,9 @@
 """MAI conformance: import their 2023 dump, rank in compatibility mode, compare every edge of their moral graph.
 
 Run from the project root: .venv/bin/python bench/conformance_mai.py [--data ../shared/eval/mai-dft-2023]
-Without DATABASE_URL it works in a temporary SQLite database (WISER_VAR_DIR points at a temporary directory),
-so var/wiser.sqlite3 is never touched; with DATABASE_URL it uses a throwaway round that it deletes at the end.
+It works in a throwaway database made the way the test runner makes one, on whatever DATABASE_URL names:
+an in-memory SQLite database without it (and WISER_VAR_DIR in a temporary directory, so var/ is never
+touched), a new PostgreSQL database "<name>_conformance_<random>" with it, dropped at the end.
 Exits non-zero when any edge differs.
 """
 
@@ -22,7 +23,7 @@ METHOD = "mai_pagerank"
 
 
 def _setup_django() -> tempfile.TemporaryDirectory | None:
-    """Point Django at a temporary SQLite database unless DATABASE_URL is set, then set it up."""
+    """Set Django up; without DATABASE_URL, point WISER_VAR_DIR at a temporary directory."""
     scratch = None
     if not os.environ.get("DATABASE_URL"):
         scratch = tempfile.TemporaryDirectory(prefix="wiser-conformance-")
@@ -34,6 +35,18 @@ def _setup_django() -> tempfile.TemporaryDirectory | None:
 
     django.setup()
     return scratch
+
+
+def _throwaway_database() -> str:
+    """Create and migrate a scratch database for the default connection; returns the real database's name."""
+    from django.db import connection
+
+    original = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite":
+        test = connection.settings_dict.setdefault("TEST", {})
+        test["NAME"] = f"{original}_conformance_{secrets.token_hex(4)}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    return original
 
 
 def main() -> int:
@@ -48,20 +61,18 @@ def main() -> int:
         return 2
 
     scratch = _setup_django()
-    from django.core.management import call_command
+    from django.db import connection
 
     from deliberation.models import Round
     from moral_graph.exports import export_build, export_verify, mai_graph_compare
     from moral_graph.importer import mai_dump_import, parse_cutoff
     from moral_graph.services import ranking_compute
 
-    slug = f"conformance-mai-{secrets.token_hex(4)}"
-    summary = None
+    original = _throwaway_database()
     try:
-        call_command("migrate", verbosity=0, interactive=False)
         started = time.perf_counter()
         summary = mai_dump_import(
-            directory=args.data, slug=slug, votes_before=parse_cutoff(args.votes_before)
+            directory=args.data, slug="conformance-mai", votes_before=parse_cutoff(args.votes_before)
         )
         imported = time.perf_counter()
         run = ranking_compute(round_id=summary.round_id, method=METHOD)
@@ -73,12 +84,8 @@ def main() -> int:
         verification = export_verify(data)
         result = mai_graph_compare(data, json.loads(graph_file.read_text(encoding="utf-8")))
     finally:
-        if summary is not None:
-            Round.objects.filter(slug=slug).delete()
+        connection.creation.destroy_test_db(original, verbosity=0)
         if scratch is not None:
-            from django.db import connections
-
-            connections.close_all()
             scratch.cleanup()
 
     print(f"data: {args.data}  votes before {args.votes_before}  method {METHOD}")

@@ -4,8 +4,8 @@ Run from the project root:
     .venv/bin/python bench/ranking.py [--values 10000 --contexts 20 --stories 100000 --votes 1000000
                                        --participants 100000] [--small] [--reuse] [--method bt]
 DATABASE_URL must point at PostgreSQL (default postgres://postgres@127.0.0.1:5432/wiser_bench); the
-database is created when missing and its moral-graph tables are emptied before a fill, so the script
-refuses the `wiser` database and any `test_*` one. Filling time is printed apart from the goal.
+database is dropped and created again before each fill (so its schema is the models' current one), so the
+script refuses the `wiser` database and any `test*` one. Filling time is printed apart from the goal.
 Each measurement runs in a fresh child process so that the RSS high-water mark is the computation's own.
 """
 
@@ -42,8 +42,8 @@ def _database_url() -> str:
     return url
 
 
-def _create_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet."""
+def _create_database(url: str, *, fresh: bool = False) -> None:
+    """Create the benchmark database when it does not exist yet (fresh: drop it first, so the schema is current)."""
     import psycopg
     from psycopg import sql
 
@@ -51,6 +51,8 @@ def _create_database(url: str) -> None:
     name = parsed.path.lstrip("/")
     admin = parsed._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -154,21 +156,13 @@ def _planned(scale: dict, seed: int = 7):
 
 
 def fill(scale: dict) -> tuple[int, float]:
-    """Empty the benchmark tables and write one round at the given scale; returns (round id, seconds)."""
+    """Write one round at the given scale into the fresh database; returns (round id, seconds)."""
     from django.db import connection, transaction
 
     from deliberation.models import Context, ParticipantAttribute, Question, Round
 
     started = time.perf_counter()
     plan = _planned(scale)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE moral_graph_rankingsnapshot, moral_graph_rankingrun, moral_graph_wiservoterevision, "
-            "moral_graph_wiservote, moral_graph_storyassignment, moral_graph_transitionstory, "
-            "cards_canonicalvalue_contexts, cards_cardmerge, cards_valuescard, cards_canonicalvalue, "
-            "deliberation_participant, deliberation_participantattribute, deliberation_job, "
-            "deliberation_context, deliberation_question, deliberation_round RESTART IDENTITY CASCADE"
-        )
     with transaction.atomic():
         round_ = Round.objects.create(slug=SLUG, title="Ranking at scale", stage="voting")
         question = Question.objects.create(round=round_, text="How should an assistant answer?", order=0)
@@ -330,8 +324,18 @@ def fill(scale: dict) -> tuple[int, float]:
 
 
 def _bench_round() -> int | None:
+    """The filled round, when the database holds one whose tables still match the models."""
+    from django.apps import apps
+    from django.db import DatabaseError
+
     from deliberation.models import Round
 
+    try:
+        for label in ("deliberation", "cards", "moral_graph"):
+            for model in apps.get_app_config(label).get_models():
+                model.objects.first()
+    except DatabaseError:
+        return None
     return Round.objects.filter(slug=SLUG).values_list("pk", flat=True).first()
 
 
@@ -590,16 +594,18 @@ def main() -> int:
     _create_database(url)
     _setup_django(url)
     from django.core.management import call_command
+    from django.db import connections
 
     call_command("migrate", verbosity=0)
     scale = _scale(args)
     round_id = _bench_round() if args.reuse else None
     fill_seconds = None
     if round_id is None or _round_size(round_id)["votes"] != scale["votes"]:
+        connections.close_all()
+        _create_database(url, fresh=True)
+        call_command("migrate", verbosity=0)
         round_id, fill_seconds = fill(scale)
     size = _round_size(round_id)
-    from django.db import connections
-
     connections.close_all()
     timed = _child(url, round_id, args.method, trace=False, blas_threads=args.blas_threads)
     traced = (

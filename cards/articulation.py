@@ -35,6 +35,7 @@ TYPICAL_TURNS = 6
 MINUTES_PER_TURN = 1.5
 REVIEW_MINUTES = 3
 CHAT_TEMPERATURE = 0.5
+REDRAFT_TEMPERATURE = 0.4
 
 NO_MODEL = gateway.NO_MODEL
 BUDGET_EXCEEDED = gateway.BUDGET_EXCEEDED
@@ -121,7 +122,9 @@ def draft_problems(draft: dict) -> dict[str, list[str]]:
         return {}
     try:
         validate_card(
-            title=draft.get("title", ""), description=draft.get("description", ""), policies=draft.get("policies", [])
+            title=draft.get("title", ""),
+            description=draft.get("description", ""),
+            policies=draft.get("policies", []),
         )
     except ValidationError as exc:
         return exc.message_dict
@@ -138,7 +141,9 @@ def articulation_start(*, participant: Participant, context_id=None) -> Articula
     round_ = Round.objects.get(pk=participant.round_id)
     _require_card_stage(round_)
     context = _context_for(participant, context_id) if context_id not in (None, "") else None
-    session = ArticulationSession.objects.filter(participant=participant, status=ArticulationSession.Status.OPEN).first()
+    session = ArticulationSession.objects.filter(
+        participant=participant, status=ArticulationSession.Status.OPEN
+    ).first()
     if session is not None:
         if context is not None and session.context_id != context.pk:
             session.context = context
@@ -159,7 +164,9 @@ def articulation_start(*, participant: Participant, context_id=None) -> Articula
             )
     except IntegrityError:
         # A second tab started the chat at the same moment: both continue the same session.
-        return ArticulationSession.objects.get(participant=participant, status=ArticulationSession.Status.OPEN)
+        return ArticulationSession.objects.get(
+            participant=participant, status=ArticulationSession.Status.OPEN
+        )
 
 
 def articulation_abandon(*, session: ArticulationSession) -> ArticulationSession:
@@ -182,14 +189,17 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
     if text:
         if session.turns >= turn_cap():
             raise Conflict(
-                _("You have given all %(n)d answers of this chat: edit the draft card and submit it.") % {"n": turn_cap()},
+                _("You have given all %(n)d answers of this chat: edit the draft card and submit it.")
+                % {"n": turn_cap()},
                 code="turn_cap",
             )
         session = _append(session, {"role": "user", "content": text}, count_turn=True)
     elif not _awaiting_reply(session):
         raise ValidationError({"message": _("Write your answer first.")})
     if session.turns >= turn_cap():
-        closing = _("That was your last answer in this chat. Here is a draft of your card: change anything that is not right.")
+        closing = _(
+            "That was your last answer in this chat. Here is a draft of your card: change anything that is not right."
+        )
         session = _append(session, {"role": "assistant", "content": closing})
         result = articulation_draft(session=session)
         result.reply = closing
@@ -223,22 +233,31 @@ def articulation_draft(*, session: ArticulationSession) -> TurnResult:
         raise ValidationError({"message": _("Answer at least one question first.")})
     round_id = session.participant.round_id
     data = _chat_data(session)
+    # Asking again must not return the cached draft of the same conversation: the attempt number is data.
+    data["attempt"] = session.drafts + 1
     data["contexts"] = [
         {"id": c.pk, "name": c.name, "description": c.description}
         for c in Context.objects.filter(question__round_id=round_id).order_by("order", "id")
     ]
     try:
-        candidate = _ask_draft(data, round_id)
+        temperature = 0.0 if session.drafts == 0 else REDRAFT_TEMPERATURE
+        candidate = _ask_draft(data, round_id, temperature)
         problems = draft_problems(candidate)
         if problems:
-            repaired = _ask_draft({**data, "previous_draft": candidate, "problems": problems}, round_id)
+            repaired = _ask_draft(
+                {**data, "previous_draft": candidate, "problems": problems}, round_id, temperature
+            )
             repaired_problems = draft_problems(repaired)
             if len(repaired_problems) <= len(problems):
                 candidate, problems = repaired, repaired_problems
     except LLMUnavailable as failure:
         session = _set_fault(session, failure.reason)
-        return TurnResult(session=session, draft=session.draft or None, fault=failure.reason,
-                          problems=draft_problems(session.draft))
+        return TurnResult(
+            session=session,
+            draft=session.draft or None,
+            fault=failure.reason,
+            problems=draft_problems(session.draft),
+        )
     context_ids = {c["id"] for c in data["contexts"]}
     chosen = candidate.pop("context_id")
     candidate["context_id"] = chosen if chosen in context_ids else session.context_id
@@ -247,8 +266,9 @@ def articulation_draft(*, session: ArticulationSession) -> TurnResult:
     with transaction.atomic():
         locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
         locked.draft = candidate
+        locked.drafts += 1
         locked.fault = fault
-        locked.save(update_fields=["draft", "fault", "updated_at"])
+        locked.save(update_fields=["draft", "drafts", "fault", "updated_at"])
     return TurnResult(session=locked, draft=candidate, fault=fault, problems=problems)
 
 
@@ -288,13 +308,14 @@ def articulation_confirm(
     return card
 
 
-def _ask_draft(data: dict, round_id: int) -> dict:
+def _ask_draft(data: dict, round_id: int, temperature: float) -> dict:
     draft = gateway.complete_structured(
         purpose="articulation.draft",
         instructions=DRAFT_INSTRUCTIONS,
         data=data,
         schema=DraftCard,
         round_id=round_id,
+        temperature=temperature,
     )
     return {
         "title": draft.title.strip(),

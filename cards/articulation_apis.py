@@ -145,7 +145,10 @@ class ArticulationConfirmApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         card = articulation.articulation_confirm(
-            session=session, title=v["title"], description=v["description"], policies=v["policies"],
+            session=session,
+            title=v["title"],
+            description=v["description"],
+            policies=v["policies"],
             context_id=v["context"],
         )
         return Response(CardOut(_cards_queryset().get(pk=card.pk)).data, status=status.HTTP_201_CREATED)

@@ -132,6 +132,7 @@ class ArticulationSession(models.Model):
     messages = models.JSONField(default=list, blank=True)
     draft = models.JSONField(default=dict, blank=True)
     turns = models.PositiveSmallIntegerField(default=0)
+    drafts = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     fault = models.CharField(max_length=32, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
@@ -142,6 +143,11 @@ class ArticulationSession(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["participant"], condition=Q(status="open"), name="articulation_one_open_per_participant"
+                fields=["participant"],
+                condition=Q(status="open"),
+                name="articulation_one_open_per_participant",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"chat {self.pk} ({self.status})"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from cards import apis as cards_apis
 from deliberation import apis as deliberation_apis
 from moral_graph import apis as graph_apis
+from moral_graph import guidance_apis
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("rounds/<slug:slug>/stories/assigned/", graph_apis.AssignedStoriesApi.as_view(), name="assigned-stories"),
     path("rounds/<slug:slug>/rank/", graph_apis.RankApi.as_view(), name="round-rank"),
     path("rounds/<slug:slug>/report/", graph_apis.ReportApi.as_view(), name="round-report"),
+    path("rounds/<slug:slug>/guidance/", guidance_apis.GuidanceApi.as_view(), name="round-guidance"),
     path("cards/<int:card_id>/", cards_apis.CardDetailApi.as_view(), name="card"),
     path("cards/<int:card_id>/confirm/", cards_apis.CardConfirmApi.as_view(), name="card-confirm"),
     path("stories/<int:story_id>/vote/", graph_apis.StoryVoteApi.as_view(), name="story-vote"),

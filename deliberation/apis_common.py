@@ -18,7 +18,11 @@ def _flatten(detail) -> dict[str, list[str]]:
 def exception_handler(exc, context):
     """One error body everywhere: {"error": {"code", "message", "fields"}}."""
     if isinstance(exc, DomainError):
-        return Response({"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status)
+        response = Response({"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(

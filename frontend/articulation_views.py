@@ -64,13 +64,20 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
         elif action == "confirm":
             return _confirm(request, round_, chat_session)
         else:
-            return _render(request, round_, chat_session, errors={"non_field_errors": [_("Unknown action.")]},
-                           status=400)
+            return _render(
+                request, round_, chat_session, errors={"non_field_errors": [_("Unknown action.")]}, status=400
+            )
     except ValidationError as exc:
         return _render(request, round_, _fresh(chat_session), errors=_errors(exc), typed=typed, status=400)
     except DomainError as exc:
-        return _render(request, round_, _fresh(chat_session), errors={"non_field_errors": [exc.message]},
-                       typed=typed, status=exc.status)
+        return _render(
+            request,
+            round_,
+            _fresh(chat_session),
+            errors={"non_field_errors": [exc.message]},
+            typed=typed,
+            status=exc.status,
+        )
     return redirect(f"{request.path}#latest")
 
 
@@ -87,8 +94,13 @@ def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSess
     except ValidationError as exc:
         return _render(request, round_, _fresh(chat_session), errors=_errors(exc), status=400)
     except DomainError as exc:
-        return _render(request, round_, _fresh(chat_session), errors={"non_field_errors": [exc.message]},
-                       status=exc.status)
+        return _render(
+            request,
+            round_,
+            _fresh(chat_session),
+            errors={"non_field_errors": [exc.message]},
+            status=exc.status,
+        )
     messages.success(request, _("Thank you: your values card is saved."))
     return redirect("frontend:round", slug=round_.slug)
 
@@ -139,9 +151,7 @@ def _render(
                 "description": draft.get("description", ""),
                 "context": str(context_id or ""),
             },
-            "policy_fields": [
-                {"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)
-            ],
+            "policy_fields": [{"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)],
             "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
             "form_open": bool(draft) or bool(chat_session.fault) or left == 0 or bool(errors),
         },

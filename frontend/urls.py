@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import console_views, views
+from frontend import console_views, guidance_views, views
 
 app_name = "frontend"
 
@@ -31,4 +31,5 @@ urlpatterns = [
     path("r/<slug:slug>/vote/", views.vote, name="vote"),
     path("r/<slug:slug>/done/", views.done, name="done"),
     path("r/<slug:slug>/report/", views.report, name="report"),
+    path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),
 ]

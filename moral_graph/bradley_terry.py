@@ -132,19 +132,13 @@ class Solver:
 
     def __init__(self, h):
         if sp.issparse(h):
-            self.inverse, self.lu = None, spla.splu(h.tocsc())
+            self.cholesky, self.lu = None, spla.splu(h.tocsc())
         else:
-            self.inverse, self.lu = sla.cho_solve(sla.cho_factor(h), np.eye(h.shape[0])), None
+            self.cholesky, self.lu = sla.cho_factor(h), None
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """H^-1 b."""
-        return self.inverse @ b if self.lu is None else self.lu.solve(b)
-
-
-def _newton_step(h, grad: np.ndarray) -> np.ndarray:
-    if sp.issparse(h):
-        return spla.splu(h.tocsc()).solve(grad)
-    return sla.cho_solve(sla.cho_factor(h), grad)
+        return self.lu.solve(b) if self.cholesky is None else sla.cho_solve(self.cholesky, b)
 
 
 def _no_worse(new_value, value):
@@ -153,11 +147,15 @@ def _no_worse(new_value, value):
 
 
 def fit(problem: Problem) -> tuple[np.ndarray, Solver]:
-    """Maximum a posteriori parameters by Newton's method with backtracking, and the Hessian's solver there."""
+    """Maximum a posteriori parameters by Newton's method with backtracking, and the Hessian's solver there.
+
+    The solver returned is the last Newton step's, at an iterate within NEWTON_TOL of the optimum.
+    """
     theta = np.zeros(problem.design.n_params)
     value, grad, curvature = problem.evaluate(theta)
     for _ in range(NEWTON_MAX_ITER):
-        step = _newton_step(problem.hessian(curvature), grad)
+        solver = Solver(problem.hessian(curvature))
+        step = solver.solve(grad)
         t = 1.0
         while True:
             new_value, new_grad, new_curvature = problem.evaluate(theta + t * step)
@@ -168,7 +166,7 @@ def fit(problem: Problem) -> tuple[np.ndarray, Solver]:
         value, grad, curvature = new_value, new_grad, new_curvature
         if np.max(np.abs(t * step), initial=0.0) < NEWTON_TOL:
             break
-    return theta, Solver(problem.hessian(curvature))
+    return theta, solver
 
 
 def bootstrap(problem: Problem, theta: np.ndarray, solver: Solver) -> np.ndarray:

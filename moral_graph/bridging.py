@@ -11,7 +11,8 @@ def voter_group_codes(
     labels: np.ndarray, vote_voter: np.ndarray, n_voters: int
 ) -> tuple[list[str], np.ndarray]:
     """Group names (sorted) and each voter's group index (-1 when unknown: "" or None) from one label per vote."""
-    labels = np.asarray(labels, dtype=object)
+    labels = np.asarray(labels, dtype=object).copy()
+    labels[np.equal(labels, None)] = ""
     if len(labels) != len(vote_voter):
         raise ValueError("each voter_groups array must have one label per vote")
     voter_label = np.full(n_voters, "", dtype=object)
@@ -21,7 +22,7 @@ def voter_group_codes(
     voter_label[seen] = labels[first[seen]]
     if np.any(labels != voter_label[vote_voter]):
         raise ValueError("a voter has more than one label for the same grouping attribute")
-    text = np.array(["" if label is None else str(label) for label in voter_label.tolist()])
+    text = np.array([str(label) for label in voter_label.tolist()])
     names, code = np.unique(text, return_inverse=True)
     names = names.tolist()
     if names and names[0] == "":

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import xlogy
 from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging
@@ -39,34 +40,39 @@ def edge_statistics(W, N, U, L, impressions=None) -> dict:
     """
     W, N, U, L = (np.asarray(x, dtype=np.float64) for x in (W, N, U, L))
     shown = W + N + U if impressions is None else np.asarray(impressions, dtype=np.float64)
-    total = W + N + U + L
-    with np.errstate(invalid="ignore", divide="ignore"):
-        likelihood = np.where(total > 0, (W - L) / total, 0.0)
+    likelihood, mai_entropy, kept = _mai_filter(W, N, U, L, shown)
     answered = W + N + U
     n = np.where(answered > 0, answered, 1.0)
     share = W / n
     z2 = WILSON_Z**2
     margin = WILSON_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n**2))
     wilson = np.where(answered > 0, np.maximum(0.0, (share + z2 / (2 * n) - margin) / (1 + z2 / n)), 0.0)
-    mai_entropy = _entropy_bits(W, N, U, L, shown)
     return {
         "wiserLikelihood": likelihood,
         "entropy": _entropy_bits(W, N, U, L),
         "maiEntropy": mai_entropy,
         "wilsonLower": wilson,
-        "maiKept": (W >= MAI_MIN_WISER)
-        & (likelihood >= MAI_MIN_LIKELIHOOD)
-        & (mai_entropy <= MAI_MAX_ENTROPY),
+        "maiKept": kept,
     }
 
 
-def _entropy_bits(*counts) -> np.ndarray:
-    stacked = np.stack(np.broadcast_arrays(*counts))
-    total = stacked.sum(axis=0)
+def _mai_filter(W, N, U, L, shown):
+    """wiserLikelihood, MAI's entropy (with impressions) and whether MAI keeps the edge."""
+    total = W + N + U + L
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = stacked / total
-        terms = np.where(stacked > 0, -p * np.log2(np.where(stacked > 0, p, 1.0)), 0.0)
-    return np.where(total > 0, terms.sum(axis=0), 0.0) + 0.0
+        likelihood = np.where(total > 0, (W - L) / total, 0.0)
+    mai_entropy = _entropy_bits(W, N, U, L, shown)
+    kept = (W >= MAI_MIN_WISER) & (likelihood >= MAI_MIN_LIKELIHOOD) & (mai_entropy <= MAI_MAX_ENTROPY)
+    return likelihood, mai_entropy, kept
+
+
+def _entropy_bits(*counts) -> np.ndarray:
+    """Shannon entropy in bits of the distribution given by the counts (elementwise); 0 when all are 0."""
+    total = sum(np.asarray(c, dtype=np.float64) for c in counts)
+    plogp = sum(xlogy(c, c) for c in counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bits = (xlogy(total, total) - plogp) / (np.log(2.0) * total)
+    return np.where(total > 0, np.maximum(bits, 0.0), 0.0) + 0.0
 
 
 def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -265,8 +271,8 @@ def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
 
     def scores(w, n, u, shown, present=None):
         less_wise = np.where(votes.reverse[:, None] >= 0, w[votes.reverse], 0.0)
-        stats = edge_statistics(w, n, u, less_wise, shown)
-        edge_weight = np.where(stats["maiKept"], stats["wiserLikelihood"], 0.0)
+        likelihood, _, kept = _mai_filter(w, n, u, less_wise, shown)
+        edge_weight = np.where(kept, likelihood, 0.0)
         return pagerank_batch(n_voted, src, dst, edge_weight, damping=DAMPING, tol=TOL, active=present)
 
     w, n, u = (votes.counts[:, j, None].astype(np.float64) for j in range(3))

@@ -39,39 +39,46 @@ def assignment_watermark(*, round_id: int) -> int:
     return StoryAssignment.objects.filter(story__round_id=round_id).aggregate(m=Max("id"))["m"] or 0
 
 
-def _int_rows(sql: str, params: list, n_columns: int) -> np.ndarray:
-    """Rows of n_columns integers (none NULL) as an int64 array (rows x n_columns), without per-row objects.
+def _int_columns(sql: str, params: list, n_columns: int) -> np.ndarray:
+    """The rows of a query of n_columns integers (none NULL) as an int64 array (rows x n_columns).
 
-    PostgreSQL sends them by binary COPY, parsed in one numpy view; other databases go through fetchall.
+    On PostgreSQL each column comes back as one binary int8 array (array_send of array_agg), read by
+    numpy in place: no Python object per row. Other databases go through fetchall.
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            chunks = []
-            with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
-                for chunk in copy:
-                    chunks.append(bytes(chunk))
-            return parse_binary_copy(b"".join(chunks), n_columns)
+            names = [f"c{i}" for i in range(n_columns)]
+            packed = ", ".join(f"array_send(array_agg(q.{name}))" for name in names)
+            cursor.execute(f"SELECT {packed} FROM ({sql}) AS q({', '.join(names)})", params)  # noqa: S608 - generated names
+            columns = cursor.fetchone()
+            if columns[0] is None:
+                return np.zeros((0, n_columns), dtype=np.int64)
+            return np.stack([parse_int8_array(bytes(column)) for column in columns], axis=1)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return np.asarray(rows, dtype=np.int64).reshape(-1, n_columns)
 
 
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_INT8_OID = 20
 
 
-def parse_binary_copy(data: bytes, n_columns: int) -> np.ndarray:
-    """PostgreSQL's binary COPY output of n_columns BIGINT columns (no NULLs) as an int64 array."""
-    if not data.startswith(_COPY_SIGNATURE) or len(data) < 21:
-        raise ValueError("not PostgreSQL binary COPY data")
-    header = 19 + int.from_bytes(data[15:19], "big")
-    row = np.dtype([("fields", ">i2"), ("cells", [("length", ">i4"), ("value", ">i8")], (n_columns,))])
-    body = len(data) - header - 2
-    if body % row.itemsize or data[-2:] != b"\xff\xff":
-        raise ValueError("binary COPY data does not hold rows of that many BIGINT columns")
-    rows = np.frombuffer(data, dtype=row, offset=header, count=body // row.itemsize)
-    if np.any(rows["fields"] != n_columns) or np.any(rows["cells"]["length"] != 8):
-        raise ValueError("binary COPY data holds a NULL or a column that is not BIGINT")
-    return rows["cells"]["value"].astype(np.int64).reshape(-1, n_columns)
+def parse_int8_array(data: bytes) -> np.ndarray:
+    """PostgreSQL's binary form of a one-dimensional bigint[] without NULLs (array_send) as an int64 array."""
+    if len(data) < 12:
+        raise ValueError("not a binary PostgreSQL array")
+    ndim, has_nulls, element = (int(x) for x in np.frombuffer(data, ">i4", 3))
+    if element != _INT8_OID or has_nulls or ndim > 1:
+        raise ValueError("expected a one-dimensional bigint array without NULLs")
+    if ndim == 0:
+        return np.zeros(0, dtype=np.int64)
+    size = int(np.frombuffer(data, ">i4", 1, 12)[0])
+    cells = np.dtype([("length", ">i4"), ("value", ">i8")])
+    if len(data) != 20 + size * cells.itemsize:
+        raise ValueError("binary array length does not match its size")
+    values = np.frombuffer(data, cells, size, 20)
+    if np.any(values["length"] != 8):
+        raise ValueError("binary array holds an element that is not a bigint")
+    return values["value"].astype(np.int64)
 
 
 def _answer_code_sql(column: str) -> str:
@@ -89,7 +96,7 @@ def _round_stories(round_id: int) -> np.ndarray:
         f"SELECT id, context_id, from_value_id, to_value_id, CAST(CASE WHEN is_hidden THEN 1 ELSE 0 END AS BIGINT)"  # noqa: S608 - names from the models
         f" FROM {story} WHERE round_id = %s"
     )
-    rows = _int_rows(sql, [round_id], 5)
+    rows = _int_columns(sql, [round_id], 5)
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
 
@@ -100,7 +107,7 @@ def _latest_revisions(round_id: int, watermark: int) -> np.ndarray:
         f"SELECT vote_id, id, {_answer_code_sql('answer')} FROM {revision}"  # noqa: S608 - names from the models
         " WHERE round_id = %s AND id <= %s"
     )
-    rows = _int_rows(sql, [round_id, watermark], 3)
+    rows = _int_columns(sql, [round_id, watermark], 3)
     order = np.lexsort((rows[:, 1], rows[:, 0]))
     rows = rows[order]
     last = np.ones(len(rows), dtype=bool)
@@ -115,7 +122,7 @@ def _round_votes(round_id: int) -> np.ndarray:
         f"SELECT id, participant_id, story_id FROM {vote}"  # noqa: S608 - names from the models
         f" WHERE story_id IN (SELECT id FROM {story} WHERE round_id = %s)"
     )
-    rows = _int_rows(sql, [round_id], 3)
+    rows = _int_columns(sql, [round_id], 3)
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
 

@@ -92,7 +92,10 @@ def propose_transitions(*, round_id: int, context: Any, values: list[Any]) -> li
             purpose="stories.propose",
             instructions=STORY_INSTRUCTIONS,
             data={
-                "context": {"name": _attr(context, "name"), "description": _attr(context, "description") or ""},
+                "context": {
+                    "name": _attr(context, "name"),
+                    "description": _attr(context, "description") or "",
+                },
                 "values": batch,
                 "max_transitions": min(MAX_TRANSITIONS_PER_BATCH, len(batch) * (len(batch) - 1) // 2),
             },

@@ -9,7 +9,7 @@ import jsonschema
 import networkx as nx
 import pytest
 
-from moral_graph.exports import export_graph, export_verify, mai_graph_compare, recompute_rankings
+from moral_graph.exports import _cell, export_graph, export_verify, mai_graph_compare, recompute_rankings
 from moral_graph.importer import MaiDumpError, _plan, _shorten, mai_dump_load, parse_cutoff
 
 MINI = Path(__file__).resolve().parent.parent / "data" / "mai_mini"
@@ -117,6 +117,14 @@ def test_load_names_the_problem(tmp_path, file, content, message):
     (tmp_path / "dump" / file).write_text(content, encoding="utf-8")
     with pytest.raises(MaiDumpError, match=message):
         mai_dump_load(tmp_path / "dump")
+
+
+def test_csv_cells_never_start_a_formula_but_numbers_stay_numbers():
+    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _cell("@home") == "'@home"
+    assert _cell(-0.4) == -0.4
+    assert _cell(["A FIXED TIME"]) == '["A FIXED TIME"]'
+    assert _cell("When grieving") == "When grieving"
 
 
 def test_load_refuses_a_missing_file(tmp_path):

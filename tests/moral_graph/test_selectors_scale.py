@@ -17,31 +17,31 @@ from tests.factories import make_round
 ANSWERS = ("wiser", "not_wiser", "not_sure")
 
 
-def _copy_payload(rows: list[tuple[int | None, ...]]) -> bytes:
-    """PostgreSQL's binary COPY format for BIGINT rows, None written as NULL."""
-    body = b"".join(
-        struct.pack(">h", len(row))
-        + b"".join(struct.pack(">i", -1) if v is None else struct.pack(">iq", 8, v) for v in row)
-        for row in rows
-    )
-    return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + body + struct.pack(">h", -1)
+def _array_send(values: list[int | None], oid: int = 20) -> bytes:
+    """PostgreSQL's binary form of a one-dimensional array (what array_send returns), None as NULL."""
+    if not values:
+        return struct.pack(">iii", 0, 0, oid)
+    cells = b"".join(struct.pack(">i", -1) if v is None else struct.pack(">iq", 8, v) for v in values)
+    return struct.pack(">iiiii", 1, int(None in values), oid, len(values), 1) + cells
 
 
-def test_parse_binary_copy_reads_bigint_rows_including_negative_and_large_values():
-    rows = [(1, -2, 3), (2**40, 0, -(2**62))]
-    parsed = selectors.parse_binary_copy(_copy_payload(rows), 3)
+def test_parse_int8_array_reads_bigints_including_negative_and_large_values():
+    values = [1, -2, 3, 2**40, 0, -(2**62)]
+    parsed = selectors.parse_int8_array(_array_send(values))
     assert parsed.dtype == np.int64
-    assert parsed.tolist() == [list(r) for r in rows]
-    assert selectors.parse_binary_copy(_copy_payload([]), 3).shape == (0, 3)
+    assert parsed.tolist() == values
+    assert selectors.parse_int8_array(_array_send([])).shape == (0,)
 
 
-def test_parse_binary_copy_refuses_nulls_other_widths_and_other_data():
+def test_parse_int8_array_refuses_nulls_other_types_and_truncated_data():
     with pytest.raises(ValueError):
-        selectors.parse_binary_copy(_copy_payload([(1, None, 3), (4, 5, 6)]), 3)
+        selectors.parse_int8_array(_array_send([1, None, 3]))
     with pytest.raises(ValueError):
-        selectors.parse_binary_copy(_copy_payload([(1, 2, 3)]), 2)
+        selectors.parse_int8_array(_array_send([1, 2], oid=23))
     with pytest.raises(ValueError):
-        selectors.parse_binary_copy(b"1\t2\t3\n", 3)
+        selectors.parse_int8_array(_array_send([1, 2, 3])[:-4])
+    with pytest.raises(ValueError):
+        selectors.parse_int8_array(b"{1,2}")
 
 
 @pytest.fixture
