@@ -13,6 +13,7 @@ from cards.validation import validate_card
 from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
+from deliberation.queue import enqueue_on_commit
 from deliberation.services import audit_log
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def card_submit(
         )
         from cards.tasks import dedup_card
 
-        transaction.on_commit(lambda: dedup_card.delay(card.pk))
+        enqueue_on_commit(dedup_card, card.pk)
     return card
 
 
@@ -108,7 +109,7 @@ def card_update(*, participant: Participant, card: ValuesCard, title, descriptio
         )
         from cards.tasks import dedup_card
 
-        transaction.on_commit(lambda: dedup_card.delay(locked.pk))
+        enqueue_on_commit(dedup_card, locked.pk)
     return locked
 
 
@@ -230,7 +231,7 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
         elif card.round.stage == Stage.VOTING:
             from moral_graph.tasks import generate_stories
 
-            transaction.on_commit(lambda: generate_stories.delay(card.round_id))
+            enqueue_on_commit(generate_stories, card.round_id)
     return merge
 
 

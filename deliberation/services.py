@@ -23,6 +23,7 @@ from deliberation.models import (
     Stage,
 )
 from deliberation.permissions import can
+from deliberation.queue import enqueue_on_commit
 from deliberation.text import clean_text
 
 JOINABLE_STAGES = (Stage.ARTICULATION, Stage.VOTING)
@@ -319,11 +320,11 @@ def round_set_stage(*, round_: Round, actor, stage: str) -> Round:
     if stage == Stage.VOTING:
         from moral_graph.tasks import generate_stories
 
-        transaction.on_commit(lambda: generate_stories.delay(locked.pk))
+        enqueue_on_commit(generate_stories, locked.pk)
     if stage == Stage.CLOSED:
         from moral_graph.tasks import rank_round
 
-        transaction.on_commit(lambda: rank_round.delay(locked.pk))
+        enqueue_on_commit(rank_round, locked.pk)
     return locked
 
 

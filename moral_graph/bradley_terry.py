@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 DENSE_LIMIT = 3000
-EXACT_LIMIT = 100
+EXACT_LIMIT = 50
 NEWTON_TOL = 1e-10
 BOOTSTRAP_TOL = 1e-7
 NEWTON_MAX_ITER = 100

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
 from deliberation.models import Context, Job, Participant, Round, Stage
+from deliberation.queue import enqueue_on_commit
 from deliberation.text import clean_text
 from moral_graph import ranking, selectors
 from moral_graph.models import (
@@ -227,7 +228,7 @@ def mark_ranking_dirty(round_id: int, *, structural: bool = False) -> None:
     if flipped:
         from moral_graph.tasks import rank_round
 
-        transaction.on_commit(lambda: rank_round.apply_async((round_id,), countdown=_debounce()))
+        enqueue_on_commit(rank_round, round_id, countdown=_debounce())
 
 
 def vote_cast(
