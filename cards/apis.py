@@ -1,16 +1,16 @@
 """The API of values cards and canonical values."""
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cards import services
+from cards import selectors_api, services
 from cards.models import CanonicalValue, ValuesCard
-from deliberation.apis import require_participant, round_or_404
+from deliberation.apis import choice_param, int_param, require_participant, round_or_404
 from deliberation.errors import NotFound
 from deliberation.models import Participant
-from deliberation.permissions import can
 
 
 class CardIn(serializers.Serializer):
@@ -22,14 +22,25 @@ class CardIn(serializers.Serializer):
     )
 
 
+class CardValueOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    policies = serializers.ListField(child=serializers.CharField())
+    origin = serializers.CharField()
+    confirmation = serializers.CharField(allow_null=True)
+
+
 class CardOut(serializers.ModelSerializer):
     value = serializers.SerializerMethodField()
+    policies = serializers.ListField(child=serializers.CharField())
 
     class Meta:
         model = ValuesCard
         fields = ["id", "context", "title", "description", "policies", "status", "hidden_reason", "dedup_status",
                   "value", "created_at", "updated_at"]
 
+    @extend_schema_field(CardValueOut(allow_null=True))
     def get_value(self, card: ValuesCard) -> dict | None:
         merge = next((m for m in card.merges.all() if m.undone_at is None), None)
         if merge is None:
@@ -51,26 +62,47 @@ class ConfirmIn(serializers.Serializer):
 
 class ValueOut(serializers.ModelSerializer):
     contexts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    policies = serializers.ListField(child=serializers.CharField())
 
     class Meta:
         model = CanonicalValue
-        fields = ["id", "title", "description", "policies", "contexts", "external_id", "is_active"]
+        fields = ["id", "question", "title", "description", "policies", "contexts", "external_id", "is_active",
+                  "merged_into"]
 
 
 def _cards_queryset():
     return ValuesCard.objects.prefetch_related("merges__value", "merges__confirmation")
 
 
-class RoundCardsApi(APIView):
-    @extend_schema(responses=CardOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
-        round_ = round_or_404(slug)
-        if can(request.user, round_, "view_console"):
-            cards = _cards_queryset().filter(round=round_).order_by("id")
-        else:
-            participant = require_participant(request, round_)
-            cards = _cards_queryset().filter(author=participant).order_by("id")
-        return Response(CardOut(cards, many=True).data)
+def _participant(request: Request) -> Participant | None:
+    return request.auth if isinstance(request.auth, Participant) else None
+
+
+class RoundCardsApi(generics.ListAPIView):
+    """Organizers list every card of the round; a participant lists and writes their own."""
+
+    serializer_class = CardOut
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("context", OpenApiTypes.INT),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=ValuesCard.Status.values),
+            OpenApiParameter("dedup_status", OpenApiTypes.STR, enum=ValuesCard.DedupStatus.values),
+        ]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        return selectors_api.cards_visible(
+            user=request.user,
+            participant=_participant(request),
+            round_=round_or_404(self.kwargs["slug"]),
+            context_id=int_param(request, "context"),
+            status=choice_param(request, "status", ValuesCard.Status.values),
+            dedup_status=choice_param(request, "dedup_status", ValuesCard.DedupStatus.values),
+        )
 
     @extend_schema(request=CardIn, responses={201: CardOut})
     def post(self, request: Request, slug: str) -> Response:
@@ -124,12 +156,35 @@ class CardConfirmApi(APIView):
         return Response(CardOut(_cards_queryset().get(pk=card.pk)).data)
 
 
-class RoundValuesApi(APIView):
-    @extend_schema(responses=ValueOut(many=True))
-    def get(self, request: Request, slug: str) -> Response:
-        round_ = round_or_404(slug)
-        if not can(request.user, round_, "view_console"):
-            require_participant(request, round_)
-        values = CanonicalValue.objects.filter(round=round_, is_active=True).prefetch_related("contexts").order_by("id")
-        return Response(ValueOut(values, many=True).data)
+class RoundValuesApi(generics.ListAPIView):
+    """The round's active canonical values, for its organizers and participants."""
+
+    serializer_class = ValueOut
+
+    @extend_schema(
+        parameters=[OpenApiParameter("context", OpenApiTypes.INT), OpenApiParameter("question", OpenApiTypes.INT)]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        return selectors_api.values_visible(
+            user=request.user,
+            participant=_participant(request),
+            round_=round_or_404(self.kwargs["slug"]),
+            context_id=int_param(request, "context"),
+            question_id=int_param(request, "question"),
+        )
+
+
+class ValueDetailApi(APIView):
+    """One canonical value, for its round's organizers and participants."""
+
+    @extend_schema(responses=ValueOut)
+    def get(self, request: Request, value_id: int) -> Response:
+        value = selectors_api.value_visible(user=request.user, participant=_participant(request), value_id=value_id)
+        if value is None:
+            raise NotFound("No such value.")
+        return Response(ValueOut(value).data)
 

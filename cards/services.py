@@ -190,37 +190,55 @@ def _refresh_representative(value: CanonicalValue) -> None:
         )
 
 
+def _best_candidate(card: ValuesCard, vectors: np.ndarray) -> tuple[CanonicalValue | None, float]:
+    """The active canonical value of the card's question closest to the card, and its similarity."""
+    values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
+    if not values:
+        return None, -1.0
+    scores = dedup.similarity_matrix(
+        [dedup.as_card_vectors(vectors)], [dedup.as_card_vectors(_value_vectors(v, like=vectors)) for v in values]
+    )[0]
+    best = int(np.argmax(scores))
+    return values[best], float(scores[best])
+
+
+def _card_text(item: ValuesCard | CanonicalValue) -> "dedup.CardText":
+    return dedup.CardText(item.title, item.description, list(item.policies))
+
+
 def dedup_place_card(*, card_id: int) -> CardMerge | None:
     """Place a pending card into the canonical value it expresses, or found a new one. Idempotent."""
     card = ValuesCard.objects.filter(pk=card_id).select_related("round").first()
     if card is None or card.dedup_status != ValuesCard.DedupStatus.PENDING:
         return None
-    vectors = card_vectors(card)  # the slow call happens outside the transaction
+    # The slow calls (embedding, and the model judge for a borderline pair) happen outside the transaction.
+    vectors = card_vectors(card)
     thresholds = dedup.thresholds_for(card.round.dedup_threshold)
+    judged: tuple[int, dedup.Resolution] | None = None
+    candidate, score = _best_candidate(card, vectors)
+    if candidate is not None and dedup.decide(score, thresholds) == "review" and dedup.judge_available(card.round_id):
+        judged = (candidate.pk, dedup.resolve_pair(score, thresholds, _card_text(card), _card_text(candidate),
+                                                   round_id=card.round_id))
     with transaction.atomic():
         # One placement per question at a time: two cards of the same new value end in one canonical value.
         Question.objects.select_for_update().get(pk=card.question_id)
-        card = ValuesCard.objects.select_for_update().get(pk=card_id)
+        card = ValuesCard.objects.select_for_update().select_related("round").get(pk=card_id)
         if card.dedup_status != ValuesCard.DedupStatus.PENDING:
             return None
-        values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
-        best_value, best_score = None, -1.0
-        if values:
-            scores = dedup.similarity_matrix([dedup.as_card_vectors(vectors)],
-                                             [dedup.as_card_vectors(_value_vectors(v, like=vectors)) for v in values])[0]
-            best = int(np.argmax(scores))
-            best_value, best_score = values[best], float(scores[best])
+        best_value, best_score = _best_candidate(card, vectors)
         decision = dedup.decide(best_score, thresholds) if best_value is not None else "different"
+        origin = CardMerge.Origin.AUTO
+        if judged is not None and best_value is not None and judged[0] == best_value.pk and decision == "review":
+            decision = judged[1].decision
+            origin = CardMerge.Origin.JUDGE if judged[1].judged else origin
         if decision == "same":
             value = best_value
-            merge = CardMerge.objects.create(
-                card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=round(best_score, 6)
-            )
+            merge = CardMerge.objects.create(card=card, value=value, origin=origin, similarity=round(best_score, 6))
         else:
             # A borderline card starts a value of its own and waits for an organizer: a wrong merge would hide
             # someone's value, a missed one stays visible and can be merged later.
             value = _new_value_from_card(card, vectors)
-            merge = CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.AUTO, similarity=None)
+            merge = CardMerge.objects.create(card=card, value=value, origin=origin, similarity=None)
         value.contexts.add(card.context_id)
         card.dedup_status = (
             ValuesCard.DedupStatus.REVIEW if decision == "review" else ValuesCard.DedupStatus.PLACED

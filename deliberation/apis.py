@@ -1,16 +1,67 @@
 """The API of rounds: thin views that validate, select, call one service and serialize."""
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deliberation import selectors, services
+from deliberation import selectors, selectors_api, services
 from deliberation.auth import participant_token
 from deliberation.errors import Forbidden, NotFound
-from deliberation.models import Participant, Round, Stage
+from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
+from deliberation.ratelimit import Rate, rate_for, ratelimit_request
+
+AUTH_RATE_SCOPE = "api_auth"
+# Guessing passwords through the token endpoint is as slow as through the sign-in page.
+AUTH_DEFAULT_RATE = Rate(limit=10, window=60)
+
+
+class ParticipantTokenScheme(OpenApiAuthenticationExtension):
+    """Describes `Authorization: Participant <token>` in the OpenAPI schema."""
+
+    target_class = "deliberation.auth.ParticipantTokenAuthentication"
+    name = "participantToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Participant <token>`: the token returned by joining a round.",
+        }
+
+
+def int_param(request: Request, name: str) -> int | None:
+    """A whole-number query parameter, None when absent; 400 with the field named when it is not one."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: ["A whole number."]}) from None
+
+
+def choice_param(request: Request, name: str, choices) -> str | None:
+    """A query parameter limited to choices, None when absent; 400 with the field named otherwise."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw not in choices:
+        raise serializers.ValidationError({name: [f"One of {', '.join(choices)}."]})
+    return raw
+
+
+def bool_param(request: Request, name: str) -> bool | None:
+    """A true/false query parameter, None when absent."""
+    value = choice_param(request, name, ("true", "false"))
+    return None if value is None else value == "true"
 
 
 class ContextOut(serializers.Serializer):
@@ -94,9 +145,42 @@ class JoinOut(serializers.Serializer):
 
 
 class ParticipantOut(serializers.ModelSerializer):
+    attributes = serializers.DictField(child=serializers.CharField())
+
     class Meta:
         model = Participant
         fields = ["pseudonym", "attributes", "joined_at", "finished_at", "eval_represented", "eval_fair"]
+
+
+class OrganizerParticipantOut(serializers.ModelSerializer):
+    """What organizers see of a participant: no account, no resume token."""
+
+    attributes = serializers.DictField(child=serializers.CharField())
+    cards = serializers.IntegerField(source="n_cards")
+    votes = serializers.IntegerField(source="n_votes")
+
+    class Meta:
+        model = Participant
+        fields = [
+            "pseudonym", "attributes", "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated",
+            "cards", "votes",
+        ]
+
+
+class QuestionBriefOut(serializers.ModelSerializer):
+    class Meta:
+        model = Question
+        fields = ["id", "text", "order"]
+
+
+class ContextDetailOut(serializers.ModelSerializer):
+    class Meta:
+        model = Context
+        fields = ["id", "question", "name", "description", "order"]
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField()
 
 
 class FinishIn(serializers.Serializer):
@@ -134,13 +218,16 @@ def can_see_round(request: Request, round_: Round) -> bool:
     return round_.stage != Stage.DRAFT
 
 
-class RoundListApi(APIView):
-    permission_classes = [IsAuthenticated]
+class RoundListApi(generics.ListAPIView):
+    """The rounds in which the signed-in user holds an organizer role; creating one makes them its owner."""
 
-    @extend_schema(responses=RoundOut(many=True))
-    def get(self, request: Request) -> Response:
-        rounds = selectors.rounds_for_organizer(user=request.user).prefetch_related("questions__contexts", "attributes")
-        return Response(RoundOut(rounds, many=True).data)
+    permission_classes = [IsAuthenticated]
+    serializer_class = RoundOut
+
+    def get_queryset(self):
+        return selectors.rounds_for_organizer(user=self.request.user).prefetch_related(
+            "questions__contexts", "attributes"
+        )
 
     @extend_schema(request=RoundCreateIn, responses={201: RoundOut})
     def post(self, request: Request) -> Response:
@@ -217,3 +304,73 @@ class FinishApi(APIView):
         participant = services.participant_finish(participant=participant, **data.validated_data)
         return Response(ParticipantOut(participant).data)
 
+
+
+def _visible_round(request: Request, slug: str) -> Round:
+    round_ = round_or_404(slug)
+    if not can_see_round(request, round_):
+        raise NotFound("No such round.")
+    return round_
+
+
+class QuestionListApi(generics.ListAPIView):
+    """The round's questions, for anyone who may see the round."""
+
+    serializer_class = QuestionBriefOut
+
+    def get_queryset(self):
+        return _visible_round(self.request, self.kwargs["slug"]).questions.order_by("order", "id")
+
+
+class ContextListApi(generics.ListAPIView):
+    """The round's contexts (choice types), optionally of one question."""
+
+    serializer_class = ContextDetailOut
+
+    @extend_schema(parameters=[OpenApiParameter("question", OpenApiTypes.INT, description="Only this question's.")])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        round_ = _visible_round(self.request, self.kwargs["slug"])
+        contexts = Context.objects.filter(question__round=round_)
+        question = int_param(self.request, "question")
+        if question is not None:
+            contexts = contexts.filter(question_id=question)
+        return contexts.order_by("question__order", "question_id", "order", "id")
+
+
+class ParticipantListApi(generics.ListAPIView):
+    """The organizer's view of participants: pseudonym, attributes, times, evaluation; no personal data."""
+
+    serializer_class = OrganizerParticipantOut
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=list(selectors_api.PARTICIPANT_STATUSES)),
+        ]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        round_ = round_or_404(self.kwargs["slug"])
+        return selectors_api.participants_for_organizer(
+            user=self.request.user,
+            round_=round_,
+            status=choice_param(self.request, "status", selectors_api.PARTICIPANT_STATUSES),
+        )
+
+
+class TokenApi(APIView):
+    """An organizer's API token from their username and password (rate-limited per client address)."""
+
+    authentication_classes: list = []
+
+    @extend_schema(request=AuthTokenSerializer, responses={200: TokenOut})
+    def post(self, request: Request) -> Response:
+        ratelimit_request(request, scope=AUTH_RATE_SCOPE, rate=rate_for(AUTH_RATE_SCOPE) or AUTH_DEFAULT_RATE)
+        data = AuthTokenSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=data.validated_data["user"])
+        return Response({"token": token.key})

@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from deliberation.errors import DomainError
 from deliberation.models import Participant
 
-DEFAULT_RATES: dict[str, str | None] = {"guidance": "30/m"}
+DEFAULT_RATES: dict[str, str | None] = {"guidance": "30/m", "articulation": "20/m"}
 _UNITS = {
     "s": 1,
     "sec": 1,

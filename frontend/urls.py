@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import console_views, guidance_views, views
+from frontend import articulation_views, console_views, guidance_views, views
 
 app_name = "frontend"
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("r/<slug:slug>/done/", views.done, name="done"),
     path("r/<slug:slug>/report/", views.report, name="report"),
     path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),
+    path("r/<slug:slug>/chat/", articulation_views.chat, name="chat"),
 ]

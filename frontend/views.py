@@ -20,11 +20,9 @@ from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from deliberation import selectors, services
 from deliberation.errors import DomainError
 from deliberation.models import Context, Participant, Round, Stage
-from deliberation.permissions import can_read_report
 from frontend import session
 from moral_graph import services as graph_services
 from moral_graph.models import WiserVote
-from moral_graph.report import report_build
 
 MAX_POLICY_FIELDS = 7
 VISIBLE_POLICY_FIELDS = 4
@@ -261,10 +259,14 @@ def _resume_url(request: HttpRequest, participant: Participant) -> str:
     )
 
 
-def _chat_url(slug: str) -> str | None:
-    """The chat path to a card, when the chat pages are installed (they add the URL name frontend:chat)."""
+def _chat_url(round_: Round) -> str | None:
+    """The chat path to a card, offered only when a model can answer for this round."""
+    from llm.gateway import model_available
+
+    if not model_available(round_.pk):
+        return None
     try:
-        return reverse("frontend:chat", args=[slug])
+        return reverse("frontend:chat", args=[round_.slug])
     except NoReverseMatch:
         return None
 
@@ -335,7 +337,7 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
             "filler_words": ",".join(FILLER_WORDS),
             "progress": _progress(round_, participant),
             "open": round_.stage in card_services.CARD_STAGES,
-            "chat_url": _chat_url(slug),
+            "chat_url": _chat_url(round_),
         },
         status=status,
     )
@@ -464,12 +466,6 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def report(request: HttpRequest, slug: str) -> HttpResponse:
-    round_ = _round(slug)
-    if not can_read_report(request.user, round_, via_link=True):
-        return render(
-            request,
-            "frontend/error.html",
-            {"round": round_, "message": _("This report is not published yet.")},
-            status=403,
-        )
-    return render(request, "frontend/report.html", {"round": round_, "report": report_build(round_=round_)})
+    from frontend.report_views import report as report_page
+
+    return report_page(request, slug)

@@ -1,16 +1,34 @@
-"""The API of stories, wiser votes, rankings and the report."""
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+"""The API of stories, wiser votes, ranking runs, the report and its exports."""
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deliberation.apis import require_organizer, require_participant, round_or_404
-from deliberation.errors import Forbidden, NotFound
+from deliberation.apis import (
+    bool_param,
+    choice_param,
+    int_param,
+    require_organizer,
+    require_participant,
+    round_or_404,
+)
+from deliberation.errors import Conflict, Forbidden, NotFound
 from deliberation.permissions import can_read_report
-from moral_graph import services
-from moral_graph.models import TransitionStory, WiserVote
+from moral_graph import selectors_api, services
+from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
+from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote
 from moral_graph.report import report_build
+
+EXPORT_KINDS = ("json", "csv", "graphml")
 
 
 class ValueBrief(serializers.Serializer):
@@ -18,6 +36,17 @@ class ValueBrief(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField()
     policies = serializers.ListField(child=serializers.CharField())
+
+
+class ContextBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class VoteBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    answer = serializers.CharField()
+    reason = serializers.CharField()
 
 
 class StoryOut(serializers.ModelSerializer):
@@ -30,9 +59,11 @@ class StoryOut(serializers.ModelSerializer):
         model = TransitionStory
         fields = ["id", "context", "from_value", "to_value", "text", "vote"]
 
+    @extend_schema_field(ContextBrief)
     def get_context(self, story: TransitionStory) -> dict:
         return {"id": story.context_id, "name": story.context.name}
 
+    @extend_schema_field(VoteBrief(allow_null=True))
     def get_vote(self, story: TransitionStory) -> dict | None:
         votes = self.context.get("votes", {})
         vote = votes.get(story.pk)
@@ -77,21 +108,41 @@ class StoryVoteApi(APIView):
         return Response(VoteOut(vote).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+def _own_vote(request: Request, vote_id: int):
+    vote = WiserVote.objects.select_related("story__round").filter(pk=vote_id).first()
+    if vote is None:
+        raise NotFound("No such vote.")
+    participant = require_participant(request, vote.story.round)
+    if vote.participant_id != participant.pk:
+        raise NotFound("No such vote of yours.")
+    return participant, vote
+
+
 class VoteDetailApi(APIView):
+    """A participant reads or changes their own vote (the change is kept as a revision)."""
+
+    @extend_schema(responses=VoteOut)
+    def get(self, request: Request, vote_id: int) -> Response:
+        _, vote = _own_vote(request, vote_id)
+        return Response(VoteOut(vote).data)
+
     @extend_schema(request=VoteIn, responses=VoteOut)
     def patch(self, request: Request, vote_id: int) -> Response:
-        vote = WiserVote.objects.select_related("story__round").filter(pk=vote_id).first()
-        if vote is None:
-            raise NotFound("No such vote.")
-        participant = require_participant(request, vote.story.round)
+        participant, vote = _own_vote(request, vote_id)
         data = VoteIn(data=request.data)
         data.is_valid(raise_exception=True)
         vote = services.vote_update(participant=participant, vote_id=vote.pk, **data.validated_data)
         return Response(VoteOut(vote).data)
 
 
+class QueuedOut(serializers.Serializer):
+    queued = serializers.BooleanField()
+
+
 class RankApi(APIView):
-    @extend_schema(request=RankIn, responses={202: None})
+    """Ask for the round's ranking to be recomputed now (moderator or owner)."""
+
+    @extend_schema(request=RankIn, responses={202: QueuedOut})
     def post(self, request: Request, slug: str) -> Response:
         from moral_graph.ranking import METHODS
         from moral_graph.tasks import rank_round
@@ -108,9 +159,207 @@ class RankApi(APIView):
 
 
 class ReportApi(APIView):
-    @extend_schema(responses={200: dict})
+    """The ranked report (docs/report.md), for whoever may read the round's report."""
+
+    @extend_schema(
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="round, ranking, questions[].contexts[] (values, edges, bridging, graph), participation, "
+            "methodology; see docs/report.md.",
+        )
+    )
     def get(self, request: Request, slug: str) -> Response:
-        round_ = round_or_404(slug)
-        if not can_read_report(request.user, round_, via_link=True):
-            raise Forbidden("This report is not published for you.")
+        round_ = _readable_round(request, slug)
         return Response(report_build(round_=round_))
+
+
+def _readable_round(request: Request, slug: str):
+    round_ = round_or_404(slug)
+    if not can_read_report(request.user, round_, via_link=True):
+        raise Forbidden("This report is not published for you.")
+    return round_
+
+
+def export_response(data: dict, kind: str, slug: str) -> HttpResponse:
+    """The export as a download: one JSON or GraphML file, or the CSV directory zipped in memory."""
+    if kind == "json":
+        body = (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        name, content_type = f"{slug}.json", "application/json"
+    else:
+        with tempfile.TemporaryDirectory(prefix="wiser-export-") as scratch:
+            if kind == "graphml":
+                body = export_write_graphml(data, Path(scratch) / f"{slug}.graphml").read_bytes()
+                name, content_type = f"{slug}.graphml", "application/graphml+xml"
+            else:
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                    for path in export_write_csv(data, Path(scratch) / "csv"):
+                        archive.write(path, f"{slug}/{path.name}")
+                body = buffer.getvalue()
+                name, content_type = f"{slug}-csv.zip", "application/zip"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+class ExportApi(APIView):
+    """The current ranking run as JSON (recomputable with verify_export), zipped CSV tables or GraphML."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_KINDS))],
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="docs/exports.md"),
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV tables"),
+            (200, "application/graphml+xml"): OpenApiResponse(OpenApiTypes.BINARY, description="GraphML"),
+        },
+    )
+    def get(self, request: Request, slug: str, kind: str) -> HttpResponse:
+        round_ = _readable_round(request, slug)
+        if kind not in EXPORT_KINDS:
+            raise NotFound(f"No export of kind {kind!r}: one of {', '.join(EXPORT_KINDS)}.")
+        try:
+            data = export_build(round_=round_)
+        except ExportError as exc:
+            raise Conflict(str(exc), code="no_ranking") from exc
+        return export_response(data, kind, round_.slug)
+
+
+class StoryOrganizerOut(serializers.ModelSerializer):
+    context = serializers.SerializerMethodField()
+    from_value = serializers.IntegerField(source="from_value_id")
+    to_value = serializers.IntegerField(source="to_value_id")
+    counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TransitionStory
+        fields = ["id", "context", "from_value", "to_value", "text", "origin", "prompt_version", "is_hidden",
+                  "hidden_reason", "counts"]
+
+    @extend_schema_field(ContextBrief)
+    def get_context(self, story: TransitionStory) -> dict:
+        return {"id": story.context_id, "name": story.context.name}
+
+    @extend_schema_field(
+        {"type": "object", "properties": {k: {"type": "integer"} for k in ("wiser", "not_wiser", "not_sure", "shown")}}
+    )
+    def get_counts(self, story) -> dict:
+        return {
+            "wiser": story.n_wiser,
+            "not_wiser": story.n_not_wiser,
+            "not_sure": story.n_not_sure,
+            "shown": story.n_shown,
+        }
+
+
+class StoryListApi(generics.ListAPIView):
+    """The round's transition stories with their answer counts (organizers), hidden ones included."""
+
+    serializer_class = StoryOrganizerOut
+
+    @extend_schema(
+        parameters=[OpenApiParameter("context", OpenApiTypes.INT), OpenApiParameter("hidden", OpenApiTypes.BOOL)]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        return selectors_api.stories_for_organizer(
+            user=request.user,
+            round_=round_or_404(self.kwargs["slug"]),
+            context_id=int_param(request, "context"),
+            hidden=bool_param(request, "hidden"),
+        )
+
+
+class OrganizerVoteOut(serializers.ModelSerializer):
+    participant = serializers.CharField(source="participant.pseudonym")
+    context = serializers.IntegerField(source="story.context_id")
+    from_value = serializers.IntegerField(source="story.from_value_id")
+    to_value = serializers.IntegerField(source="story.to_value_id")
+
+    class Meta:
+        model = WiserVote
+        fields = ["id", "participant", "story", "context", "from_value", "to_value", "answer", "reason",
+                  "created_at", "updated_at"]
+
+
+class RoundVoteListApi(generics.ListAPIView):
+    """Every current vote of the round under its voter's pseudonym (organizers); per story: GET stories/."""
+
+    serializer_class = OrganizerVoteOut
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("context", OpenApiTypes.INT),
+            OpenApiParameter("participant", OpenApiTypes.STR, description="A pseudonym."),
+            OpenApiParameter("answer", OpenApiTypes.STR, enum=Answer.values),
+        ]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        return selectors_api.votes_for_organizer(
+            user=request.user,
+            round_=round_or_404(self.kwargs["slug"]),
+            context_id=int_param(request, "context"),
+            pseudonym=request.query_params.get("participant", "")[:64] or None,
+            answer=choice_param(request, "answer", Answer.values),
+        )
+
+
+class RunOut(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="computing, published, superseded or failed.")
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RankingRun
+        fields = ["id", "method", "watermark", "structure_version", "status", "software_version", "parameters",
+                  "created_at", "published_at", "is_current"]
+
+    def get_is_current(self, run: RankingRun) -> bool:
+        return run.round.current_ranking_id == run.pk
+
+
+class SnapshotOut(serializers.Serializer):
+    question = serializers.IntegerField(source="question_id")
+    context = serializers.IntegerField(source="context_id", allow_null=True)
+    results = serializers.JSONField()
+
+
+class RunDetailOut(RunOut):
+    snapshots = SnapshotOut(many=True, source="snapshots.all")
+
+    class Meta(RunOut.Meta):
+        fields = [*RunOut.Meta.fields, "snapshots"]
+
+
+class RunListApi(generics.ListAPIView):
+    """The round's ranking runs (snapshots), newest first (organizers)."""
+
+    serializer_class = RunOut
+
+    @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=RankingRun.Status.values)])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        return selectors_api.runs_for_organizer(
+            user=request.user,
+            round_=round_or_404(self.kwargs["slug"]),
+            status=choice_param(request, "status", RankingRun.Status.values),
+        ).select_related("round")
+
+
+class RunDetailApi(APIView):
+    """One ranking run with the results of each context (organizers)."""
+
+    @extend_schema(responses=RunDetailOut)
+    def get(self, request: Request, slug: str, run_id: int) -> Response:
+        run = selectors_api.run_for_organizer(user=request.user, round_=round_or_404(slug), run_id=run_id)
+        if run is None:
+            raise NotFound("No such ranking run.")
+        return Response(RunDetailOut(run).data)

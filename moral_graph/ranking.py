@@ -120,6 +120,12 @@ def edge_counts(
 
 @dataclass(frozen=True)
 class _Votes:
+    """One context's votes, indexed: values sorted by id, stories (directed pairs with votes) by (src, dst).
+
+    per_voter has a row per (answer, story) and a column per voter, so that bootstrap weights on voters
+    turn into reweighted counts with one sparse product.
+    """
+
     ids: np.ndarray
     vote_src: np.ndarray
     vote_dst: np.ndarray
@@ -131,7 +137,7 @@ class _Votes:
     story_dst: np.ndarray
     counts: np.ndarray
     reverse: np.ndarray
-    per_voter: sp.csr_matrix  # (answer, story) x voter
+    per_voter: sp.csr_matrix
     voted: np.ndarray
 
     @property

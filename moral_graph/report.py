@@ -1,22 +1,309 @@
-"""The ranked report of a round, assembled from its current snapshot (a selector: reads only)."""
+"""The ranked report of a round, assembled from its current ranking run (a selector: reads only).
+
+`report_build` reads the database; `graph_layout` and `wrap_label` are pure and place a context's moral
+graph for the page's interactive view and its printed image. What each figure means is in docs/report.md.
+"""
+
+import math
+from collections import Counter
+from statistics import median
 from typing import Any
 
-from cards.models import CanonicalValue
+from django.db.models import Count, Q
+
+from cards.dedup import thresholds_for
+from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
 from deliberation.models import Round
-from moral_graph import selectors
+from llm.models import LLMCall
+from llm.selectors import round_llm_usage
+from moral_graph import ranking, selectors
+from moral_graph.models import TransitionStory, WiserVote
+
+# rank_context's default: a group counts for bridging only with this many voters.
+MIN_GROUP_VOTERS = 5
+# The support levels of moral_graph.ranking._support, as the report states them.
+SUPPORT_BROAD_P_TOP = 0.9
+SUPPORT_SOME_P_TOP = 0.5
+EVALUATION_SCALE = (1, 2, 3, 4, 5)
+
+METHOD_DESCRIPTIONS = {
+    "bt": "Bradley-Terry: each 'wiser' answer counts as the later value beating the earlier one and each 'not "
+    "wiser' as the reverse; 'not sure' answers are left out. Scores are the fitted strengths, scaled to add "
+    "up to 1 within a context.",
+    "bt_acquiescence": "Bradley-Terry with a fitted tendency to answer 'yes' regardless of the story.",
+    "bt_unsure_tie": "Bradley-Terry in which 'not sure' counts as half a win for each value.",
+    "mai_pagerank": "The Meaning Alignment Institute's method: PageRank over the edges that pass their filter "
+    "(at least 2 'wiser' answers, wiser likelihood at least 0.33, entropy at most 1.69 bits).",
+}
+
+
+def _answer_counts(edges: list[dict]) -> dict[int, dict[str, dict[str, int]]]:
+    """Per value: the answers on stories moving towards it and on stories moving away from it."""
+    totals: dict[int, dict[str, dict[str, int]]] = {}
+    for edge in edges:
+        counts = edge["counts"]
+        answers = {
+            "wiser": counts["markedWiser"],
+            "notWiser": counts["markedNotWiser"],
+            "unsure": counts["markedUnsure"],
+        }
+        for value_id, direction in ((edge["wiserValueId"], "towards"), (edge["sourceValueId"], "awayFrom")):
+            side = totals.setdefault(
+                value_id,
+                {
+                    "towards": {"wiser": 0, "notWiser": 0, "unsure": 0},
+                    "awayFrom": {"wiser": 0, "notWiser": 0, "unsure": 0},
+                },
+            )[direction]
+            for key, n in answers.items():
+                side[key] += n
+    return totals
+
+
+def _wiser_share(counts: dict[str, int]) -> float | None:
+    answered = counts["markedWiser"] + counts["markedNotWiser"] + counts["markedUnsure"]
+    return counts["markedWiser"] / answered if answered else None
+
+
+def _edge_entry(edge: dict, titles: dict[int, str], story: str) -> dict[str, Any]:
+    return {
+        **edge,
+        "sourceTitle": titles.get(edge["sourceValueId"], ""),
+        "wiserTitle": titles.get(edge["wiserValueId"], ""),
+        "story": story,
+        "wiserShare": _wiser_share(edge["counts"]),
+    }
+
+
+def _bridging_summary(bridging: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per grouping attribute, the winner's endorsement as a list the page can show in a table."""
+    rows = []
+    for attribute, item in sorted(bridging.items()):
+        groups = [
+            {
+                "name": name,
+                "favour": group["favour"],
+                "against": group["against"],
+                "voters": group["voters"],
+                "share": group["share"],
+                "counted": name in item.get("groupsWithEnoughVoters", []),
+            }
+            for name, group in sorted(item.get("groups", {}).items())
+        ]
+        rows.append(
+            {
+                "attribute": attribute,
+                "endorsed": item.get("winnerEndorsed", False),
+                "minShare": item.get("minShare"),
+                "groupsCounted": len(item.get("groupsWithEnoughVoters", [])),
+                "groups": groups,
+            }
+        )
+    return rows
+
+
+def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, labels: dict) -> dict:
+    result = snapshot.results
+    edges = result.get("edges", [])
+    titles = {pk: v.title for pk, v in values.items()}
+    answers = _answer_counts(edges)
+    context_id = snapshot.context_id
+    story_of = {
+        (e["sourceValueId"], e["wiserValueId"]): stories.get((context_id, e["sourceValueId"], e["wiserValueId"]), "")
+        for e in edges
+    }
+    ranked = []
+    for entry in result.get("values", []):
+        value = values.get(entry["valueId"])
+        if value is None:
+            continue
+        incoming = [
+            _edge_entry(e, titles, story_of[(e["sourceValueId"], e["wiserValueId"])])
+            for e in edges
+            if e["wiserValueId"] == value.pk and e["sourceValueId"] in values
+        ]
+        incoming.sort(key=lambda e: (-e["counts"]["markedWiser"], e["sourceTitle"]))
+        empty = {"wiser": 0, "notWiser": 0, "unsure": 0}
+        ranked.append(
+            {
+                **entry,
+                "title": value.title,
+                "description": value.description,
+                "policies": value.policies,
+                "externalId": value.external_id,
+                "answers": answers.get(value.pk, {"towards": dict(empty), "awayFrom": dict(empty)}),
+                "incomingEdges": incoming,
+            }
+        )
+    scale = max((v["scoreInterval"][1] for v in ranked if v["nVotes"] > 0), default=0.0) or 1.0
+    for v in ranked:
+        v["bar"] = {
+            key: round(min(100.0, 100.0 * x / scale), 1)
+            for key, x in (("low", v["scoreInterval"][0]), ("high", v["scoreInterval"][1]), ("point", v["score"]))
+        }
+        v["bar"]["width"] = round(v["bar"]["high"] - v["bar"]["low"], 1)
+    has_votes = result.get("nVotes", 0) > 0
+    winner = ranked[0] if ranked and has_votes and (len(ranked) == 1 or ranked[1]["rank"] > 1) else None
+    graph_edges = [
+        {
+            "source": e["sourceValueId"],
+            "target": e["wiserValueId"],
+            "wiser": e["counts"]["markedWiser"],
+            "notWiser": e["counts"]["markedNotWiser"],
+            "unsure": e["counts"]["markedUnsure"],
+            "reverse": e["counts"]["markedLessWise"],
+            "share": _wiser_share(e["counts"]),
+            "story": story_of[(e["sourceValueId"], e["wiserValueId"])],
+        }
+        for e in edges
+        if e["sourceValueId"] in values
+        and e["wiserValueId"] in values
+        and e["counts"]["markedWiser"] + e["counts"]["markedNotWiser"] + e["counts"]["markedUnsure"] > 0
+    ]
+    graph_nodes = [
+        {
+            "id": v["valueId"],
+            "title": v["title"],
+            "rank": v["rank"],
+            "score": v["score"],
+            "pTop": v["pTop"],
+            "label": labels.get(v["valueId"], [v["title"]]),
+        }
+        for v in ranked
+    ]
+    return {
+        "id": context_id,
+        "name": snapshot.context.name if snapshot.context else "All contexts",
+        "description": snapshot.context.description if snapshot.context else "",
+        "support": result.get("support"),
+        "pTop": result.get("pTop"),
+        "nVotes": result.get("nVotes", 0),
+        "nVoters": result.get("nVoters", 0),
+        "methodParameters": result.get("parameters", {}),
+        "bridging": result.get("bridging", {}),
+        "bridgingSummary": _bridging_summary(result.get("bridging", {})),
+        "winner": None
+        if winner is None
+        else {"valueId": winner["valueId"], "title": winner["title"], "pTop": winner["pTop"]},
+        "values": ranked,
+        "graph": {"nodes": graph_nodes, "edges": graph_edges, "layout": graph_layout(graph_nodes, graph_edges)},
+    }
+
+
+def _evaluation(values: list[int | None]) -> dict[str, Any]:
+    answered = [v for v in values if v is not None]
+    counts = Counter(answered)
+    return {
+        "answered": len(answered),
+        "mean": sum(answered) / len(answered) if answered else None,
+        "distribution": [{"answer": a, "count": counts.get(a, 0)} for a in EVALUATION_SCALE],
+    }
+
+
+def report_participation(*, round_: Round) -> dict[str, Any]:
+    """Who took part and how: joined, finished, cards, values, votes, confirmations, time and evaluation."""
+    people = list(
+        round_.participants.values_list("joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated")
+    )
+    minutes = [(done - joined).total_seconds() / 60 for joined, done, *_ in people if done is not None]
+    cards = ValuesCard.objects.filter(round=round_).aggregate(
+        total=Count("id"), hidden=Count("id", filter=Q(status=ValuesCard.Status.HIDDEN))
+    )
+    confirmations = MergeConfirmation.objects.filter(merge__card__round=round_).aggregate(
+        total=Count("id"), same=Count("id", filter=Q(answer=MergeConfirmation.Answer.SAME))
+    )
+    votes = WiserVote.objects.filter(story__round=round_)
+    return {
+        "joined": len(people),
+        "simulated": sum(1 for *_, simulated in people if simulated),
+        "finished": len(minutes),
+        "cards": cards["total"],
+        "cardsHidden": cards["hidden"],
+        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
+        "stories": TransitionStory.objects.filter(round=round_, is_hidden=False).count(),
+        "votes": votes.count(),
+        "voters": votes.values("participant_id").distinct().count(),
+        "confirmations": confirmations["total"],
+        "confirmationRate": confirmations["same"] / confirmations["total"] if confirmations["total"] else None,
+        "medianMinutes": median(minutes) if minutes else None,
+        "represented": _evaluation([p[2] for p in people]),
+        "fair": _evaluation([p[3] for p in people]),
+    }
+
+
+def report_methodology(*, round_: Round, run) -> dict[str, Any]:
+    """The parameters, thresholds, models and prompt versions behind the round's current ranking."""
+    dedup = thresholds_for(round_.dedup_threshold)
+    models = list(
+        LLMCall.objects.filter(round_id=round_.pk)
+        .values("purpose", "kind", "provider", "model", "prompt_version")
+        .annotate(calls=Count("id"))
+        .order_by("purpose", "model", "prompt_version")
+    )
+    story_origins = list(
+        TransitionStory.objects.filter(round=round_)
+        .values("origin", "prompt_version")
+        .annotate(stories=Count("id"))
+        .order_by("origin", "prompt_version")
+    )
+    usage = round_llm_usage(round_id=round_.pk)
+    parameters = dict(run.parameters) if run is not None else {}
+    method = run.method if run is not None else round_.ranking_method
+    return {
+        "method": method,
+        "methodDescription": METHOD_DESCRIPTIONS.get(method, ""),
+        "runId": run.pk if run is not None else None,
+        "watermark": run.watermark if run is not None else None,
+        "assignmentWatermark": parameters.get("assignmentWatermark"),
+        "structureVersion": run.structure_version if run is not None else None,
+        "publishedAt": run.published_at.isoformat() if run is not None and run.published_at else None,
+        "softwareVersion": run.software_version if run is not None else "",
+        "bootstrapResamples": parameters.get("bootstrapResamples"),
+        "seed": parameters.get("seed"),
+        "storyNeighbours": parameters.get("storyNeighbours"),
+        "minVotesPerStory": parameters.get("minVotesPerStory", round_.min_votes_per_story),
+        "storiesPerParticipant": round_.stories_per_participant,
+        "stale": round_.ranking_dirty_since is not None,
+        "thresholds": {
+            "supportBroadPTop": SUPPORT_BROAD_P_TOP,
+            "supportSomePTop": SUPPORT_SOME_P_TOP,
+            "bridgingMinGroupVoters": MIN_GROUP_VOTERS,
+            "maiMinWiser": ranking.MAI_MIN_WISER,
+            "maiMinLikelihood": ranking.MAI_MIN_LIKELIHOOD,
+            "maiMaxEntropy": ranking.MAI_MAX_ENTROPY,
+            "dedupThreshold": dedup.threshold,
+            "dedupReviewBand": [dedup.review_low, dedup.review_high],
+        },
+        "models": models,
+        "storyOrigins": story_origins,
+        "tokens": {"in": usage["tokens_in"], "out": usage["tokens_out"], "calls": usage["calls"]},
+        "recompute": [
+            f"python manage.py export_round {round_.slug} --format json --out {round_.slug}.json",
+            f"python manage.py verify_export {round_.slug}.json",
+        ],
+    }
 
 
 def report_build(*, round_: Round) -> dict[str, Any]:
-    """Per question and context: the ranked values with their card text, intervals, support and edges."""
+    """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging."""
     run = selectors.current_run(round_=round_)
     report: dict[str, Any] = {
-        "round": {"slug": round_.slug, "title": round_.title, "stage": round_.stage},
+        "round": {
+            "slug": round_.slug,
+            "title": round_.title,
+            "description": round_.description,
+            "stage": round_.stage,
+            "reportVisibility": round_.report_visibility,
+        },
         "ranking": None,
         "questions": [],
+        "participation": report_participation(round_=round_),
+        "methodology": report_methodology(round_=round_, run=run),
     }
     if run is None:
         return report
     report["ranking"] = {
+        "runId": run.pk,
         "method": run.method,
         "watermark": run.watermark,
         "publishedAt": run.published_at.isoformat() if run.published_at else None,
@@ -25,45 +312,103 @@ def report_build(*, round_: Round) -> dict[str, Any]:
     }
     snapshots = selectors.snapshots_of(run=run)
     value_ids = {v["valueId"] for s in snapshots for v in s.results.get("values", [])}
+    value_ids |= {e[k] for s in snapshots for e in s.results.get("edges", []) for k in ("sourceValueId", "wiserValueId")}
     values = {v.pk: v for v in CanonicalValue.objects.filter(pk__in=value_ids)}
+    stories = {
+        (c, a, b): text
+        for c, a, b, text in TransitionStory.objects.filter(round=round_, is_hidden=False).values_list(
+            "context_id", "from_value_id", "to_value_id", "text"
+        )
+    }
+    labels = {pk: wrap_label(v.title) for pk, v in values.items()}
     questions: dict[int, dict[str, Any]] = {}
     for snapshot in snapshots:
         question = questions.setdefault(
             snapshot.question_id,
             {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []},
         )
-        result = snapshot.results
-        ranked = []
-        for entry in result.get("values", []):
-            value = values.get(entry["valueId"])
-            if value is None:
-                continue
-            incoming = [e for e in result.get("edges", []) if e["wiserValueId"] == value.pk]
-            ranked.append(
-                {
-                    **entry,
-                    "title": value.title,
-                    "description": value.description,
-                    "policies": value.policies,
-                    "externalId": value.external_id,
-                    "incomingEdges": [
-                        {**e, "sourceTitle": values[e["sourceValueId"]].title}
-                        for e in incoming
-                        if e["sourceValueId"] in values
-                    ],
-                }
-            )
-        question["contexts"].append(
-            {
-                "id": snapshot.context_id,
-                "name": snapshot.context.name if snapshot.context else "All contexts",
-                "support": result.get("support"),
-                "pTop": result.get("pTop"),
-                "nVotes": result.get("nVotes", 0),
-                "nVoters": result.get("nVoters", 0),
-                "bridging": result.get("bridging", {}),
-                "values": ranked,
-            }
-        )
+        question["contexts"].append(_context_entry(snapshot, values, stories, labels))
     report["questions"] = list(questions.values())
     return report
+
+
+def wrap_label(title: str, width: int = 16, max_lines: int = 3) -> list[str]:
+    """A value's title cut into short lines at word boundaries for a graph label; the last line may end in …."""
+    lines: list[str] = []
+    for word in title.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [" ".join(lines[max_lines - 1 :])[: width - 1] + "…"]
+    return lines or [""]
+
+
+GRAPH_SIZE = 720
+GRAPH_RADIUS = 170
+NODE_MIN, NODE_MAX = 9.0, 34.0
+EDGE_MIN, EDGE_MAX = 1.0, 9.0
+
+
+def graph_layout(nodes: list[dict], edges: list[dict]) -> dict[str, Any]:
+    """Place a context's values on a circle, best first at the top going clockwise (pure).
+
+    A node's area grows with its score (radius ∝ √score), an edge's width with its share of "wiser"
+    answers; edges are cut at the node rims and end where the wiser value is.
+    """
+    size, centre = GRAPH_SIZE, GRAPH_SIZE / 2
+    top_score = max((n["score"] for n in nodes), default=0.0) or 1.0
+    placed = {}
+    count = max(len(nodes), 1)
+    for index, node in enumerate(sorted(nodes, key=lambda n: (n["rank"], n["id"]))):
+        angle = -math.pi / 2 + 2 * math.pi * index / count
+        x, y = centre + GRAPH_RADIUS * math.cos(angle), centre + GRAPH_RADIUS * math.sin(angle)
+        r = NODE_MIN + (NODE_MAX - NODE_MIN) * math.sqrt(max(node["score"], 0.0) / top_score)
+        cos = math.cos(angle)
+        anchor = "middle" if abs(cos) < 0.3 else ("start" if cos > 0 else "end")
+        offset = r + 8
+        label_x = x + offset * cos
+        label_y = y + offset * math.sin(angle)
+        lines = node.get("label") or [node.get("title", "")]
+        if math.sin(angle) < -0.3:
+            label_y -= 16 * (len(lines) - 1)
+        elif math.sin(angle) > 0.3:
+            label_y += 12
+        placed[node["id"]] = {
+            "id": node["id"],
+            "x": round(x, 1),
+            "y": round(y, 1),
+            "r": round(r, 1),
+            "labelX": round(label_x, 1),
+            "labelY": round(label_y, 1),
+            "anchor": anchor,
+            "lines": lines,
+            "rank": node["rank"],
+        }
+    laid_edges = []
+    for edge in edges:
+        a, b = placed.get(edge["source"]), placed.get(edge["target"])
+        if a is None or b is None:
+            continue
+        dx, dy = b["x"] - a["x"], b["y"] - a["y"]
+        length = math.hypot(dx, dy) or 1.0
+        ux, uy = dx / length, dy / length
+        # Two stories between the same pair go in opposite directions: shift each to its own side.
+        nx_, ny_ = -uy * 3, ux * 3
+        share = edge["share"] or 0.0
+        laid_edges.append(
+            {
+                "source": edge["source"],
+                "target": edge["target"],
+                "x1": round(a["x"] + ux * a["r"] + nx_, 1),
+                "y1": round(a["y"] + uy * a["r"] + ny_, 1),
+                "x2": round(b["x"] - ux * (b["r"] + 4) + nx_, 1),
+                "y2": round(b["y"] - uy * (b["r"] + 4) + ny_, 1),
+                "width": round(EDGE_MIN + (EDGE_MAX - EDGE_MIN) * share, 1),
+                "share": share,
+                "strong": share >= 0.5,
+            }
+        )
+    laid_edges.sort(key=lambda e: e["share"])
+    return {"size": size, "nodes": list(placed.values()), "edges": laid_edges}

@@ -115,14 +115,11 @@ def _latest_revisions(round_id: int, watermark: int) -> np.ndarray:
     return rows[last][:, [0, 2]]
 
 
-def _round_votes(round_id: int) -> np.ndarray:
-    """The round's votes sorted by id: id, participant, story."""
-    vote, story = WiserVote._meta.db_table, TransitionStory._meta.db_table
-    sql = (
-        f"SELECT id, participant_id, story_id FROM {vote}"  # noqa: S608 - names from the models
-        f" WHERE story_id IN (SELECT id FROM {story} WHERE round_id = %s)"
-    )
-    rows = _int_columns(sql, [round_id], 3)
+def _votes_between(low: int, high: int) -> np.ndarray:
+    """Votes with ids in [low, high], sorted by id: id, participant, story (other rounds' votes are dropped later)."""
+    vote = WiserVote._meta.db_table
+    sql = f"SELECT id, participant_id, story_id FROM {vote} WHERE id >= %s AND id <= %s"  # noqa: S608 - the model's table
+    rows = _int_columns(sql, [low, high], 3)
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
 
@@ -137,11 +134,13 @@ def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
 def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVotes]:
     """Each vote's answer as of the watermark (hidden stories left out), grouped by context, ordered by vote.
 
-    Three scans of one table each (latest revisions, the round's votes, its stories), joined in numpy:
-    at a million votes this is several times faster than letting the database join and sort them.
+    Three scans of one table each (latest revisions, votes in their id range, the round's stories), joined
+    in numpy: at a million votes the database does a few times less work than when it joins them itself.
     """
     latest = _latest_revisions(round_id, watermark)
-    votes = _round_votes(round_id)
+    if len(latest) == 0:
+        return {}
+    votes = _votes_between(int(latest[0, 0]), int(latest[-1, 0]))
     stories = _round_stories(round_id)
     vote_row = _positions(votes[:, 0], latest[:, 0])
     latest, vote_row = latest[vote_row >= 0], vote_row[vote_row >= 0]
@@ -164,19 +163,28 @@ def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVot
 
 
 def impressions_at(*, round_id: int, assignment_watermark: int) -> dict[int, list[tuple[int, int, int]]]:
-    """How many participants were shown each story, per context: (from value, to value, count)."""
-    assignment, story = StoryAssignment._meta.db_table, TransitionStory._meta.db_table
-    sql = (
-        f"SELECT s.context_id, s.from_value_id, s.to_value_id, COUNT(*) FROM {assignment} a"  # noqa: S608 - names from the models
-        f" JOIN {story} s ON s.id = a.story_id"
-        f" WHERE s.round_id = %s AND a.id <= %s AND s.is_hidden = %s"
-        f" GROUP BY s.id, s.context_id, s.from_value_id, s.to_value_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [round_id, assignment_watermark, False])
-        rows = cursor.fetchall()
+    """How many participants were shown each story, per context: (from value, to value, count).
+
+    The assignments are read as one column over the round's story id range and counted in numpy,
+    which costs the database a plain scan instead of a join and a grouping.
+    """
+    stories = _round_stories(round_id)
+    if len(stories) == 0:
+        return {}
+    assignment = StoryAssignment._meta.db_table
+    sql = f"SELECT story_id FROM {assignment} WHERE id <= %s AND story_id >= %s AND story_id <= %s"  # noqa: S608 - the model's table
+    shown = _int_columns(sql, [assignment_watermark, int(stories[0, 0]), int(stories[-1, 0])], 1)[:, 0]
+    row = _positions(stories[:, 0], shown)
+    counts = np.bincount(row[row >= 0], minlength=len(stories))
+    keep = np.flatnonzero((counts > 0) & (stories[:, 4] == 0))
     result: dict[int, list[tuple[int, int, int]]] = {}
-    for context_id, src, dst, n in rows:
+    for context_id, src, dst, n in zip(
+        stories[keep, 1].tolist(),
+        stories[keep, 2].tolist(),
+        stories[keep, 3].tolist(),
+        counts[keep].tolist(),
+        strict=True,
+    ):
         result.setdefault(context_id, []).append((src, dst, n))
     return result
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
@@ -53,8 +53,29 @@ def _neighbour_pairs(value_ids: list[int], vectors: dict[int, np.ndarray], k: in
     return pairs
 
 
+def _model_stories(round_id: int, context: Context, values: list) -> list[TransitionStory]:
+    """Transitions a model proposes for a context (each with its reverse); none when no model can answer."""
+    from llm.gateway import LLMUnavailable, model_available
+    from moral_graph.story_generation import propose_transitions
+
+    if len(values) < 2 or not model_available(round_id):
+        return []
+    try:
+        proposed = propose_transitions(round_id=round_id, context=context, values=values)
+    except LLMUnavailable:
+        return []
+    return [
+        TransitionStory(
+            round_id=round_id, context_id=context.pk, from_value_id=s["from_value_id"], to_value_id=s["to_value_id"],
+            origin=TransitionStory.Origin.MODEL, prompt_version=s["prompt_version"], text=s["text"],
+        )
+        for s in proposed
+    ]
+
+
 def stories_generate(*, round_id: int) -> int:
-    """Write template stories (each with its reverse) between neighbouring values of every context. Idempotent."""
+    """Write stories (each with its reverse) for every context: the model's proposals when a model is
+    configured, and template stories between neighbouring values in embedding space. Idempotent."""
     from cards.models import CanonicalValue
     from cards.services import _value_vectors
 
@@ -68,7 +89,12 @@ def stories_generate(*, round_id: int) -> int:
     new = []
     for context_id, value_ids in per_context.items():
         ids = [v for v in value_ids if v in values]
+        proposed = _model_stories(round_id, contexts[context_id], [values[i] for i in ids])
+        new.extend(proposed)  # first, so that ignore_conflicts keeps them over a template story of the same pair
+        covered = {frozenset((s.from_value_id, s.to_value_id)) for s in proposed}
         for a, b in sorted(_neighbour_pairs(ids, vectors, STORY_NEIGHBOURS)):
+            if frozenset((a, b)) in covered:
+                continue
             for src, dst in ((a, b), (b, a)):
                 new.append(
                     TransitionStory(
@@ -240,39 +266,98 @@ def vote_cast(
         story_pk = int(story_id)
     except (TypeError, ValueError) as exc:
         raise NotFound("No such story.") from exc
-    story = TransitionStory.objects.filter(
-        pk=story_pk, round_id=participant.round_id, is_hidden=False
-    ).first()
-    if story is None:
+    # One read answers every precondition: the story is in the round, the stage, the assignment, a prior vote.
+    row = (
+        TransitionStory.objects.filter(pk=story_pk, round_id=participant.round_id, is_hidden=False)
+        .annotate(
+            assigned=Exists(StoryAssignment.objects.filter(participant_id=participant.pk, story_id=OuterRef("pk"))),
+            prior=Subquery(
+                WiserVote.objects.filter(participant_id=participant.pk, story_id=OuterRef("pk")).values("pk")[:1]
+            ),
+        )
+        .values_list("round__stage", "assigned", "prior")
+        .first()
+    )
+    if row is None:
         raise NotFound("No such story in this round.")
+    stage, assigned, prior = row
+    if stage != Stage.VOTING:
+        raise WrongStage("Votes are accepted only while the round is in its voting stage.")
+    if not assigned:
+        raise Forbidden("This story was not assigned to you.")
+    if prior is None:
+        insert = _vote_insert_postgres if connection.vendor == "postgresql" else _vote_insert_portable
+        vote, flipped = insert(
+            participant=participant, story_id=story_pk, answer=answer, reason=reason, now=timezone.now()
+        )
+        if vote is not None:
+            if flipped:
+                from moral_graph.tasks import rank_round
+
+                enqueue_on_commit(rank_round, participant.round_id, countdown=_debounce())
+            return vote, True
+    vote = WiserVote.objects.get(participant=participant, story_id=story_pk)
+    if vote.answer == answer and vote.reason == reason:
+        return vote, False
+    raise Conflict("You already voted on this story; change your answer with an update.", code="already_voted")
+
+
+_VOTE_INSERT_SQL = """
+WITH vote AS (
+    INSERT INTO {vote} (participant_id, story_id, answer, reason, created_at, updated_at)
+    VALUES (%(participant)s, %(story)s, %(answer)s, %(reason)s, %(now)s, %(now)s)
+    ON CONFLICT (participant_id, story_id) DO NOTHING
+    RETURNING id
+), revision AS (
+    INSERT INTO {revision} (vote_id, round_id, answer, created_at)
+    SELECT id, %(round)s, %(answer)s, %(now)s FROM vote
+), dirty AS (
+    UPDATE {round} SET ranking_dirty_since = %(now)s
+    WHERE id = %(round)s AND ranking_dirty_since IS NULL AND EXISTS (SELECT 1 FROM vote)
+    RETURNING id
+)
+SELECT (SELECT id FROM vote), (SELECT count(*) FROM dirty)
+"""
+
+
+def _vote_insert_postgres(
+    *, participant: Participant, story_id: int, answer: str, reason: str, now
+) -> tuple[WiserVote | None, bool]:
+    """The vote, its first revision and the round's dirty flag in one atomic statement (one round trip)."""
+    sql = _VOTE_INSERT_SQL.format(
+        vote=WiserVote._meta.db_table, revision=WiserVoteRevision._meta.db_table, round=Round._meta.db_table
+    )
+    params = {
+        "participant": participant.pk, "story": story_id, "round": participant.round_id,
+        "answer": answer, "reason": reason, "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        vote_id, flipped = cursor.fetchone()
+    if vote_id is None:
+        return None, False
+    vote = WiserVote(
+        pk=vote_id, participant=participant, story_id=story_id, answer=answer, reason=reason,
+        created_at=now, updated_at=now,
+    )
+    return vote, bool(flipped)
+
+
+def _vote_insert_portable(
+    *, participant: Participant, story_id: int, answer: str, reason: str, now
+) -> tuple[WiserVote | None, bool]:
+    """The same writes as `_vote_insert_postgres` through the ORM, in one transaction."""
     with transaction.atomic():
-        round_ = Round.objects.get(pk=participant.round_id)
-        if round_.stage != Stage.VOTING:
-            raise WrongStage("Votes are accepted only while the round is in its voting stage.")
-        if not StoryAssignment.objects.filter(participant=participant, story=story).exists():
-            raise Forbidden("This story was not assigned to you.")
-        existing = WiserVote.objects.filter(participant=participant, story=story).first()
-        if existing is not None:
-            if existing.answer == answer and existing.reason == reason:
-                return existing, False
-            raise Conflict(
-                "You already voted on this story; change your answer with an update.", code="already_voted"
-            )
         try:
             with transaction.atomic():
-                vote = WiserVote.objects.create(
-                    participant=participant, story=story, answer=answer, reason=reason
-                )
+                vote = WiserVote.objects.create(participant=participant, story_id=story_id, answer=answer, reason=reason)
         except IntegrityError:
-            vote = WiserVote.objects.get(participant=participant, story=story)
-            if vote.answer == answer and vote.reason == reason:
-                return vote, False
-            raise Conflict(
-                "You already voted on this story; change your answer with an update.", code="already_voted"
-            ) from None
-        WiserVoteRevision.objects.create(vote=vote, round_id=round_.pk, answer=answer)
-        mark_ranking_dirty(round_.pk)
-    return vote, True
+            return None, False
+        WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
+        flipped = Round.objects.filter(pk=participant.round_id, ranking_dirty_since__isnull=True).update(
+            ranking_dirty_since=now
+        )
+    return vote, bool(flipped)
 
 
 def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: Any = "") -> WiserVote:
@@ -301,20 +386,24 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
 
 def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int, method: str) -> list[dict]:
     """Rank every context of the round from the votes as of the watermark; pure given the database state."""
+    from concurrent.futures import ThreadPoolExecutor
+
     per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
     impressions = selectors.impressions_at(round_id=round_.pk, assignment_watermark=assignment_watermark)
     values_of = selectors.context_value_ids(round_id=round_.pk)
     resolution = selectors.value_resolution(round_id=round_.pk)
     groups = selectors.participant_groups(round_id=round_.pk)
+
     empty = selectors.ContextVotes(
         voter=np.zeros(0, np.int64),
         src=np.zeros(0, np.int64),
         dst=np.zeros(0, np.int64),
         answer=np.zeros(0, np.int8),
     )
-    results = []
-    for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
-        votes = _resolve_merged(per_context_votes.pop(context.pk, empty), resolution)
+    contexts = list(Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"))
+
+    def rank(context: Context) -> dict:
+        votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
         shown = [
             (resolution.get(a, a), resolution.get(b, b), n)
             for a, b, n in impressions.get(context.pk, [])
@@ -334,8 +423,15 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
             seed=watermark,
             voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
         )
-        results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
-    return results
+        return {"question_id": context.question_id, "context_id": context.pk, "result": result}
+
+    # Contexts are independent and every database read is done above; numpy releases the GIL in its
+    # heavy loops, so a second thread uses the second core. Results keep the contexts' order.
+    threads = getattr(settings, "WISER_RANKING_THREADS", 2)
+    if threads <= 1 or len(contexts) <= 1:
+        return [rank(context) for context in contexts]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(rank, contexts))
 
 
 def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -> selectors.ContextVotes:
@@ -423,6 +519,10 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
 def _publish(
     *, round_: Round, method: str, watermark: int, assignment_watermark: int, results: list[dict]
 ) -> RankingRun:
+    import json
+
+    from django.db import connection
+
     parameters = {
         "method": method,
         "bootstrapResamples": 200,
@@ -449,18 +549,40 @@ def _publish(
             software_version=SOFTWARE_VERSION,
             published_at=timezone.now(),
         )
-        RankingSnapshot.objects.bulk_create(
-            [
-                RankingSnapshot(
-                    run=run,
-                    round=locked,
-                    question_id=r["question_id"],
-                    context_id=r["context_id"],
-                    results=r["result"],
+        if connection.vendor == "postgresql":
+            # Django's psycopg cursor inlines parameters client-side, escaping megabytes of JSON in Python
+            # (15 s for a million votes); a server-side-binding cursor on the same connection sends it as is.
+            import psycopg
+
+            rows = [
+                (
+                    run.pk,
+                    locked.pk,
+                    r["question_id"],
+                    r["context_id"],
+                    json.dumps(r["result"], separators=(",", ":")),
                 )
                 for r in results
             ]
-        )
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
+                    " VALUES (%s, %s, %s, %s, %s::jsonb)",
+                    rows,
+                )
+        else:
+            RankingSnapshot.objects.bulk_create(
+                [
+                    RankingSnapshot(
+                        run=run,
+                        round=locked,
+                        question_id=r["question_id"],
+                        context_id=r["context_id"],
+                        results=r["result"],
+                    )
+                    for r in results
+                ]
+            )
         RankingRun.objects.filter(round=locked, status=RankingRun.Status.PUBLISHED).exclude(pk=run.pk).update(
             status=RankingRun.Status.SUPERSEDED
         )

@@ -130,6 +130,8 @@ WISER_LLM_BACKOFF_MAX = env_float("WISER_LLM_BACKOFF_MAX", 8.0)
 # "json_schema" (structured outputs) or "json_object" (JSON mode) for servers without json_schema support.
 WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "json_schema")
 
+WISER_CHAT_TURN_CAP = env_int("WISER_CHAT_TURN_CAP", 12)
+
 # Turns a missing PostgreSQL, Redis or worker into a test failure instead of a deselection (CI sets it).
 WISER_REQUIRE_SERVICES = env_bool("WISER_REQUIRE_SERVICES", False)
 

@@ -10,3 +10,5 @@ AXES_ENABLED = True
 OPENAI_API_KEY = ""
 OPENAI_BASE_URL = ""
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Tests share one process-local cache (cleared before each test); a test that needs the Redis cache overrides it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

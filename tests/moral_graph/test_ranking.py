@@ -297,3 +297,25 @@ def test_chord_bootstrap_for_large_contexts_is_close_to_refitting(monkeypatch):
     chord = bradley_terry.bootstrap(bradley_terry.Problem(design, wins, trials, prior), theta, solver)
     exact = _refit_each(design, wins, trials, prior)
     assert np.abs(chord - exact).max() < 0.02
+
+
+def test_the_sparse_path_for_very_large_contexts_gives_the_dense_answer(monkeypatch):
+    design, wins, trials, prior, full = _bootstrap_problem(30, 120, 6, seed=3)
+    dense_theta, dense_solver = bradley_terry.fit(full)
+    dense_boot = bradley_terry._chord_steps(
+        bradley_terry.Problem(design, wins, trials, prior),
+        np.repeat(dense_theta[:, None], 6, axis=1),
+        dense_solver,
+    )
+    monkeypatch.setattr(bradley_terry, "DENSE_LIMIT", 10)
+    sparse_theta, sparse_solver = bradley_terry.fit(
+        bradley_terry.Problem(design, full.wins, full.trials, prior)
+    )
+    sparse_boot = bradley_terry._chord_steps(
+        bradley_terry.Problem(design, wins, trials, prior),
+        np.repeat(sparse_theta[:, None], 6, axis=1),
+        sparse_solver,
+    )
+    assert sparse_solver.lu is not None
+    assert sparse_theta == pytest.approx(dense_theta, abs=1e-8)
+    assert sparse_boot == pytest.approx(dense_boot, abs=1e-6)

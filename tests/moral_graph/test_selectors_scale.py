@@ -11,7 +11,7 @@ from django.utils import timezone
 from cards.models import CanonicalValue
 from deliberation.models import Context, Participant, Round, Stage
 from moral_graph import ranking, selectors, services
-from moral_graph.models import StoryAssignment, TransitionStory, WiserVote, WiserVoteRevision
+from moral_graph.models import RankingSnapshot, StoryAssignment, TransitionStory, WiserVote, WiserVoteRevision
 from tests.factories import make_round
 
 ANSWERS = ("wiser", "not_wiser", "not_sure")
@@ -46,17 +46,21 @@ def test_parse_int8_array_refuses_nulls_other_types_and_truncated_data():
 
 @pytest.fixture
 def busy_round(db):
-    """A voting round built row by row: 12 values over 2 contexts, 30 participants, changed answers,
-    a hidden story, a merged value, participants without a group, and a second round that must not leak in."""
+    """A voting round built row by row: 12 values over 2 contexts, 30 participants, changed answers, a hidden
+    story, a merged value, participants without a group, and a second round whose rows interleave with its
+    rows (stories, assignments and votes alternate) and must not leak in."""
     rng = random.Random(5)
-    round_ = make_round(slug="scale", stories_per_participant=8, min_votes_per_story=1)
-    other = make_round(slug="scale-other", stories_per_participant=8, min_votes_per_story=1)
-    for r in (round_, other):
+    rounds = [
+        make_round(slug=slug, stories_per_participant=8, min_votes_per_story=1)
+        for slug in ("scale", "scale-other")
+    ]
+    contexts, values = {}, {}
+    for r in rounds:
         Round.objects.filter(pk=r.pk).update(stage=Stage.VOTING)
         r.refresh_from_db()
         question = r.questions.get()
-        contexts = list(Context.objects.filter(question=question).order_by("order"))
-        values = []
+        contexts[r.pk] = list(Context.objects.filter(question=question).order_by("order"))
+        values[r.pk] = []
         for i in range(12):
             value = CanonicalValue.objects.create(
                 round=r,
@@ -65,31 +69,34 @@ def busy_round(db):
                 description="A value.",
                 policies=["MOMENTS a", "b"],
             )
-            value.contexts.add(contexts[i % 2])
-            values.append(value)
-        for i, a in enumerate(values):
-            for b in values[i % 2 :: 2]:
-                if a.pk != b.pk and rng.random() < 0.5:
+            value.contexts.add(contexts[r.pk][i % 2])
+            values[r.pk].append(value)
+    for i in range(12):
+        for j in range(i % 2, 12, 2):
+            for r in rounds:
+                if i != j and rng.random() < 0.5:
                     TransitionStory.objects.create(
                         round=r,
-                        context=contexts[i % 2],
-                        from_value=a,
-                        to_value=b,
+                        context=contexts[r.pk][i % 2],
+                        from_value=values[r.pk][i],
+                        to_value=values[r.pk][j],
                         text="s",
                         origin="template",
                     )
-        stories = list(TransitionStory.objects.filter(round=r).order_by("id"))
-        for _ in range(30):
+    stories = {r.pk: list(TransitionStory.objects.filter(round=r).order_by("id")) for r in rounds}
+    for _ in range(30):
+        for r in rounds:
             party = rng.choice(["Left", "Right", "Other", None])
             person = Participant.objects.create(
                 round=r, consent_at=timezone.now(), attributes={"party": party} if party else {}
             )
-            chosen = rng.sample(stories, 8)
+            chosen = rng.sample(stories[r.pk], 8)
             StoryAssignment.objects.bulk_create(
                 [StoryAssignment(participant=person, story=s) for s in chosen]
             )
             for story in chosen[: rng.randint(3, 7)]:
                 services.vote_cast(participant=person, story_id=story.pk, answer=rng.choice(ANSWERS))
+    round_ = rounds[0]
     votes = list(WiserVote.objects.filter(story__round=round_).order_by("id"))
     early_watermark = selectors.round_watermark(round_id=round_.pk)
     for vote in rng.sample(votes, 15):
@@ -255,3 +262,21 @@ def test_ranking_results_equal_ranking_the_orm_inputs(busy_round):
         )
         assert entry["result"] == expected
         assert entry["result"]["nVotes"] == len(rows) > 0
+
+
+@pytest.mark.django_db
+def test_published_snapshots_hold_exactly_the_computed_results(busy_round):
+    round_, _ = busy_round
+    run = services.ranking_compute(round_id=round_.pk, method="bt")
+    expected = services.ranking_results(
+        round_=round_,
+        watermark=run.watermark,
+        assignment_watermark=run.parameters["assignmentWatermark"],
+        method="bt",
+    )
+    stored = {
+        s.context_id: (s.question_id, s.round_id, s.results) for s in RankingSnapshot.objects.filter(run=run)
+    }
+    assert stored == {r["context_id"]: (r["question_id"], round_.pk, r["result"]) for r in expected}
+    round_.refresh_from_db()
+    assert round_.current_ranking_id == run.pk

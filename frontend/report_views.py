@@ -1,0 +1,65 @@
+"""The report page for policy readers: a thin view over moral_graph.report."""
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from deliberation import selectors
+from deliberation.permissions import can_read_report
+from moral_graph.report import report_build
+
+EXPORT_KINDS = ("json", "csv", "graphml")
+
+
+def graph_data(report: dict[str, Any]) -> dict[str, Any]:
+    """What the page's graph script needs per context: its values' cards and its edges with their stories."""
+    contexts = {}
+    for question in report["questions"]:
+        for context in question["contexts"]:
+            contexts[str(context["id"])] = {
+                "name": context["name"],
+                "values": {
+                    str(v["valueId"]): {
+                        "title": v["title"],
+                        "description": v["description"],
+                        "policies": v["policies"],
+                        "rank": v["rank"],
+                        "rankInterval": v["rankInterval"],
+                        "score": v["score"],
+                        "scoreInterval": v["scoreInterval"],
+                        "pTop": v["pTop"],
+                    }
+                    for v in context["values"]
+                },
+                "edges": context["graph"]["edges"],
+            }
+    return contexts
+
+
+def report(request: HttpRequest, slug: str) -> HttpResponse:
+    """The ranked values of each context, the moral graph, participation, methodology and downloads."""
+    round_ = selectors.round_get(slug=slug[:64])
+    if round_ is None:
+        raise Http404("No such round.")
+    if not can_read_report(request.user, round_, via_link=True):
+        return render(
+            request,
+            "frontend/error.html",
+            {"round": round_, "message": _("This report is not published yet.")},
+            status=403,
+        )
+    data = report_build(round_=round_)
+    exports = []
+    if data["ranking"] is not None:
+        exports = [
+            {"kind": kind, "url": reverse("api:round-export", kwargs={"slug": round_.slug, "kind": kind})}
+            for kind in EXPORT_KINDS
+        ]
+    return render(
+        request,
+        "frontend/report.html",
+        {"round": round_, "report": data, "graph_data": graph_data(data), "exports": exports},
+    )

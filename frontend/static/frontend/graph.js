@@ -1,0 +1,138 @@
+// The report's moral graph: a filter by context and, on selecting a value, its card, its arrows and their stories.
+// The page works without this script (every graph is drawn by the server); the script only adds interaction.
+(function () {
+  "use strict";
+
+  function element(tag, text, className) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function percent(x) {
+    return x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
+  }
+
+  function edgeItem(edge, values, fromSide) {
+    var item = element("li");
+    var source = values[String(edge.source)], target = values[String(edge.target)];
+    var line = element("p");
+    line.appendChild(element("strong", source ? source.title : "?"));
+    line.appendChild(document.createTextNode(" → "));
+    line.appendChild(element("strong", target ? target.title : "?"));
+    item.appendChild(line);
+    if (edge.story) item.appendChild(element("blockquote", edge.story, "story-text"));
+    item.appendChild(element("p",
+      edge.wiser + " wiser, " + edge.notWiser + " not wiser, " + edge.unsure + " not sure (" +
+      percent(edge.share) + " wiser); " + edge.reverse + " called the reverse move wiser.", "meta"));
+    item.dataset.side = fromSide ? "out" : "in";
+    return item;
+  }
+
+  function showDetails(panel, context, valueId) {
+    var value = context.values[String(valueId)];
+    if (!value) return;
+    panel.replaceChildren();
+    panel.appendChild(element("h3", value.title));
+    panel.appendChild(element("p", value.description));
+    panel.appendChild(element("p",
+      "Rank " + value.rank + " (range " + value.rankInterval[0] + "–" + value.rankInterval[1] + "), score " +
+      value.score.toFixed(3) + " (95% interval " + value.scoreInterval[0].toFixed(3) + "–" +
+      value.scoreInterval[1].toFixed(3) + "), first in " + percent(value.pTop) + " of the recomputations.", "score"));
+    panel.appendChild(element("h4", "What people attend to"));
+    var policies = element("ul");
+    value.policies.forEach(function (p) { policies.appendChild(element("li", p)); });
+    panel.appendChild(policies);
+    var incoming = context.edges.filter(function (e) { return e.target === valueId; });
+    var outgoing = context.edges.filter(function (e) { return e.source === valueId; });
+    panel.appendChild(element("h4", "Moves to this value (" + incoming.length + ")"));
+    var inList = element("ul", null, "edges");
+    incoming.forEach(function (e) { inList.appendChild(edgeItem(e, context.values, false)); });
+    if (!incoming.length) inList.appendChild(element("li", "None voted on."));
+    panel.appendChild(inList);
+    panel.appendChild(element("h4", "Moves away from this value (" + outgoing.length + ")"));
+    var outList = element("ul", null, "edges");
+    outgoing.forEach(function (e) { outList.appendChild(edgeItem(e, context.values, true)); });
+    if (!outgoing.length) outList.appendChild(element("li", "None voted on."));
+    panel.appendChild(outList);
+    panel.hidden = false;
+  }
+
+  function select(svg, panel, context, node) {
+    var valueId = Number(node.dataset.value);
+    svg.querySelectorAll(".node.selected").forEach(function (n) {
+      n.classList.remove("selected");
+      n.setAttribute("aria-pressed", "false");
+    });
+    node.classList.add("selected");
+    node.setAttribute("aria-pressed", "true");
+    svg.classList.add("has-selection");
+    svg.querySelectorAll(".edge").forEach(function (line) {
+      var related = Number(line.dataset.source) === valueId || Number(line.dataset.target) === valueId;
+      line.classList.toggle("related", related);
+    });
+    showDetails(panel, context, valueId);
+  }
+
+  function setUp() {
+    var source = document.getElementById("graph-data");
+    var panel = document.getElementById("graph-details");
+    if (!source || !panel) return;
+    var data = JSON.parse(source.textContent);
+    document.querySelectorAll(".js-only").forEach(function (el) { el.hidden = false; });
+    panel.hidden = true;
+    var figures = Array.prototype.slice.call(document.querySelectorAll("figure.graph"));
+
+    figures.forEach(function (figure) {
+      var context = data[figure.dataset.context];
+      var svg = figure.querySelector("svg");
+      if (!context || !svg) return;
+      svg.setAttribute("role", "group");
+      svg.querySelectorAll(".node").forEach(function (node) {
+        var value = context.values[node.dataset.value];
+        if (!value) return;
+        node.setAttribute("role", "button");
+        node.setAttribute("tabindex", "0");
+        node.setAttribute("aria-pressed", "false");
+        node.setAttribute("aria-label", value.title + ", rank " + value.rank + ": show its card and stories");
+        node.addEventListener("click", function () { select(svg, panel, context, node); });
+        node.addEventListener("keydown", function (event) {
+          if (event.key === "Enter" || event.key === " ") {
+            event.preventDefault();
+            select(svg, panel, context, node);
+          }
+        });
+      });
+    });
+
+    var chooser = document.getElementById("graph-context");
+    function show(contextId) {
+      figures.forEach(function (figure) { figure.hidden = figure.dataset.context !== contextId; });
+      panel.hidden = true;
+      panel.replaceChildren();
+    }
+    if (chooser) {
+      chooser.addEventListener("change", function () { show(chooser.value); });
+      show(chooser.value);
+    }
+
+    var opened = [];
+    window.addEventListener("beforeprint", function () {
+      opened = Array.prototype.slice.call(document.querySelectorAll("details:not([open])"));
+      opened.forEach(function (d) { d.open = true; });
+      figures.forEach(function (figure) { figure.hidden = false; });
+    });
+    window.addEventListener("afterprint", function () {
+      opened.forEach(function (d) { d.open = false; });
+      if (chooser) show(chooser.value);
+    });
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
+  else setUp();
+})();
