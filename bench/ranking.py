@@ -415,6 +415,8 @@ def _instrument(backend: int | None) -> _Phases:
         "_prepare",
         "edge_counts",
         "_voter_weights",
+        "_resampled_counts",
+        "_present",
         "_bt_scores",
         "_mai_scores",
         "_value_rows",

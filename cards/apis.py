@@ -1,4 +1,5 @@
 """The API of values cards and canonical values."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -18,7 +19,8 @@ class CardIn(serializers.Serializer):
     title = serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False)
     description = serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False)
     policies = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False), max_length=50
+        child=serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False),
+        max_length=50,
     )
 
 
@@ -37,8 +39,19 @@ class CardOut(serializers.ModelSerializer):
 
     class Meta:
         model = ValuesCard
-        fields = ["id", "context", "title", "description", "policies", "status", "hidden_reason", "dedup_status",
-                  "value", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "context",
+            "title",
+            "description",
+            "policies",
+            "status",
+            "hidden_reason",
+            "dedup_status",
+            "value",
+            "created_at",
+            "updated_at",
+        ]
 
     @extend_schema_field(CardValueOut(allow_null=True))
     def get_value(self, card: ValuesCard) -> dict | None:
@@ -66,8 +79,17 @@ class ValueOut(serializers.ModelSerializer):
 
     class Meta:
         model = CanonicalValue
-        fields = ["id", "question", "title", "description", "policies", "contexts", "external_id", "is_active",
-                  "merged_into"]
+        fields = [
+            "id",
+            "question",
+            "title",
+            "description",
+            "policies",
+            "contexts",
+            "external_id",
+            "is_active",
+            "merged_into",
+        ]
 
 
 def _cards_queryset():
@@ -112,7 +134,10 @@ class RoundCardsApi(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         card = services.card_submit(
-            participant=participant, context_id=v["context"], title=v["title"], description=v["description"],
+            participant=participant,
+            context_id=v["context"],
+            title=v["title"],
+            description=v["description"],
             policies=v["policies"],
         )
         card = _cards_queryset().get(pk=card.pk)
@@ -141,8 +166,14 @@ class CardDetailApi(APIView):
         data = CardIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        card = services.card_update(participant=participant, card=card, context_id=v["context"], title=v["title"],
-                                    description=v["description"], policies=v["policies"])
+        card = services.card_update(
+            participant=participant,
+            card=card,
+            context_id=v["context"],
+            title=v["title"],
+            description=v["description"],
+            policies=v["policies"],
+        )
         return Response(CardOut(_cards_queryset().get(pk=card.pk)).data)
 
 
@@ -162,7 +193,10 @@ class RoundValuesApi(generics.ListAPIView):
     serializer_class = ValueOut
 
     @extend_schema(
-        parameters=[OpenApiParameter("context", OpenApiTypes.INT), OpenApiParameter("question", OpenApiTypes.INT)]
+        parameters=[
+            OpenApiParameter("context", OpenApiTypes.INT),
+            OpenApiParameter("question", OpenApiTypes.INT),
+        ]
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -183,8 +217,9 @@ class ValueDetailApi(APIView):
 
     @extend_schema(responses=ValueOut)
     def get(self, request: Request, value_id: int) -> Response:
-        value = selectors_api.value_visible(user=request.user, participant=_participant(request), value_id=value_id)
+        value = selectors_api.value_visible(
+            user=request.user, participant=_participant(request), value_id=value_id
+        )
         if value is None:
             raise NotFound("No such value.")
         return Response(ValueOut(value).data)
-

@@ -9,8 +9,13 @@ from deliberation.permissions import can
 
 
 def cards_visible(
-    *, user, participant: Participant | None, round_: Round, context_id: int | None = None,
-    status: str | None = None, dedup_status: str | None = None,
+    *,
+    user,
+    participant: Participant | None,
+    round_: Round,
+    context_id: int | None = None,
+    status: str | None = None,
+    dedup_status: str | None = None,
 ) -> QuerySet[ValuesCard]:
     """Every card of the round for organizers; a participant's own cards for that participant."""
     cards = ValuesCard.objects.filter(round=round_).prefetch_related("merges__value", "merges__confirmation")
@@ -28,7 +33,11 @@ def cards_visible(
 
 
 def values_visible(
-    *, user, participant: Participant | None, round_: Round, context_id: int | None = None,
+    *,
+    user,
+    participant: Participant | None,
+    round_: Round,
+    context_id: int | None = None,
     question_id: int | None = None,
 ) -> QuerySet[CanonicalValue]:
     """The round's active canonical values, for its organizers and its participants."""
@@ -44,7 +53,12 @@ def values_visible(
 
 def value_visible(*, user, participant: Participant | None, value_id: int) -> CanonicalValue | None:
     """One canonical value (active or merged away), when the caller may see its round's values."""
-    value = CanonicalValue.objects.select_related("round").prefetch_related("contexts").filter(pk=value_id).first()
+    value = (
+        CanonicalValue.objects.select_related("round")
+        .prefetch_related("contexts")
+        .filter(pk=value_id)
+        .first()
+    )
     if value is None:
         return None
     if can(user, value.round, "view_console"):

@@ -3,15 +3,17 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from cards.models import DESCRIPTION_MAX, MAX_POLICIES, MIN_POLICIES, POLICY_MAX, TITLE_MAX
 from deliberation.text import clean_text
 
 FILLER_WORDS = ("meaningful", "deep", "deeply")
 POLICY_EXAMPLES = [
-    "OPPORTUNITIES for her to hear her own inner voice",
-    "MOMENTS when a person realises a choice is really theirs to make",
-    "SIGNS that someone feels safe enough to say what they actually think",
+    gettext_noop("OPPORTUNITIES for her to hear her own inner voice"),
+    gettext_noop("MOMENTS when a person realises a choice is really theirs to make"),
+    gettext_noop("SIGNS that someone feels safe enough to say what they actually think"),
 ]
 
 
@@ -34,14 +36,14 @@ def validate_card(*, title: object, description: object, policies: object) -> Ca
     if "title" in clean:
         words = len(str(clean["title"]).split())
         if not 2 <= words <= 5:
-            errors["title"] = [f"Use 2 to 5 words (this has {words})."]
+            errors["title"] = [_("Use 2 to 5 words (this has %(n)s).") % {"n": words}]
     if "description" in clean and len(re.findall(r"[.!?](\s|$)", str(clean["description"]))) > 1:
-        errors["description"] = ["Use one sentence."]
+        errors["description"] = [_("Use one sentence.")]
 
     policy_errors: list[str] = []
     cleaned_policies: list[str] = []
     if not isinstance(policies, list | tuple):
-        policy_errors.append("Give a list of attentional policies.")
+        policy_errors.append(_("Give a list of attentional policies."))
     else:
         for index, raw in enumerate(policies, start=1):
             if isinstance(raw, str) and not raw.strip():
@@ -49,24 +51,26 @@ def validate_card(*, title: object, description: object, policies: object) -> Ca
             try:
                 text = clean_text(raw, field="policies", max_length=POLICY_MAX)
             except ValidationError as exc:
-                policy_errors.append(f"Policy {index}: {exc.message_dict['policies'][0]}")
+                policy_errors.append(_("Policy %(n)s: %(message)s") % {"n": index, "message": exc.message_dict["policies"][0]})
                 continue
             if len(text.split()) < 3 or not re.search(r"[^\W\d_]", text):
                 policy_errors.append(
-                    f"Policy {index}: say what you attend to in a few words, e.g. \"{POLICY_EXAMPLES[0]}\"."
+                    _("Policy %(n)s: say what you attend to in a few words, e.g. \"%(example)s\".")
+                    % {"n": index, "example": _(POLICY_EXAMPLES[0])}
                 )
                 continue
             lowered = text.lower()
             filler = [w for w in FILLER_WORDS if re.search(rf"\b{w}\b", lowered)]
             if filler:
-                policy_errors.append(f"Policy {index}: avoid filler words such as {', '.join(filler)}.")
+                policy_errors.append(_("Policy %(n)s: avoid filler words such as %(words)s.") % {"n": index, "words": ", ".join(filler)})
             cleaned_policies.append(text)
         if not policy_errors and not MIN_POLICIES <= len(cleaned_policies) <= MAX_POLICIES:
             policy_errors.append(
-                f"Give {MIN_POLICIES} to {MAX_POLICIES} attentional policies (this has {len(cleaned_policies)})."
+                _("Give %(min)s to %(max)s attentional policies (this has %(n)s).")
+                % {"min": MIN_POLICIES, "max": MAX_POLICIES, "n": len(cleaned_policies)}
             )
         if len({p.lower() for p in cleaned_policies}) != len(cleaned_policies):
-            policy_errors.append("Each policy must be different.")
+            policy_errors.append(_("Each policy must be different."))
     if policy_errors:
         errors["policies"] = policy_errors
     if errors:

@@ -1,4 +1,5 @@
 """The API of rounds: thin views that validate, select, call one service and serialize."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -90,9 +91,19 @@ class RoundOut(serializers.ModelSerializer):
     class Meta:
         model = Round
         fields = [
-            "slug", "title", "description", "stage", "consent_text", "stories_per_participant",
-            "min_votes_per_story", "report_visibility", "report_live", "ranking_method", "participant_cap",
-            "questions", "attributes",
+            "slug",
+            "title",
+            "description",
+            "stage",
+            "consent_text",
+            "stories_per_participant",
+            "min_votes_per_story",
+            "report_visibility",
+            "report_live",
+            "ranking_method",
+            "participant_cap",
+            "questions",
+            "attributes",
         ]
 
 
@@ -135,7 +146,9 @@ class JoinIn(serializers.Serializer):
     token = serializers.CharField(required=False, allow_blank=True, max_length=200)
     invite_code = serializers.CharField(required=False, allow_blank=True, max_length=200)
     consent = serializers.BooleanField()
-    attributes = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200), required=False)
+    attributes = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=200), required=False
+    )
 
 
 class JoinOut(serializers.Serializer):
@@ -162,8 +175,15 @@ class OrganizerParticipantOut(serializers.ModelSerializer):
     class Meta:
         model = Participant
         fields = [
-            "pseudonym", "attributes", "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated",
-            "cards", "votes",
+            "pseudonym",
+            "attributes",
+            "joined_at",
+            "finished_at",
+            "eval_represented",
+            "eval_fair",
+            "is_simulated",
+            "cards",
+            "votes",
         ]
 
 
@@ -262,7 +282,9 @@ class RoundStageApi(APIView):
         require_organizer(request, round_, "advance_stage")
         data = StageIn(data=request.data)
         data.is_valid(raise_exception=True)
-        round_ = services.round_set_stage(round_=round_, actor=request.user, stage=data.validated_data["stage"])
+        round_ = services.round_set_stage(
+            round_=round_, actor=request.user, stage=data.validated_data["stage"]
+        )
         return Response(RoundOut(round_).data)
 
 
@@ -276,12 +298,18 @@ class RoundJoinApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         participant = services.participant_join(
-            round_=round_, consent=v["consent"], attributes=v.get("attributes"),
-            join_token=v.get("token", ""), invite_code=v.get("invite_code", ""),
+            round_=round_,
+            consent=v["consent"],
+            attributes=v.get("attributes"),
+            join_token=v.get("token", ""),
+            invite_code=v.get("invite_code", ""),
         )
         return Response(
-            {"participant": participant.pseudonym, "token": participant_token(participant),
-             "resume_token": participant.resume_token},
+            {
+                "participant": participant.pseudonym,
+                "token": participant_token(participant),
+                "resume_token": participant.resume_token,
+            },
             status=status.HTTP_201_CREATED,
         )
 
@@ -305,7 +333,6 @@ class FinishApi(APIView):
         return Response(ParticipantOut(participant).data)
 
 
-
 def _visible_round(request: Request, slug: str) -> Round:
     round_ = round_or_404(slug)
     if not can_see_round(request, round_):
@@ -327,7 +354,9 @@ class ContextListApi(generics.ListAPIView):
 
     serializer_class = ContextDetailOut
 
-    @extend_schema(parameters=[OpenApiParameter("question", OpenApiTypes.INT, description="Only this question's.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("question", OpenApiTypes.INT, description="Only this question's.")]
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 

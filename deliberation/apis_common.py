@@ -7,6 +7,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from deliberation.errors import DomainError
 
+
 def _flatten(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}

@@ -72,7 +72,9 @@ def participant_export(*, participant: Participant) -> dict[str, Any]:
         revisions.setdefault(revision.vote_id, []).append(
             {"answer": revision.answer, "at": _iso(revision.created_at)}
         )
-    chats = ArticulationSession.objects.filter(participant=participant).select_related("context").order_by("id")
+    chats = (
+        ArticulationSession.objects.filter(participant=participant).select_related("context").order_by("id")
+    )
     shown = StoryAssignment.objects.filter(participant=participant).order_by("id")
     return {
         "format": EXPORT_FORMAT,

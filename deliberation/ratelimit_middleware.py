@@ -72,7 +72,9 @@ def _token_participant_id(request: HttpRequest) -> int | None:
     if not header.startswith(prefix):
         return None
     try:
-        data = signing.loads(header[len(prefix) :].strip(), salt=PARTICIPANT_SALT, max_age=PARTICIPANT_TOKEN_MAX_AGE)
+        data = signing.loads(
+            header[len(prefix) :].strip(), salt=PARTICIPANT_SALT, max_age=PARTICIPANT_TOKEN_MAX_AGE
+        )
     except signing.BadSignature:
         return None
     value = data.get("p") if isinstance(data, dict) else None
@@ -116,9 +118,9 @@ def too_many_response(request: HttpRequest, exc: RateLimited, *, api: bool) -> H
             {"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status
         )
     else:
-        message = _("You are going faster than we can take. Please wait %(seconds)s seconds and try again.") % {
-            "seconds": exc.retry_after
-        }
+        message = _(
+            "You are going faster than we can take. Please wait %(seconds)s seconds and try again."
+        ) % {"seconds": exc.retry_after}
         response = render(request, "frontend/error.html", {"message": message}, status=exc.status)
     response["Retry-After"] = str(exc.retry_after)
     return response

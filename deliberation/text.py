@@ -3,6 +3,7 @@ import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 # Control characters other than tab and newline, and the bidirectional overrides/isolates that can
 # make text read differently from how it is stored.
@@ -18,21 +19,21 @@ def clean_text(
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationError({field: "Must be text."})
+        raise ValidationError({field: _("Must be text.")})
     if "\x00" in value:
-        raise ValidationError({field: "Contains a NUL byte."})
+        raise ValidationError({field: _("Contains a NUL byte.")})
     if len(value) > max_length * 4:
-        raise ValidationError({field: f"Is far too long: at most {max_length} characters."})
+        raise ValidationError({field: _("Is far too long: at most %(max)s characters.") % {"max": max_length}})
     text = unicodedata.normalize("NFC", value)
     text = _ZERO_WIDTH.sub("", text).strip()
     if not multiline:
         text = re.sub(r"\s+", " ", text)
     if _FORBIDDEN.search(text):
-        raise ValidationError({field: "Contains control or direction-override characters."})
+        raise ValidationError({field: _("Contains control or direction-override characters.")})
     if _MARKUP.search(text):
-        raise ValidationError({field: "Plain text only: HTML tags and script links are not allowed."})
+        raise ValidationError({field: _("Plain text only: HTML tags and script links are not allowed.")})
     if required and not text:
-        raise ValidationError({field: "This field is required."})
+        raise ValidationError({field: _("This field is required.")})
     if len(text) > max_length:
-        raise ValidationError({field: f"At most {max_length} characters (this has {len(text)})."})
+        raise ValidationError({field: _("At most %(max)s characters (this has %(n)s).") % {"max": max_length, "n": len(text)}})
     return text

@@ -4,13 +4,15 @@ import csv
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from cards import services as card_services
 from cards.models import CanonicalValue, CardMerge, ValuesCard
 from deliberation import selectors, services
+from deliberation.context_suggestions import MAX_SUGGESTIONS, contexts_suggest
 from deliberation.errors import DomainError
 from deliberation.models import (
     STAGE_ORDER,
@@ -33,6 +36,7 @@ from deliberation.permissions import can, role_of
 from frontend import forms
 from frontend.dashboard import dashboard_figures, dashboard_jobs
 from frontend.views import _error_dict, _round
+from llm.gateway import model_available
 from moral_graph import services as graph_services
 from moral_graph.models import TransitionStory
 from moral_graph.ranking import METHODS
@@ -95,13 +99,37 @@ def console(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/console.html", {"rounds": rounds})
 
 
-def _form_context(values: dict, errors: dict, *, creating: bool) -> dict:
+ROUND_TEXTS = ("title", "description", "consent_text")
+
+
+def _round_text_labels() -> dict[str, str]:
+    return {"title": _("Title"), "description": _("Description"), "consent_text": _("Consent text")}
+
+
+def _form_context(values: dict, errors: dict, *, creating: bool, translations: dict) -> dict:
     return {
         "values": values,
         "errors": errors,
         "creating": creating,
         "visibilities": ReportVisibility.choices,
         "methods": METHODS,
+        "translation_groups": forms.translation_rows(
+            translations, _round_text_labels(), multiline=("description", "consent_text")
+        ),
+        "date_fields": [
+            {
+                "name": name,
+                "label": label,
+                "value": forms.date_value(values.get(name)),
+                "invalid": name in errors,
+            }
+            for name, label in (
+                ("articulation_opens_at", _("Articulation opens")),
+                ("voting_opens_at", _("Voting opens")),
+                ("closes_at", _("The round closes")),
+            )
+        ],
+        "time_zone": settings.TIME_ZONE,
     }
 
 
@@ -121,16 +149,20 @@ DEFAULT_FORM = {
     "ranking_method": "bt",
     "open_link_enabled": True,
     "report_live": False,
+    "articulation_opens_at": "",
+    "voting_opens_at": "",
+    "closes_at": "",
 }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def round_new(request: HttpRequest) -> HttpResponse:
-    """Create a round: its question, contexts typed in, optional attributes and settings."""
-    values, errors = dict(DEFAULT_FORM), {}
+    """Create a round: its question, contexts typed in, optional attributes, dates, settings and translations."""
+    values, errors, translations = dict(DEFAULT_FORM), {}, {}
     if request.method == "POST":
         values = {**{k: request.POST.get(k, "") for k in DEFAULT_FORM}, **forms.round_settings(request.POST)}
+        translations = forms.translations_from_post(request.POST, ROUND_TEXTS)
         try:
             round_ = services.round_create(
                 owner=request.user,
@@ -140,6 +172,7 @@ def round_new(request: HttpRequest) -> HttpResponse:
                 question=values["question"],
                 contexts=forms.parse_contexts(values["contexts"]),
                 attributes=forms.parse_attributes(values["attributes"]),
+                translations=translations,
                 **forms.round_settings(request.POST),
             )
         except ValidationError as exc:
@@ -152,7 +185,7 @@ def round_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/console_round_form.html",
-        _form_context(values, errors, creating=True),
+        _form_context(values, errors, creating=True, translations=translations),
         status=400 if errors else 200,
     )
 
@@ -160,9 +193,7 @@ def round_new(request: HttpRequest) -> HttpResponse:
 @organizer_page("edit_round")
 @require_http_methods(["GET", "POST"])
 def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
-    """Edit a round's title, description, consent text and settings."""
-    question = selectors.round_primary_question(round_)
-    contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
+    """Edit a round's title, description, consent text, dates, settings and their translations."""
     values = {
         "title": round_.title,
         "description": round_.description,
@@ -175,12 +206,15 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         "ranking_method": round_.ranking_method,
         "open_link_enabled": round_.open_link_enabled,
         "report_live": round_.report_live,
-        "question": question.text if question else "",
-        "contexts": forms.contexts_text(contexts),
+        "articulation_opens_at": round_.articulation_opens_at,
+        "voting_opens_at": round_.voting_opens_at,
+        "closes_at": round_.closes_at,
         "attributes": forms.attributes_text(round_.attributes.all()),
     }
+    translations = round_.translations or {}
     errors: dict = {}
     if request.method == "POST":
+        translations = forms.translations_from_post(request.POST, ROUND_TEXTS)
         changes = {
             "title": request.POST.get("title", ""),
             "description": request.POST.get("description", ""),
@@ -188,7 +222,7 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         }
         values.update(changes)
         try:
-            services.round_update(round_=round_, actor=request.user, **changes)
+            services.round_update(round_=round_, actor=request.user, translations=translations, **changes)
         except ValidationError as exc:
             errors = _error_dict(exc)
         except DomainError as exc:
@@ -199,7 +233,185 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
     return render(
         request,
         "frontend/console_round_form.html",
-        {**_base(request, round_, "edit"), **_form_context(values, errors, creating=False)},
+        {
+            **_base(request, round_, "edit"),
+            **_form_context(values, errors, creating=False, translations=translations),
+        },
+        status=400 if errors else 200,
+    )
+
+
+CONTEXT_TEXTS = ("name", "description")
+
+
+def _prefixed(errors: dict, prefix: str) -> dict:
+    """Field errors renamed to a form's prefixed field names, so the summary links reach the right input."""
+    return {key if key == "non_field_errors" else f"{prefix}{key}": value for key, value in errors.items()}
+
+
+def _context_labels() -> dict[str, str]:
+    return {"name": _("Name"), "description": _("Description")}
+
+
+def _context_form(prefix: str, name: str, description: str, translations: dict) -> dict:
+    return {
+        "prefix": prefix,
+        "name": name,
+        "description": description,
+        "translation_groups": forms.translation_rows(
+            translations, _context_labels(), prefix=prefix, multiline=("description",)
+        ),
+    }
+
+
+def _posted_context(request: HttpRequest, prefix: str) -> dict:
+    return {
+        "name": request.POST.get(f"{prefix}name", ""),
+        "description": request.POST.get(f"{prefix}description", ""),
+        "translations": forms.translations_from_post(request.POST, CONTEXT_TEXTS, prefix=prefix),
+    }
+
+
+def _save_suggestions(request: HttpRequest, round_: Round, question) -> tuple[list[dict], dict]:
+    """Save the kept suggestions all together; on any refusal nothing is saved and the rows come back."""
+    raw = request.POST.get("suggestion_count", "")
+    rows = []
+    for index in range(min(int(raw), MAX_SUGGESTIONS) if raw.isdigit() else 0):
+        prefix = f"sug{index}_"
+        rows.append(
+            {
+                "prefix": prefix,
+                "keep": request.POST.get(f"{prefix}keep") == "on",
+                "name": request.POST.get(f"{prefix}name", ""),
+                "description": request.POST.get(f"{prefix}description", ""),
+            }
+        )
+    kept = [row for row in rows if row["keep"]]
+    if not kept:
+        return rows, {"non_field_errors": [_("Tick at least one suggested context to add.")]}
+    try:
+        with transaction.atomic():
+            for row in kept:
+                try:
+                    services.context_save(
+                        actor=request.user,
+                        question=question,
+                        name=row["name"],
+                        description=row["description"],
+                    )
+                except ValidationError as exc:
+                    raise ValidationError(_prefixed(_error_dict(exc), row["prefix"])) from exc
+    except ValidationError as exc:
+        return rows, _error_dict(exc)
+    except DomainError as exc:
+        return rows, {"non_field_errors": [exc.message]}
+    return [], {}
+
+
+@organizer_page("edit_round")
+@require_http_methods(["GET", "POST"])
+def contexts(request: HttpRequest, round_: Round) -> HttpResponse:
+    """The question and its contexts with their translations; add contexts by hand or from the model's suggestions."""
+    question = selectors.round_primary_question(round_)
+    if question is None:
+        raise Http404("This round has no question.")
+    existing = list(question.contexts.order_by("order", "id"))
+    errors: dict = {}
+    suggestions: list[dict] = []
+    form = request.POST.get("form", "") if request.method == "POST" else ""
+    posted = {}
+    if request.method == "POST":
+        if form == "question":
+            posted = {
+                "text": request.POST.get("text", ""),
+                "translations": forms.translations_from_post(request.POST, ("text",), prefix="q_"),
+            }
+            errors = _prefixed(
+                _act(
+                    request,
+                    lambda: services.question_update(
+                        actor=request.user,
+                        question=question,
+                        text=posted["text"],
+                        translations=posted["translations"],
+                    ),
+                    _("The question is saved."),
+                ),
+                "q_",
+            )
+        elif form == "suggest":
+            try:
+                suggestions = [
+                    {"prefix": f"sug{i}_", "keep": True, **s}
+                    for i, s in enumerate(contexts_suggest(round_=round_, actor=request.user))
+                ]
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                return redirect("frontend:console-contexts", slug=round_.slug)
+            if not suggestions:
+                messages.error(
+                    request, _("The model suggested nothing new. Try again, or type a context below.")
+                )
+                return redirect("frontend:console-contexts", slug=round_.slug)
+        elif form == "suggestions":
+            suggestions, errors = _save_suggestions(request, round_, question)
+            if not errors:
+                messages.success(request, _("The contexts are added."))
+        else:
+            target = next((c for c in existing if form == f"ctx{c.pk}_"), None)
+            prefix = form if target is not None else "new_"
+            posted = _posted_context(request, prefix)
+            errors = _prefixed(
+                _act(
+                    request,
+                    lambda: services.context_save(
+                        actor=request.user, question=question, context=target, **posted
+                    ),
+                    _("The context is saved.") if target is not None else _("The context is added."),
+                ),
+                prefix,
+            )
+            form = prefix
+        if not errors and not suggestions:
+            return redirect("frontend:console-contexts", slug=round_.slug)
+    question_posted = form == "question"
+    context_forms = []
+    for context in existing:
+        prefix = f"ctx{context.pk}_"
+        source = posted if form == prefix else {}
+        context_forms.append(
+            _context_form(
+                prefix,
+                source.get("name", context.name),
+                source.get("description", context.description),
+                source.get("translations", context.translations),
+            )
+        )
+    new_source = posted if form == "new_" else {}
+    return render(
+        request,
+        "frontend/console_contexts.html",
+        {
+            **_base(request, round_, "contexts"),
+            "question": question,
+            "question_text": posted.get("text", question.text) if question_posted else question.text,
+            "question_groups": forms.translation_rows(
+                posted.get("translations") if question_posted else question.translations,
+                {"text": _("Question")},
+                prefix="q_",
+                multiline=("text",),
+            ),
+            "context_forms": context_forms,
+            "new_form": _context_form(
+                "new_",
+                new_source.get("name", ""),
+                new_source.get("description", ""),
+                new_source.get("translations", {}),
+            ),
+            "suggestions": suggestions,
+            "model_available": model_available(round_.pk),
+            "errors": errors,
+        },
         status=400 if errors else 200,
     )
 
@@ -453,9 +665,20 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
 @organizer_page()
 @require_http_methods(["GET", "POST"])
 def roles(request: HttpRequest, round_: Round) -> HttpResponse:
-    """Who holds which role; owners grant roles by username."""
+    """Who holds which role; owners grant roles by username and remove them (never the last owner)."""
     errors: dict = {}
     posted = {"username": "", "role": OrganizerRole.Role.VIEWER}
+    if request.method == "POST" and request.POST.get("action") == "revoke":
+        raw = request.POST.get("user", "")
+
+        def revoke():
+            user = get_user_model().objects.filter(pk=raw if raw.isdigit() else None).first()
+            if user is None:
+                raise ValidationError({"user": _("Choose someone who holds a role in this round.")})
+            services.role_revoke(round_=round_, actor=request.user, user=user)
+
+        _act(request, revoke, _("The role is removed."))
+        return redirect("frontend:console-roles", slug=round_.slug)
     if request.method == "POST":
         posted = {"username": request.POST.get("username", "").strip(), "role": request.POST.get("role", "")}
 

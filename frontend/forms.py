@@ -1,12 +1,17 @@
-"""Turn the organizer's typed text (one context or attribute per line) into what the services take."""
+"""Turn the organizer's typed text (one context or attribute per line, dates, translations) into service arguments."""
 
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.http import QueryDict
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 SETTING_FIELDS = ("stories_per_participant", "min_votes_per_story", "participant_cap", "token_budget")
 CHOICE_FIELDS = ("report_visibility", "ranking_method")
 FLAG_FIELDS = ("open_link_enabled", "report_live")
+DATE_FIELDS = ("articulation_opens_at", "voting_opens_at", "closes_at")
 
 
 def parse_contexts(text: str) -> list[dict[str, str]]:
@@ -43,6 +48,7 @@ def contexts_text(contexts) -> str:
 
 
 def attributes_text(attributes) -> str:
+    """The joining questions as the organizer typed them."""
     return "\n".join(f"{a.label}: {', '.join(a.choices)}" for a in attributes)
 
 
@@ -54,5 +60,60 @@ def round_settings(post: QueryDict) -> dict[str, Any]:
             values[name] = post.get(name)
     for name in FLAG_FIELDS:
         values[name] = post.get(name) == "on"
+    for name in DATE_FIELDS:
+        if name in post:
+            values[name] = post.get(name, "").strip()
     values["consent_text"] = post.get("consent_text", "")
     return values
+
+
+def date_value(value: datetime | str | None) -> str:
+    """A stored date as a datetime-local input shows it (in the server's time zone); typed text as typed."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+
+
+def other_languages() -> list[tuple[str, str]]:
+    """The languages besides the default one, in which organizers may translate the round's own texts."""
+    return [(code, name) for code, name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+
+
+def translation_field(prefix: str, field: str, language: str) -> str:
+    """The form name of one translated text, e.g. "title__es" or "ctx4_name__es"."""
+    return f"{prefix}{field}__{language}"
+
+
+def translations_from_post(
+    post: QueryDict, fields: tuple[str, ...], prefix: str = ""
+) -> dict[str, dict[str, str]]:
+    """{"es": {field: text}} from the translated fields of a form; empty texts are left out by the services."""
+    return {
+        code: {field: post.get(translation_field(prefix, field, code), "") for field in fields}
+        for code, _name in other_languages()
+    }
+
+
+def translation_rows(
+    translations: dict, fields: dict[str, str], prefix: str = "", multiline: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """One group per other language, each with its fields' form name, label, current text and shape."""
+    groups = []
+    for code, language in other_languages():
+        texts = (translations or {}).get(code) or {}
+        groups.append(
+            {
+                "code": code,
+                "language": language,
+                "fields": [
+                    {
+                        "name": translation_field(prefix, field, code),
+                        "label": _("%(field)s in %(language)s") % {"field": label, "language": language},
+                        "value": texts.get(field, ""),
+                        "multiline": field in multiline,
+                    }
+                    for field, label in fields.items()
+                ],
+            }
+        )
+    return groups

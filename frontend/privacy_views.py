@@ -19,7 +19,9 @@ def privacy(request: HttpRequest, slug: str) -> HttpResponse:
     participant, response = _participant_or_redirect(request, round_)
     if response:
         return response
-    return render(request, "frontend/privacy.html", {"round": round_, "participant": participant, "errors": {}})
+    return render(
+        request, "frontend/privacy.html", {"round": round_, "participant": participant, "errors": {}}
+    )
 
 
 @require_GET

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend import articulation_views, console_views, guidance_views, views
+from frontend import articulation_views, console_views, guidance_views, privacy_views, report_views, views
 
 app_name = "frontend"
 
@@ -21,16 +21,21 @@ urlpatterns = [
     path("console/<slug:slug>/moderation/", console_views.moderation, name="console-moderation"),
     path("console/<slug:slug>/roles/", console_views.roles, name="console-roles"),
     path("console/<slug:slug>/audit/", console_views.audit, name="console-audit"),
+    path("console/<slug:slug>/contexts/", console_views.contexts, name="console-contexts"),
     path("r/<slug:slug>/join/<str:token>/", views.join, name="join"),
     path("r/<slug:slug>/invite/", views.invite_code_entry, name="invite-entry"),
     path("r/<slug:slug>/invite/<str:code>/", views.join_invite, name="join-invite"),
     path("r/<slug:slug>/resume/<str:token>/", views.resume, name="resume"),
     path("r/<slug:slug>/", views.participant_home, name="round"),
     path("r/<slug:slug>/card/", views.card_form, name="card"),
+    path("r/<slug:slug>/card/<int:card_id>/edit/", views.card_edit, name="card-edit"),
     path("r/<slug:slug>/confirm/<int:card_id>/", views.confirm_value, name="confirm"),
     path("r/<slug:slug>/vote/", views.vote, name="vote"),
     path("r/<slug:slug>/done/", views.done, name="done"),
-    path("r/<slug:slug>/report/", views.report, name="report"),
+    path("r/<slug:slug>/report/", report_views.report, name="report"),
     path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),
     path("r/<slug:slug>/chat/", articulation_views.chat, name="chat"),
+    path("r/<slug:slug>/privacy/", privacy_views.privacy, name="privacy"),
+    path("r/<slug:slug>/privacy/data.json", privacy_views.privacy_download, name="privacy-download"),
+    path("r/<slug:slug>/privacy/delete/", privacy_views.privacy_delete, name="privacy-delete"),
 ]

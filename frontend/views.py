@@ -1,5 +1,6 @@
 """Pages for participants and report readers, plus sign-in and sign-up: thin views over selectors and services."""
 
+import re
 from math import ceil
 
 from django.conf import settings
@@ -271,13 +272,70 @@ def _chat_url(round_: Round) -> str | None:
         return None
 
 
+_POLICY_NUMBER = re.compile(r"^[^\d:]*?(\d+)\s*:")
+
+
 def _policy_error_positions(messages_: list[str]) -> set[int]:
+    """The policy fields a message names ("Policy 2: …", "Política 2: …"), counted from zero."""
     positions = set()
     for message in messages_:
-        head = message.split(":", 1)[0]
-        if head.startswith("Policy ") and head[7:].isdigit():
-            positions.add(int(head[7:]) - 1)
+        match = _POLICY_NUMBER.match(message)
+        if match:
+            positions.add(int(match.group(1)) - 1)
     return positions
+
+
+def _card_values(request: HttpRequest) -> dict:
+    return {
+        "title": request.POST.get("title", ""),
+        "description": request.POST.get("description", ""),
+        "context": request.POST.get("context", ""),
+        "policies": [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICY_FIELDS)],
+    }
+
+
+def _card_page(
+    request: HttpRequest,
+    round_: Round,
+    participant: Participant,
+    *,
+    values: dict,
+    errors: dict,
+    status: int,
+    card: ValuesCard | None = None,
+) -> HttpResponse:
+    """The card form, new or editing, with what was typed and the errors per field."""
+    contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
+    if not values["context"] and len(contexts) == 1:
+        values["context"] = str(contexts[0].pk)
+    bad = _policy_error_positions(errors.get("policies", []))
+    policy_fields = [
+        {"index": i, "number": i + 1, "value": v, "invalid": i in bad}
+        for i, v in enumerate(values["policies"])
+    ]
+    extra_open = any(f["value"].strip() for f in policy_fields[VISIBLE_POLICY_FIELDS:])
+    editable = round_.stage == Stage.ARTICULATION if card else round_.stage in card_services.CARD_STAGES
+    return render(
+        request,
+        "frontend/card_form.html",
+        {
+            "round": round_,
+            "question": selectors.round_primary_question(round_),
+            "contexts": contexts,
+            "values": values,
+            "errors": errors,
+            "policy_fields": policy_fields[:VISIBLE_POLICY_FIELDS],
+            "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
+            "extra_open": extra_open,
+            "examples": [_(example) for example in POLICY_EXAMPLES],
+            "filler_words": ",".join(FILLER_WORDS),
+            "progress": _progress(round_, participant),
+            "open": editable,
+            "card": card,
+            "chat_url": None if card else _chat_url(round_),
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -286,18 +344,11 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
     participant, response = _participant_or_redirect(request, round_)
     if response:
         return response
-    question = selectors.round_primary_question(round_)
-    contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
     values = {"title": "", "description": "", "context": "", "policies": [""] * MAX_POLICY_FIELDS}
     errors: dict = {}
     status = 200
     if request.method == "POST":
-        values = {
-            "title": request.POST.get("title", ""),
-            "description": request.POST.get("description", ""),
-            "context": request.POST.get("context", ""),
-            "policies": [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICY_FIELDS)],
-        }
+        values = _card_values(request)
         try:
             card_services.card_submit(
                 participant=participant,
@@ -313,34 +364,47 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, _("Thank you: your values card is saved."))
             return redirect("frontend:round", slug=slug)
-    if not values["context"] and len(contexts) == 1:
-        values["context"] = str(contexts[0].pk)
-    bad = _policy_error_positions(errors.get("policies", []))
-    policy_fields = [
-        {"index": i, "number": i + 1, "value": v, "invalid": i in bad}
-        for i, v in enumerate(values["policies"])
-    ]
-    extra_open = any(f["value"].strip() for f in policy_fields[VISIBLE_POLICY_FIELDS:])
-    return render(
-        request,
-        "frontend/card_form.html",
-        {
-            "round": round_,
-            "question": question,
-            "contexts": contexts,
-            "values": values,
-            "errors": errors,
-            "policy_fields": policy_fields[:VISIBLE_POLICY_FIELDS],
-            "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
-            "extra_open": extra_open,
-            "examples": POLICY_EXAMPLES,
-            "filler_words": ",".join(FILLER_WORDS),
-            "progress": _progress(round_, participant),
-            "open": round_.stage in card_services.CARD_STAGES,
-            "chat_url": _chat_url(round_),
-        },
-        status=status,
-    )
+    return _card_page(request, round_, participant, values=values, errors=errors, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def card_edit(request: HttpRequest, slug: str, card_id: int) -> HttpResponse:
+    """The author edits their card until voting starts; the card is then compared with the others again."""
+    round_ = _round(slug)
+    participant, response = _participant_or_redirect(request, round_)
+    if response:
+        return response
+    card = ValuesCard.objects.filter(pk=card_id, author=participant).first()
+    if card is None:
+        raise Http404("No such card of yours.")
+    policies = list(card.policies) + [""] * (MAX_POLICY_FIELDS - len(card.policies))
+    values = {
+        "title": card.title,
+        "description": card.description,
+        "context": str(card.context_id),
+        "policies": policies[:MAX_POLICY_FIELDS],
+    }
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        values = _card_values(request)
+        try:
+            card_services.card_update(
+                participant=participant,
+                card=card,
+                title=values["title"],
+                description=values["description"],
+                policies=values["policies"],
+                context_id=values["context"] or None,
+            )
+        except ValidationError as exc:
+            errors, status = _error_dict(exc), 400
+        except DomainError as exc:
+            errors, status = {"non_field_errors": [exc.message]}, exc.status
+        else:
+            messages.success(request, _("Your card is saved. We compare it with the other cards again."))
+            return redirect("frontend:round", slug=slug)
+    return _card_page(request, round_, participant, values=values, errors=errors, status=status, card=card)
 
 
 @require_http_methods(["GET", "POST"])
@@ -463,9 +527,3 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=400 if errors else 200,
     )
-
-
-def report(request: HttpRequest, slug: str) -> HttpResponse:
-    from frontend.report_views import report as report_page
-
-    return report_page(request, slug)

@@ -1,4 +1,5 @@
 """The API of stories, wiser votes, ranking runs, the report and its exports."""
+
 import io
 import json
 import tempfile
@@ -72,7 +73,9 @@ class StoryOut(serializers.ModelSerializer):
 
 class VoteIn(serializers.Serializer):
     answer = serializers.CharField(max_length=100)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=100_000, trim_whitespace=False)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=100_000, trim_whitespace=False
+    )
 
 
 class VoteOut(serializers.ModelSerializer):
@@ -206,7 +209,9 @@ class ExportApi(APIView):
     """The current ranking run as JSON (recomputable with verify_export), zipped CSV tables or GraphML."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_KINDS))],
+        parameters=[
+            OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_KINDS))
+        ],
         responses={
             (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="docs/exports.md"),
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV tables"),
@@ -232,15 +237,28 @@ class StoryOrganizerOut(serializers.ModelSerializer):
 
     class Meta:
         model = TransitionStory
-        fields = ["id", "context", "from_value", "to_value", "text", "origin", "prompt_version", "is_hidden",
-                  "hidden_reason", "counts"]
+        fields = [
+            "id",
+            "context",
+            "from_value",
+            "to_value",
+            "text",
+            "origin",
+            "prompt_version",
+            "is_hidden",
+            "hidden_reason",
+            "counts",
+        ]
 
     @extend_schema_field(ContextBrief)
     def get_context(self, story: TransitionStory) -> dict:
         return {"id": story.context_id, "name": story.context.name}
 
     @extend_schema_field(
-        {"type": "object", "properties": {k: {"type": "integer"} for k in ("wiser", "not_wiser", "not_sure", "shown")}}
+        {
+            "type": "object",
+            "properties": {k: {"type": "integer"} for k in ("wiser", "not_wiser", "not_sure", "shown")},
+        }
     )
     def get_counts(self, story) -> dict:
         return {
@@ -257,7 +275,10 @@ class StoryListApi(generics.ListAPIView):
     serializer_class = StoryOrganizerOut
 
     @extend_schema(
-        parameters=[OpenApiParameter("context", OpenApiTypes.INT), OpenApiParameter("hidden", OpenApiTypes.BOOL)]
+        parameters=[
+            OpenApiParameter("context", OpenApiTypes.INT),
+            OpenApiParameter("hidden", OpenApiTypes.BOOL),
+        ]
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -280,8 +301,18 @@ class OrganizerVoteOut(serializers.ModelSerializer):
 
     class Meta:
         model = WiserVote
-        fields = ["id", "participant", "story", "context", "from_value", "to_value", "answer", "reason",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "participant",
+            "story",
+            "context",
+            "from_value",
+            "to_value",
+            "answer",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class RoundVoteListApi(generics.ListAPIView):
@@ -316,8 +347,18 @@ class RunOut(serializers.ModelSerializer):
 
     class Meta:
         model = RankingRun
-        fields = ["id", "method", "watermark", "structure_version", "status", "software_version", "parameters",
-                  "created_at", "published_at", "is_current"]
+        fields = [
+            "id",
+            "method",
+            "watermark",
+            "structure_version",
+            "status",
+            "software_version",
+            "parameters",
+            "created_at",
+            "published_at",
+            "is_current",
+        ]
 
     def get_is_current(self, run: RankingRun) -> bool:
         return run.round.current_ranking_id == run.pk

@@ -109,7 +109,9 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
     answers = _answer_counts(edges)
     context_id = snapshot.context_id
     story_of = {
-        (e["sourceValueId"], e["wiserValueId"]): stories.get((context_id, e["sourceValueId"], e["wiserValueId"]), "")
+        (e["sourceValueId"], e["wiserValueId"]): stories.get(
+            (context_id, e["sourceValueId"], e["wiserValueId"]), ""
+        )
         for e in edges
     }
     ranked = []
@@ -139,7 +141,11 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
     for v in ranked:
         v["bar"] = {
             key: round(min(100.0, 100.0 * x / scale), 1)
-            for key, x in (("low", v["scoreInterval"][0]), ("high", v["scoreInterval"][1]), ("point", v["score"]))
+            for key, x in (
+                ("low", v["scoreInterval"][0]),
+                ("high", v["scoreInterval"][1]),
+                ("point", v["score"]),
+            )
         }
         v["bar"]["width"] = round(v["bar"]["high"] - v["bar"]["low"], 1)
     has_votes = result.get("nVotes", 0) > 0
@@ -186,7 +192,11 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
         if winner is None
         else {"valueId": winner["valueId"], "title": winner["title"], "pTop": winner["pTop"]},
         "values": ranked,
-        "graph": {"nodes": graph_nodes, "edges": graph_edges, "layout": graph_layout(graph_nodes, graph_edges)},
+        "graph": {
+            "nodes": graph_nodes,
+            "edges": graph_edges,
+            "layout": graph_layout(graph_nodes, graph_edges),
+        },
     }
 
 
@@ -203,7 +213,9 @@ def _evaluation(values: list[int | None]) -> dict[str, Any]:
 def report_participation(*, round_: Round) -> dict[str, Any]:
     """Who took part and how: joined, finished, cards, values, votes, confirmations, time and evaluation."""
     people = list(
-        round_.participants.values_list("joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated")
+        round_.participants.values_list(
+            "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated"
+        )
     )
     minutes = [(done - joined).total_seconds() / 60 for joined, done, *_ in people if done is not None]
     cards = ValuesCard.objects.filter(round=round_).aggregate(
@@ -224,7 +236,9 @@ def report_participation(*, round_: Round) -> dict[str, Any]:
         "votes": votes.count(),
         "voters": votes.values("participant_id").distinct().count(),
         "confirmations": confirmations["total"],
-        "confirmationRate": confirmations["same"] / confirmations["total"] if confirmations["total"] else None,
+        "confirmationRate": confirmations["same"] / confirmations["total"]
+        if confirmations["total"]
+        else None,
         "medianMinutes": median(minutes) if minutes else None,
         "represented": _evaluation([p[2] for p in people]),
         "fair": _evaluation([p[3] for p in people]),
@@ -312,7 +326,9 @@ def report_build(*, round_: Round) -> dict[str, Any]:
     }
     snapshots = selectors.snapshots_of(run=run)
     value_ids = {v["valueId"] for s in snapshots for v in s.results.get("values", [])}
-    value_ids |= {e[k] for s in snapshots for e in s.results.get("edges", []) for k in ("sourceValueId", "wiserValueId")}
+    value_ids |= {
+        e[k] for s in snapshots for e in s.results.get("edges", []) for k in ("sourceValueId", "wiserValueId")
+    }
     values = {v.pk: v for v in CanonicalValue.objects.filter(pk__in=value_ids)}
     stories = {
         (c, a, b): text

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, Q
+from django.db.models.fields.json import KT
 
 from deliberation.models import Context, Participant, ParticipantAttribute, Round
 from moral_graph.models import (
@@ -219,25 +220,30 @@ class ParticipantGroups:
 
 
 def participant_groups(*, round_id: int) -> dict[str, ParticipantGroups]:
-    """Every grouping attribute of the round with each participant's answer, read in one query."""
+    """Every grouping attribute of the round with each participant's answer (its text), one query per attribute."""
     keys = list(
         ParticipantAttribute.objects.filter(round_id=round_id, is_grouping=True)
         .order_by("order", "id")
         .values_list("key", flat=True)
     )
-    if not keys:
-        return {}
-    rows = list(Participant.objects.filter(round_id=round_id).order_by("id").values_list("id", "attributes"))
-    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
     result = {}
     for key in keys:
-        codes: dict[str, int] = {"": 0}
-        code = np.fromiter(
-            (codes.setdefault(str((answers or {}).get(key, "")), len(codes)) for _, answers in rows),
-            dtype=np.int64,
-            count=len(rows),
+        rows = (
+            Participant.objects.filter(round_id=round_id)
+            .annotate(answer=KT(f"attributes__{key}"))
+            .order_by("id")
+            .values_list("id", "answer")
         )
-        result[key] = ParticipantGroups(participant=ids, code=code, names=np.asarray(list(codes), dtype=str))
+        codes: dict[str, int] = {"": 0}
+        ids, code = [], []
+        for pk, answer in rows:
+            ids.append(pk)
+            code.append(codes.setdefault("" if answer is None else str(answer), len(codes)))
+        result[key] = ParticipantGroups(
+            participant=np.asarray(ids, dtype=np.int64),
+            code=np.asarray(code, dtype=np.int64),
+            names=np.asarray(list(codes), dtype=str),
+        )
     return result
 
 

@@ -32,7 +32,11 @@ def stories_for_organizer(
 
 
 def votes_for_organizer(
-    *, user, round_: Round, context_id: int | None = None, pseudonym: str | None = None,
+    *,
+    user,
+    round_: Round,
+    context_id: int | None = None,
+    pseudonym: str | None = None,
     answer: str | None = None,
 ) -> QuerySet[WiserVote]:
     """Every current wiser vote of the round under its voter's pseudonym, for a viewer or above."""

@@ -386,23 +386,19 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
 
 def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int, method: str) -> list[dict]:
     """Rank every context of the round from the votes as of the watermark; pure given the database state."""
-    from concurrent.futures import ThreadPoolExecutor
-
     per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
     impressions = selectors.impressions_at(round_id=round_.pk, assignment_watermark=assignment_watermark)
     values_of = selectors.context_value_ids(round_id=round_.pk)
     resolution = selectors.value_resolution(round_id=round_.pk)
     groups = selectors.participant_groups(round_id=round_.pk)
-
     empty = selectors.ContextVotes(
         voter=np.zeros(0, np.int64),
         src=np.zeros(0, np.int64),
         dst=np.zeros(0, np.int64),
         answer=np.zeros(0, np.int8),
     )
-    contexts = list(Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"))
-
-    def rank(context: Context) -> dict:
+    results = []
+    for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
         votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
         shown = [
             (resolution.get(a, a), resolution.get(b, b), n)
@@ -423,15 +419,8 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
             seed=watermark,
             voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
         )
-        return {"question_id": context.question_id, "context_id": context.pk, "result": result}
-
-    # Contexts are independent and every database read is done above; numpy releases the GIL in its
-    # heavy loops, so a second thread uses the second core. Results keep the contexts' order.
-    threads = getattr(settings, "WISER_RANKING_THREADS", 2)
-    if threads <= 1 or len(contexts) <= 1:
-        return [rank(context) for context in contexts]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(rank, contexts))
+        results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
+    return results
 
 
 def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -> selectors.ContextVotes:

@@ -15,7 +15,7 @@ pytest_plugins = ["tests.fake_openai"]
 
 SERVICE_MARKERS = {
     "needs_redis": ("REDIS_URL", "Redis"),
-    "needs_worker": ("REDIS_URL", "Redis and a Celery worker"),
+    "needs_worker": ("REDIS_URL", "a Celery worker"),
     "needs_postgres": ("DATABASE_URL", "PostgreSQL"),
 }
 _not_run: dict[str, list[str]] = {}

@@ -72,7 +72,7 @@ def test_the_whole_pipeline_through_http():
     # Deduplication merged paraphrases: fewer canonical values than cards, every card placed, none deleted.
     assert ValuesCard.objects.count() == 12
     assert CardMerge.objects.filter(undone_at__isnull=True).count() == 12
-    values = organizer_client.get("/api/v1/rounds/pipeline/values/").json()
+    values = organizer_client.get("/api/v1/rounds/pipeline/values/").json()["results"]
     assert 4 <= len(values) < 12
     family_of_value = {}
     for merge in CardMerge.objects.filter(undone_at__isnull=True).select_related("card"):
@@ -82,7 +82,7 @@ def test_the_whole_pipeline_through_http():
 
     # Each participant confirms their value.
     for _, client in participants:
-        card = client.get("/api/v1/rounds/pipeline/cards/").json()[0]
+        card = client.get("/api/v1/rounds/pipeline/cards/").json()["results"][0]
         assert card["value"] is not None
         confirmed = client.post(f"/api/v1/cards/{card['id']}/confirm/", {"answer": "same"}, format="json")
         assert confirmed.status_code == 200, confirmed.content

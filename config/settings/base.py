@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
     "llm",
@@ -34,12 +35,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "deliberation.ratelimit_middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -166,6 +169,20 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
 
+# Fixed-window limits per scope (atomic counters in the cache: Redis in production); see docs/security.md.
+WISER_RATE_LIMITS = {
+    "guidance": "30/m",
+    "articulation": "20/m",
+    "api_auth": "10/m",
+    "join:ip": "30/m",
+    "card:ip": "60/m",
+    "card:participant": "20/m",
+    "chat:ip": "240/m",
+    "chat:participant": "20/m",
+    "vote:ip": "600/m",
+    "vote:participant": "120/m",
+}
+
 # Whether anyone may create an organizer account at /signup/ (on for the embedded default, off in production).
 WISER_ALLOW_SIGNUP = env_bool("WISER_ALLOW_SIGNUP", False)
 
@@ -186,6 +203,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Rounds, values cards, wiser votes and ranked moral graphs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc served from our own static files (no CDN): drf-spectacular-sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 SESSION_COOKIE_HTTPONLY = True

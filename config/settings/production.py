@@ -1,4 +1,5 @@
 """Production: PostgreSQL, Redis and Celery workers from the environment; refuses insecure settings."""
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int
@@ -9,7 +10,12 @@ from .base import DATABASE_URL, REDIS_URL, SECRET_KEY
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production settings.")
-if not SECRET_KEY or SECRET_KEY.startswith("dev-insecure") or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+if (
+    not SECRET_KEY
+    or SECRET_KEY.startswith("dev-insecure")
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+):
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 50 characters in production.")
 if not DATABASE_URL:
     raise ImproperlyConfigured("Set DATABASE_URL (PostgreSQL) in production.")

@@ -8,7 +8,7 @@ from deliberation import services
 from deliberation.models import Participant, Round, Stage
 from moral_graph import services as graph_services
 from moral_graph.models import WiserVote
-from tests.browser.conftest import check_page
+from tests.browser.conftest import AXE, check_page
 from tests.factories import FAMILIES, UserFactory, join, make_round, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,6 +54,16 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     page.get_by_role("button", name="Yes, this is my value").click()
     page.wait_for_url(re.compile(r"/r/phone/$"))
     check_page(page, "participant-05-waiting")
+    page.get_by_role("link", name=re.compile("^Edit")).first.click()
+    page.wait_for_url(re.compile(r"/r/phone/card/\d+/edit/$"))
+    check_page(page, "participant-05b-edit-card")
+    page.get_by_label("Title (2 to 5 words)").fill(f"{title} always")
+    page.get_by_role("button", name="Save my card").click()
+    page.wait_for_url(re.compile(r"/r/phone/(confirm/\d+/)?$"))
+    if "/confirm/" in page.url:
+        page.get_by_role("button", name="Yes, this is my value").click()
+        page.wait_for_url(re.compile(r"/r/phone/$"))
+    assert Participant.objects.latest("id").cards.get().title == f"{title} always"
 
     services.round_set_stage(round_=round_, actor=round_.roles.get().user, stage=Stage.VOTING)
     page.goto(f"{live_server.url}/r/phone/")
@@ -89,8 +99,18 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     check_page(page, "participant-10-done-es")
 
 
+def check_desktop_and_phone(page, name: str) -> None:
+    """Check a console page at its desktop width and again 375 px wide."""
+    size = page.viewport_size
+    check_page(page, name)
+    page.set_viewport_size({"width": 375, "height": 740})
+    check_page(page, f"{name}-phone")
+    page.set_viewport_size(size)
+
+
 def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_server, desktop):
     UserFactory(username="organizer")
+    UserFactory(username="helper")
     page = desktop
     page.goto(f"{live_server.url}/console/")
     page.wait_for_url(re.compile(r"/login/"))
@@ -119,6 +139,20 @@ def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_ser
     page.get_by_role("button", name="Create the round").click()
     page.wait_for_url(re.compile(r"/console/advice-at-night/$"))
     check_page(page, "organizer-04-dashboard-draft")
+    page.get_by_role("link", name="Question and contexts").click()
+    page.get_by_role("button", name="Suggest contexts").click()
+    page.get_by_text("Suggesting contexts needs a language model").first.wait_for()
+    page.locator("#id_new_name").fill("When the user asks for plain facts")
+    page.get_by_role("button", name="Add the context").click()
+    page.get_by_text("The context is added.").wait_for()
+    check_desktop_and_phone(page, "organizer-04b-contexts")
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Title in Español").fill("Consejo de noche")
+    page.get_by_label("Voting opens").fill("2030-12-08T09:00")
+    check_desktop_and_phone(page, "organizer-04c-settings")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("The round is saved.").wait_for()
+    assert page.locator("time").first.get_attribute("datetime") == "2030-12-08T09:00:00+00:00"
     page.get_by_role("button", name=re.compile("^Open articulation")).click()
     page.get_by_text("The stage is changed.").wait_for()
 
@@ -160,12 +194,21 @@ def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_ser
     round_.refresh_from_db()
     assert round_.stage == Stage.PUBLISHED
     page.get_by_role("link", name="Roles").click()
-    check_page(page, "organizer-10-roles")
+    page.get_by_label("Username of an existing account").fill("helper")
+    page.get_by_role("button", name="Grant").click()
+    page.get_by_text("The role is granted.").wait_for()
+    page.get_by_role("button", name="Remove the role of helper").click()
+    page.get_by_text("The role is removed.").wait_for()
+    page.get_by_role("button", name="Remove the role of organizer").click()
+    page.get_by_text("A round needs at least one owner.").wait_for()
+    check_desktop_and_phone(page, "organizer-10-roles")
     page.get_by_role("link", name="Audit log").click()
     page.get_by_text("round.stage").first.wait_for()
     check_page(page, "organizer-11-audit")
 
-    reader = page.context.browser.new_context(viewport={"width": 375, "height": 740}).new_page()
+    reader_context = page.context.browser.new_context(viewport={"width": 375, "height": 740})
+    reader_context.add_init_script(path=str(AXE))
+    reader = reader_context.new_page()
     reader.goto(f"{live_server.url}/")
     reader.get_by_role("link", name="Advice at night").click()
     reader.wait_for_url(re.compile(r"/r/advice-at-night/report/$"))

@@ -5,8 +5,8 @@ import pytest
 from django.utils import timezone
 
 from cards.models import ValuesCard
-from cards.tasks import MAX_DEDUP_ATTEMPTS, dedup_card
 from cards.services import card_submit
+from cards.tasks import MAX_DEDUP_ATTEMPTS, dedup_card
 from deliberation.models import Round
 from deliberation.tasks import sweep_pending_work
 from moral_graph.models import RankingRun

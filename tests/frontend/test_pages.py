@@ -132,10 +132,12 @@ def test_report_page_follows_visibility_and_shows_ranked_values():
     for person, family in zip(people, ["autonomy", "safety", "honesty", "community"], strict=True):
         submit(person, family=family)
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
+    round_.refresh_from_db()  # the participants hold this instance
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
         for story in graph_services.assignments_next(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
+    assert WiserVote.objects.filter(story__round=round_).exists()
     graph_services.ranking_compute(round_id=round_.pk)
     assert Client().get("/r/report-page/report/").status_code == 403
     organizer = Client()

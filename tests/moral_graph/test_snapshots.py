@@ -4,7 +4,7 @@ import pytest
 from deliberation.models import Job, Round, Stage
 from moral_graph import selectors, services
 from moral_graph.models import RankingRun, RankingSnapshot, StoryAssignment, TransitionStory
-from tests.factories import FAMILIES, join, make_round, submit
+from tests.factories import join, make_round, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -110,6 +110,7 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "tests.reliability.worker_settings",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "PYTHONPATH": str(ROOT),
+            "WISER_TEST_RANK_DELAY_FLAG": str(log_dir / f"{name}.slowed"),
             **env,
         }
         self.process: subprocess.Popen | None = None
@@ -171,14 +172,9 @@ class Worker:
             os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """The test is over: kill the worker outright (its private Redis goes too, so nothing is left queued)."""
+        if self.process is not None and self.process.poll() is None:
+            self.kill9()
 
 
 def _reset_broker_pools() -> None:

@@ -1,5 +1,7 @@
 """Builders and the invariants every fault test holds."""
 
+from django.utils import timezone
+
 from cards.models import CardMerge, ValuesCard
 from deliberation.models import Round, Stage
 from moral_graph import selectors, services
@@ -10,7 +12,10 @@ FAMILIES = ["autonomy", "safety", "honesty", "community"]
 
 
 def voting_round(slug: str, people: int = 8):
-    """A round in its voting stage with placed cards, stories and `people` participants who have not voted."""
+    """A round in its voting stage with placed cards, stories and `people` participants who have not voted.
+
+    Its ranking is marked dirty already, so votes cast in-process do not each trigger a ranking.
+    """
     round_ = make_round(slug=slug, stories_per_participant=6, min_votes_per_story=2)
     participants = []
     for i in range(people):
@@ -18,8 +23,9 @@ def voting_round(slug: str, people: int = 8):
         submit(person, family=FAMILIES[i % 4], variant=(i // 4) % 3, context_index=i % 2)
         participants.append(person)
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
-    round_.refresh_from_db()
     services.stories_generate(round_id=round_.pk)
+    Round.objects.filter(pk=round_.pk).update(ranking_dirty_since=timezone.now())
+    round_.refresh_from_db()
     return round_, participants
 
 

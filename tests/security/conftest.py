@@ -62,7 +62,9 @@ def _remember(client: Client, participant: Participant) -> None:
 def build_world(*, slug: str = "sec", ranked: bool = True, **round_settings) -> World:
     """Seed a voting round through the services: cards, values, stories, votes and (optionally) a ranking."""
     owner = UserFactory(username=f"owner-{slug}")
-    round_ = make_round(owner=owner, slug=slug, stories_per_participant=4, min_votes_per_story=1, **round_settings)
+    round_ = make_round(
+        owner=owner, slug=slug, stories_per_participant=4, min_votes_per_story=1, **round_settings
+    )
     people = [join(round_, party=party) for party in ("Left", "Right", "Other", "Left")]
     for person, family in zip(people, FAMILIES, strict=True):
         submit(person, family=family)

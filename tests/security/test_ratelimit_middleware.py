@@ -33,8 +33,10 @@ def test_api_joins_are_limited_per_ip_with_retry_after(settings):
     round_ = make_round(slug="rl-join")
     client = Client()
     body = {"token": round_.join_token, "consent": True}
-    codes = [client.post("/api/v1/rounds/rl-join/join/", body, content_type="application/json").status_code
-             for _ in range(3)]
+    codes = [
+        client.post("/api/v1/rounds/rl-join/join/", body, content_type="application/json").status_code
+        for _ in range(3)
+    ]
     assert codes == [201, 201, 201]
     refused = client.post("/api/v1/rounds/rl-join/join/", body, content_type="application/json")
     assert refused.status_code == 429
@@ -68,16 +70,27 @@ def test_votes_are_limited_per_participant_across_addresses(settings):
     person = join(round_)
     auth = {"HTTP_AUTHORIZATION": f"Participant {participant_token(person)}"}
     codes = [
-        Client().post("/api/v1/stories/999999/vote/", {"answer": "wiser"}, content_type="application/json",
-                      REMOTE_ADDR=f"10.0.1.{i}", **auth).status_code
+        Client()
+        .post(
+            "/api/v1/stories/999999/vote/",
+            {"answer": "wiser"},
+            content_type="application/json",
+            REMOTE_ADDR=f"10.0.1.{i}",
+            **auth,
+        )
+        .status_code
         for i in range(3)
     ]
     # The limit counts attempts before the view runs: a missing story is 404, the third attempt 429.
     assert codes == [404, 404, 429]
     # Someone else is not held back.
     stranger = join(round_)
-    other = Client().post("/api/v1/stories/999999/vote/", {"answer": "wiser"}, content_type="application/json",
-                          HTTP_AUTHORIZATION=f"Participant {participant_token(stranger)}")
+    other = Client().post(
+        "/api/v1/stories/999999/vote/",
+        {"answer": "wiser"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Participant {participant_token(stranger)}",
+    )
     assert other.status_code == 404
 
 
@@ -97,8 +110,12 @@ def test_card_posts_are_limited(settings):
     settings.WISER_RATE_LIMITS = {"card:ip": "1/m"}
     make_round(slug="rl-card")
     client = Client()
-    assert client.post("/api/v1/rounds/rl-card/cards/", {}, content_type="application/json").status_code == 403
-    assert client.post("/api/v1/rounds/rl-card/cards/", {}, content_type="application/json").status_code == 429
+    assert (
+        client.post("/api/v1/rounds/rl-card/cards/", {}, content_type="application/json").status_code == 403
+    )
+    assert (
+        client.post("/api/v1/rounds/rl-card/cards/", {}, content_type="application/json").status_code == 429
+    )
     # Reading cards is not a write and is not counted.
     assert client.get("/api/v1/rounds/rl-card/cards/").status_code == 403
 
@@ -130,8 +147,9 @@ def test_exactly_the_limit_passes_under_concurrency_on_redis(redis_url):
     passed: list[int] = []
     refused: list[str] = []
     lock = threading.Lock()
-    with override_settings(CACHES=caches, WISER_RATE_LIMITS={"vote:ip": f"{limit}/h", "vote:participant": None}):
-
+    with override_settings(
+        CACHES=caches, WISER_RATE_LIMITS={"vote:ip": f"{limit}/h", "vote:participant": None}
+    ):
         middleware = RateLimitMiddleware(lambda request: HttpResponse("ok"))
         factory = RequestFactory()
         barrier = threading.Barrier(8)
