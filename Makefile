@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser-deps run test lint migrate worker beat clean
+.PHONY: install browser-deps run test load lint migrate worker beat clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ browser-deps:
 ## make test: the whole suite (SQLite and in-process tasks unless DATABASE_URL / REDIS_URL are set)
 test: install browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make load: the load bench (gunicorn, PostgreSQL, Redis on this machine; see docs/reliability.md)
+load: install
+	$(BIN)/python bench/load.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -78,6 +78,17 @@ class Http:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, method: str, path: str, body=None, token: str = "") -> tuple[int, object]:
+        reused = self.writer is not None
+        try:
+            return await self._request(method, path, body, token)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            if not reused:
+                raise
+        # The server closed an idle keep-alive connection (as browsers see it too): reconnect once.
+        self.close()
+        return await self._request(method, path, body, token)
+
+    async def _request(self, method: str, path: str, body, token: str) -> tuple[int, object]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         data = b"" if body is None else json.dumps(body).encode()

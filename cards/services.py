@@ -6,6 +6,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from cards import dedup
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
@@ -63,14 +64,14 @@ def card_submit(
     with transaction.atomic():
         round_ = Round.objects.select_for_update().get(pk=participant.round_id)
         if round_.stage not in CARD_STAGES:
-            raise WrongStage("Cards can be submitted only during the articulation and voting stages.")
+            raise WrongStage(_("Cards can be submitted only during the articulation and voting stages."))
         duplicate = ValuesCard.objects.filter(
             author=participant, title=fields.title, description=fields.description, policies=fields.policies
         ).first()
         if duplicate is not None:
             return duplicate
         if ValuesCard.objects.filter(author=participant).count() >= 5:
-            raise Conflict("You can submit at most 5 cards in a round.", code="too_many_cards")
+            raise Conflict(_("You can submit at most 5 cards in a round."), code="too_many_cards")
         card = ValuesCard.objects.create(
             round=round_,
             question=context.question,
@@ -91,13 +92,13 @@ def card_submit(
 def card_update(*, participant: Participant, card: ValuesCard, title, description, policies, context_id=None) -> ValuesCard:
     """Let the author edit their card until the voting stage; it is placed again."""
     if card.author_id != participant.pk:
-        raise Forbidden("Only the author can edit this card.")
+        raise Forbidden(_("Only the author can edit this card."))
     fields = validate_card(title=title, description=description, policies=policies)
     context = _context_for(participant, context_id) if context_id is not None else card.context
     with transaction.atomic():
         round_ = Round.objects.select_for_update().get(pk=participant.round_id)
         if round_.stage != Stage.ARTICULATION:
-            raise WrongStage("Cards can be edited only until the voting stage starts.")
+            raise WrongStage(_("Cards can be edited only until the voting stage starts."))
         locked = ValuesCard.objects.select_for_update().get(pk=card.pk)
         locked.title, locked.description, locked.policies = fields.title, fields.description, fields.policies
         locked.context = context
@@ -116,7 +117,7 @@ def card_update(*, participant: Participant, card: ValuesCard, title, descriptio
 def card_hide(*, actor, card: ValuesCard, reason: str, hidden: bool = True) -> ValuesCard:
     """Hide (or show again) a card, with a reason its author is shown."""
     if not can(actor, card.round, "moderate"):
-        raise Forbidden("Your role in this round does not allow moderation.")
+        raise Forbidden(_("Your role in this round does not allow moderation."))
     from deliberation.text import clean_text
 
     reason = clean_text(reason, field="reason", max_length=500, required=hidden)
@@ -256,18 +257,18 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
 def merge_confirm(*, participant: Participant, card: ValuesCard, answer: str) -> MergeConfirmation:
     """The author answers "is this your value?"; "different" splits their card into a value of its own."""
     if card.author_id != participant.pk:
-        raise Forbidden("Only the author of this card can answer.")
+        raise Forbidden(_("Only the author of this card can answer."))
     if answer not in MergeConfirmation.Answer.values:
         raise ValidationError({"answer": "Answer 'same' or 'different'."})
     with transaction.atomic():
         merge = CardMerge.objects.select_for_update().filter(card=card, undone_at__isnull=True).first()
         if merge is None:
-            raise NotFound("This card has not been placed yet.")
+            raise NotFound(_("This card has not been placed yet."))
         existing = MergeConfirmation.objects.filter(merge=merge).first()
         if existing is not None:
             if existing.answer == answer:
                 return existing
-            raise Conflict("You have already answered for this card.", code="already_answered")
+            raise Conflict(_("You have already answered for this card."), code="already_answered")
         confirmation = MergeConfirmation.objects.create(merge=merge, answer=answer)
         if answer == MergeConfirmation.Answer.DIFFERENT:
             others = CardMerge.objects.filter(value=merge.value, undone_at__isnull=True).exclude(pk=merge.pk)
@@ -284,7 +285,7 @@ def merge_confirm(*, participant: Participant, card: ValuesCard, answer: str) ->
 
 def _require_moderator(actor, round_: Round) -> None:
     if not can(actor, round_, "moderate"):
-        raise Forbidden("Your role in this round does not allow moderation.")
+        raise Forbidden(_("Your role in this round does not allow moderation."))
 
 
 def value_merge(*, actor, source: CanonicalValue, target: CanonicalValue) -> CanonicalValue:
@@ -297,7 +298,7 @@ def value_merge(*, actor, source: CanonicalValue, target: CanonicalValue) -> Can
         source = CanonicalValue.objects.select_for_update().get(pk=source.pk)
         target = CanonicalValue.objects.select_for_update().get(pk=target.pk)
         if not source.is_active or not target.is_active:
-            raise Conflict("Both values must be active.", code="inactive_value")
+            raise Conflict(_("Both values must be active."), code="inactive_value")
         now = timezone.now()
         moved = list(CardMerge.objects.filter(value=source, undone_at__isnull=True))
         CardMerge.objects.filter(pk__in=[m.pk for m in moved]).update(

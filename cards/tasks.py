@@ -4,6 +4,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 from django.db.models import F
+from django.utils import timezone
 
 from cards.models import ValuesCard
 from cards.services import dedup_place_card
@@ -17,7 +18,7 @@ def dedup_card(self, card_id: int) -> None:
     """Place one card into a canonical value (does nothing when it is already placed or gone)."""
     counted = ValuesCard.objects.filter(
         pk=card_id, dedup_status=ValuesCard.DedupStatus.PENDING, dedup_attempts__lt=MAX_DEDUP_ATTEMPTS
-    ).update(dedup_attempts=F("dedup_attempts") + 1)
+    ).update(dedup_attempts=F("dedup_attempts") + 1, updated_at=timezone.now())
     if not counted:
         if ValuesCard.objects.filter(pk=card_id, dedup_status=ValuesCard.DedupStatus.PENDING).exists():
             # A poison card: stop retrying and hand it to the organizers' review queue.

@@ -21,6 +21,7 @@ from deliberation.ratelimit import Rate, rate_for, ratelimit_request
 AUTH_RATE_SCOPE = "api_auth"
 # Guessing passwords through the token endpoint is as slow as through the sign-in page.
 AUTH_DEFAULT_RATE = Rate(limit=10, window=60)
+MAX_ID = 2**63 - 1
 
 
 class ParticipantTokenScheme(OpenApiAuthenticationExtension):
@@ -44,9 +45,13 @@ def int_param(request: Request, name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise serializers.ValidationError({name: ["A whole number."]}) from None
+    # Beyond a 64-bit id the database driver fails on foreign-key lookups (OverflowError on SQLite).
+    if abs(value) > MAX_ID:
+        raise serializers.ValidationError({name: ["A whole number."]})
+    return value
 
 
 def choice_param(request: Request, name: str, choices) -> str | None:

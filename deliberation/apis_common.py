@@ -1,5 +1,8 @@
-"""The one error body of the API."""
+"""The one error body of the API, and its description in the OpenAPI schema."""
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,6 +33,15 @@ def exception_handler(exc, context):
             {"error": {"code": "invalid", "message": "Some fields need attention.", "fields": fields}},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away mid-request: nothing was half-written (writes are atomic); try again shortly.
+        response = Response(
+            {"error": {"code": "unavailable", "message": "The service is briefly unavailable; please retry.",
+                       "fields": {}}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
@@ -43,3 +55,70 @@ def exception_handler(exc, context):
         body = {"code": code, "message": str(detail), "fields": {}}
     response.data = {"error": body}
     return response
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            },
+            "required": ["code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+ERRORS = {
+    "400": "Invalid input: `fields` names each field with its messages.",
+    "403": "Not allowed for this caller (or no credentials).",
+    "404": "No such round or object (or not visible to this caller).",
+}
+WRITE_ERRORS = {"409": "The round's stage (or the object's state) refuses this now."}
+TOO_MANY = "Rate-limited: wait `Retry-After` seconds."
+# Views that count requests themselves (deliberation.ratelimit.ratelimit_request), besides the middleware's routes.
+VIEW_LIMITED = {"api:auth-token", "api:round-guidance", "api:articulation-turn", "api:articulation-draft"}
+
+
+def _view_name(path: str) -> str | None:
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(re.sub(r"\{(\w*id)\}", "1", path).replace("{", "").replace("}", "")).view_name
+    except Resolver404:
+        return None
+
+
+def _rate_limited(view_name: str | None, method: str) -> bool:
+    from deliberation.ratelimit_middleware import ROUTES
+
+    rule = ROUTES.get(view_name or "")
+    return view_name in VIEW_LIMITED or (rule is not None and method.upper() in rule[1])
+
+
+def error_responses_hook(result, generator, request, public):
+    """drf-spectacular postprocessing: document the one error body on the statuses every operation can answer."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in result.get("paths", {}).items():
+        view_name = _view_name(path)
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            errors = {**ERRORS, **(WRITE_ERRORS if method != "get" else {})}
+            responses = operation.setdefault("responses", {})
+            for code, description in errors.items():
+                responses.setdefault(code, {"description": description, "content": reference})
+            if _rate_limited(view_name, method):
+                responses.setdefault(
+                    "429",
+                    {
+                        "description": TOO_MANY,
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+                        "content": reference,
+                    },
+                )
+    return result

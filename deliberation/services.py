@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
 from deliberation.models import (
@@ -43,7 +44,7 @@ def audit_log(*, round_: Round | None, actor, action: str, target: Any = None, d
 
 def _require(user, round_: Round, action: str) -> None:
     if not can(user, round_, action):
-        raise Forbidden("Your role in this round does not allow this.")
+        raise Forbidden(_("Your role in this round does not allow this."))
 
 
 def _clean_contexts(contexts: Sequence[Any]) -> list[dict[str, str]]:
@@ -119,7 +120,7 @@ def clean_translations(raw: Any, *, kind: str, field: str = "translations") -> d
         return {}
     if not isinstance(raw, dict):
         raise ValidationError({field: "Give translations as {language: {field: text}}."})
-    languages = {code for code, _ in settings.LANGUAGES}
+    languages = {code for code, _name in settings.LANGUAGES}
     allowed = TRANSLATABLE[kind]
     cleaned: dict[str, dict[str, str]] = {}
     for language, texts in raw.items():
@@ -310,9 +311,9 @@ def round_set_stage(*, round_: Round, actor, stage: str) -> Round:
     if target == current:
         return locked
     if target < current - 1:
-        raise Conflict("A round can move back only one stage.", code="stage_order")
+        raise Conflict(_("A round can move back only one stage."), code="stage_order")
     if target == STAGE_ORDER.index(Stage.PUBLISHED) and locked.current_ranking_id is None:
-        raise Conflict("Rank the round before publishing it.", code="not_ranked")
+        raise Conflict(_("Rank the round before publishing it."), code="not_ranked")
     previous = locked.stage
     locked.stage = stage
     locked.save(update_fields=["stage", "updated_at"])
@@ -353,7 +354,7 @@ def participant_join(
 ) -> Participant:
     """Join a round by its open link or a one-time invite code; consent is required."""
     if round_.stage not in JOINABLE_STAGES:
-        raise WrongStage("This round is not open for joining.")
+        raise WrongStage(_("This round is not open for joining."))
     if consent is not True:
         raise ValidationError({"consent": "Please agree to the consent text to take part."})
     cleaned = _clean_participant_attributes(round_, attributes)
@@ -361,11 +362,11 @@ def participant_join(
     if invite_code:
         invitation = Invitation.objects.select_for_update().filter(round=round_, code=str(invite_code)[:64]).first()
         if invitation is None:
-            raise NotFound("This invite code is not valid for this round.")
+            raise NotFound(_("This invite code is not valid for this round."))
         if invitation.used_at is not None:
-            raise Conflict("This invite code has already been used.", code="invite_used")
+            raise Conflict(_("This invite code has already been used."), code="invite_used")
     elif not (round_.open_link_enabled and join_token and join_token == round_.join_token):
-        raise Forbidden("This round needs a valid link or invite code.")
+        raise Forbidden(_("This round needs a valid link or invite code."))
     if user is not None and user.is_authenticated:
         existing = Participant.objects.filter(round=round_, user=user).first()
         if existing is not None:
@@ -373,7 +374,7 @@ def participant_join(
     if round_.participant_cap is not None:
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         if locked.participants.count() >= locked.participant_cap:
-            raise Conflict("This round is full.", code="round_full")
+            raise Conflict(_("This round is full."), code="round_full")
     participant = Participant.objects.create(
         round=round_,
         attributes=cleaned,
@@ -413,7 +414,7 @@ def invitations_create(*, round_: Round, actor, count: int) -> list[Invitation]:
     _require(actor, round_, "invite")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
         raise ValidationError({"count": "Between 1 and 10000."})
-    invitations = Invitation.objects.bulk_create([Invitation(round=round_) for _ in range(count)])
+    invitations = Invitation.objects.bulk_create([Invitation(round=round_) for _i in range(count)])
     audit_log(round_=round_, actor=actor, action="invitations.create", target=round_, data={"count": count})
     return invitations
 
@@ -424,7 +425,7 @@ def role_grant(*, round_: Round, actor, user, role: str) -> OrganizerRole:
     _require(actor, round_, "manage_roles")
     if role not in OrganizerRole.Role.values:
         raise ValidationError({"role": f"One of {', '.join(OrganizerRole.Role.values)}."})
-    obj, _ = OrganizerRole.objects.update_or_create(round=round_, user=user, defaults={"role": role})
+    obj, _created = OrganizerRole.objects.update_or_create(round=round_, user=user, defaults={"role": role})
     audit_log(round_=round_, actor=actor, action="role.grant", target=obj, data={"user": user.pk, "role": role})
     return obj
 
@@ -453,7 +454,7 @@ def context_save(
     """Add a context to a question, or change one's name, description or translations (owner only)."""
     _require(actor, question.round, "edit_round")
     if context is not None and context.question_id != question.pk:
-        raise NotFound("No such context in this question.")
+        raise NotFound(_("No such context in this question."))
     changes: dict[str, Any] = {}
     if name is not None or context is None:
         changes["name"] = clean_text(name, field="name", max_length=200)
@@ -485,9 +486,9 @@ def role_revoke(*, round_: Round, actor, user) -> None:
     _require(actor, round_, "manage_roles")
     role = OrganizerRole.objects.select_for_update().filter(round=round_, user=user).first()
     if role is None:
-        raise NotFound("That user has no role in this round.")
+        raise NotFound(_("That user has no role in this round."))
     owners = OrganizerRole.objects.filter(round=round_, role=OrganizerRole.Role.OWNER)
     if role.role == OrganizerRole.Role.OWNER and owners.count() == 1:
-        raise Conflict("A round needs at least one owner.", code="last_owner")
+        raise Conflict(_("A round needs at least one owner."), code="last_owner")
     role.delete()
     audit_log(round_=round_, actor=actor, action="role.revoke", target=round_, data={"user": user.pk})

@@ -73,6 +73,11 @@ class Design:
         return delta + theta[self.n_values] if self.acquiescence else delta
 
 
+def _column_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sum over rows of a * b, per column (a plain sum for vectors)."""
+    return np.einsum("i...,i...->...", a, b)
+
+
 class Problem:
     """Wins out of trials per story (one column per reweighting), with a Gaussian prior of given precision."""
 
@@ -95,22 +100,39 @@ class Problem:
     def _prior(self, theta: np.ndarray) -> np.ndarray:
         return self.prior.reshape((-1,) + (1,) * (theta.ndim - 1))
 
-    def evaluate(self, theta: np.ndarray, columns=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(
+        self, theta: np.ndarray, columns=None, curvature: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Log posterior, its gradient and each story's curvature trials * p * (1 - p), per column of theta.
 
-        columns says which reweightings (columns of wins and trials) theta holds; None for all.
+        columns says which reweightings (columns of wins and trials) theta holds; None for all. With
+        curvature=False the third item is None (the chord steps need no Hessian).
         """
         wins, trials = (
             (self.wins, self.trials) if columns is None else (self.wins[:, columns], self.trials[:, columns])
         )
         delta = self.design.log_odds(theta)
-        small = np.exp(-np.abs(delta))
-        p = np.where(delta >= 0, 1.0, small) / (1.0 + small)
-        softplus = np.maximum(delta, 0.0) + np.log1p(small)
+        # In place where possible: at 200 resamples these arrays are megabytes, and fresh temporaries
+        # cost more than the arithmetic.
+        small = np.abs(delta)
+        np.negative(small, out=small)
+        np.exp(small, out=small)
+        softplus = np.maximum(delta, 0.0)
+        softplus += np.log1p(small)
         prior = self._prior(theta)
-        value = (wins * delta - trials * softplus).sum(axis=0) - 0.5 * (prior * theta**2).sum(axis=0)
-        grad = self.transposed @ (wins - trials * p) - prior * theta
-        return value, grad, trials * p * (1.0 - p)
+        value = _column_dot(wins, delta) - _column_dot(trials, softplus) - 0.5 * (prior * theta**2).sum(axis=0)
+        denominator = small + 1.0
+        np.copyto(small, 1.0, where=delta >= 0)
+        p = np.divide(small, denominator, out=small)
+        residual = np.multiply(trials, p, out=softplus)
+        np.subtract(wins, residual, out=residual)
+        grad = self.transposed @ residual - prior * theta
+        if not curvature:
+            return value, grad, None
+        np.subtract(1.0, p, out=denominator)
+        denominator *= p
+        denominator *= trials
+        return value, grad, denominator
 
     @cached_property
     def _entries(self):
@@ -185,29 +207,29 @@ def bootstrap(problem: Problem, theta: np.ndarray, solver: Solver) -> np.ndarray
 def _backtrack(problem: Problem, thetas, step, state, columns):
     """Per column, the largest of 1, 1/2, 1/4, ... times step that does not lower the log posterior.
 
-    state is (log posterior, gradient, curvature) at thetas; returns thetas, state and t after the move.
+    state is (log posterior, gradient, curvature or None) at thetas; returns thetas, state and t after
+    the move (the curvature is kept only when state has one).
     """
     value = state[0]
+    curvature = state[2] is not None
     t = np.ones(step.shape[1])
     candidate = thetas + step
-    new_state = list(problem.evaluate(candidate, columns))
+    new_state = list(problem.evaluate(candidate, columns, curvature))
+    parts = range(3 if curvature else 2)
     for _ in range(30):
         worse = np.flatnonzero(~_no_worse(new_state[0], value))
         if not len(worse):
             break
         t[worse] *= 0.5
         candidate[:, worse] = thetas[:, worse] + t[worse] * step[:, worse]
-        for part, update in zip(
-            new_state,
-            problem.evaluate(candidate[:, worse], worse if columns is None else columns[worse]),
-            strict=True,
-        ):
-            part[..., worse] = update
+        update = problem.evaluate(candidate[:, worse], worse if columns is None else columns[worse], curvature)
+        for i in parts:
+            new_state[i][..., worse] = update[i]
     failed = np.flatnonzero(~_no_worse(new_state[0], value))
     t[failed] = 0.0
     candidate[:, failed] = thetas[:, failed]
-    for part, previous in zip(new_state, state, strict=True):
-        part[..., failed] = previous[..., failed]
+    for i in parts:
+        new_state[i][..., failed] = state[i][..., failed]
     return candidate, tuple(new_state), t
 
 
@@ -231,7 +253,7 @@ def _batched_newton(problem: Problem, thetas: np.ndarray) -> np.ndarray:
 
 
 def _chord_steps(problem: Problem, thetas: np.ndarray, solver: Solver) -> np.ndarray:
-    state = problem.evaluate(thetas)
+    state = problem.evaluate(thetas, curvature=False)
     for _ in range(APPROXIMATE_STEPS):
         thetas, state, _ = _backtrack(problem, thetas, solver.solve(state[1]), state, None)
     return thetas

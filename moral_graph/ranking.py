@@ -191,19 +191,25 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     )
 
 
-def _voter_weights(n_voters: int, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap weights (voters x resamples): how often each voter is drawn, n_voters draws per resample."""
+def _resampled_counts(votes: _Votes, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wiser, not wiser and not sure counts per story (stories x resamples) in a bootstrap over voters.
+
+    Each resample draws n_voters voters with replacement (voters sorted by id, default_rng(seed)). The
+    draws go one resample at a time into a row, so no voters x resamples matrix is ever built; when
+    every voter cast one vote, a drawn voter's row of per_voter is looked up instead of multiplied.
+    """
     rng = np.random.default_rng(seed)
-    weights = np.empty((n_boot, n_voters))
+    n_stories, n_voters = len(votes.counts), votes.n_voters
+    resampled = np.empty((n_boot, 3 * n_stories))
+    by_voter = votes.per_voter.tocsc()
+    single = bool(np.all(np.diff(by_voter.indptr) == 1))
     for b in range(n_boot):
-        weights[b] = np.bincount(rng.integers(0, n_voters, n_voters), minlength=n_voters)
-    return weights.T
-
-
-def _resampled_counts(votes: _Votes, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n_stories = len(votes.counts)
-    resampled = votes.per_voter @ weights
-    return resampled[:n_stories], resampled[n_stories : 2 * n_stories], resampled[2 * n_stories :]
+        drawn = rng.integers(0, n_voters, n_voters)
+        if single:
+            resampled[b] = np.bincount(by_voter.indices[drawn], minlength=3 * n_stories)
+        else:
+            resampled[b] = votes.per_voter @ np.bincount(drawn, minlength=n_voters)
+    return resampled[:, :n_stories].T, resampled[:, n_stories : 2 * n_stories].T, resampled[:, 2 * n_stories :].T
 
 
 def _softmax(theta: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -223,7 +229,7 @@ def _present(story_src, story_dst, n_voted: int, resampled: tuple) -> np.ndarray
     return (incidence @ (sum(resampled) > 0)) > 0
 
 
-def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure: str, prior: float):
+def _bt_scores(votes: _Votes, resampled: tuple, *, acquiescence: bool, unsure: str, prior: float):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
     src, dst = voted_index[votes.story_src], voted_index[votes.story_dst]
@@ -256,7 +262,6 @@ def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure
         return bradley_terry.Problem(design, wins, decisive, priors)
 
     theta, solver = bradley_terry.fit(problem(*(votes.counts[:, j].astype(np.float64) for j in range(3))))
-    resampled = _resampled_counts(votes, weights)
     present = _present(src, dst, n_voted, resampled)
     boot_theta = bradley_terry.bootstrap(problem(*resampled), theta, solver)
     exact = n_voted <= bradley_terry.EXACT_LIMIT
@@ -270,7 +275,7 @@ def _bt_scores(votes: _Votes, weights: np.ndarray, *, acquiescence: bool, unsure
     return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted], present), parameters
 
 
-def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
+def _mai_scores(votes: _Votes, resampled: tuple, *, impressions: np.ndarray):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
     src, dst = voted_index[votes.story_src], voted_index[votes.story_dst]
@@ -283,7 +288,6 @@ def _mai_scores(votes: _Votes, weights: np.ndarray, *, impressions: np.ndarray):
 
     w, n, u = (votes.counts[:, j, None].astype(np.float64) for j in range(3))
     point = scores(w, n, u, impressions[:, None])[:, 0]
-    resampled = _resampled_counts(votes, weights)
     present = _present(src, dst, n_voted, resampled)
     not_answering = (impressions - votes.counts.sum(axis=1))[:, None]
     boot = scores(*resampled, not_answering + sum(resampled), present)
@@ -320,11 +324,11 @@ def _scores(votes: _Votes, method: str, n_boot: int, seed: int, story_impression
     if n_voted == 0:
         point[:] = 1.0 / max(k, 1)
         return point, boot, parameters
-    weights = _voter_weights(votes.n_voters, n_boot, seed)
+    resampled = _resampled_counts(votes, n_boot, seed)
     if method == "mai_pagerank":
-        voted_point, voted_boot, extra = _mai_scores(votes, weights, impressions=story_impressions)
+        voted_point, voted_boot, extra = _mai_scores(votes, resampled, impressions=story_impressions)
     else:
-        voted_point, voted_boot, extra = _bt_scores(votes, weights, **_BT_VARIANTS[method])
+        voted_point, voted_boot, extra = _bt_scores(votes, resampled, **_BT_VARIANTS[method])
     point[votes.voted], boot[votes.voted] = voted_point, voted_boot
     parameters.update(extra)
     return point, boot, parameters

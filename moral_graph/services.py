@@ -2,6 +2,7 @@
 
 import logging
 import random
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
 from deliberation.models import Context, Job, Participant, Round, Stage
@@ -128,7 +130,7 @@ def story_write(
 
     round_ = context.question.round
     if not can(actor, round_, "edit_stories"):
-        raise Forbidden("Your role in this round does not allow editing stories.")
+        raise Forbidden(_("Your role in this round does not allow editing stories."))
     text = clean_text(text, field="text", max_length=4000, multiline=True)
     from cards.models import CanonicalValue
 
@@ -161,7 +163,7 @@ def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = Tru
     from deliberation.services import audit_log
 
     if not can(actor, story.round, "edit_stories"):
-        raise Forbidden("Your role in this round does not allow editing stories.")
+        raise Forbidden(_("Your role in this round does not allow editing stories."))
     reason = clean_text(reason, field="reason", max_length=500, required=hidden)
     with transaction.atomic():
         TransitionStory.objects.filter(pk=story.pk).update(
@@ -265,7 +267,7 @@ def vote_cast(
     try:
         story_pk = int(story_id)
     except (TypeError, ValueError) as exc:
-        raise NotFound("No such story.") from exc
+        raise NotFound(_("No such story.")) from exc
     # One read answers every precondition: the story is in the round, the stage, the assignment, a prior vote.
     row = (
         TransitionStory.objects.filter(pk=story_pk, round_id=participant.round_id, is_hidden=False)
@@ -279,12 +281,12 @@ def vote_cast(
         .first()
     )
     if row is None:
-        raise NotFound("No such story in this round.")
+        raise NotFound(_("No such story in this round."))
     stage, assigned, prior = row
     if stage != Stage.VOTING:
-        raise WrongStage("Votes are accepted only while the round is in its voting stage.")
+        raise WrongStage(_("Votes are accepted only while the round is in its voting stage."))
     if not assigned:
-        raise Forbidden("This story was not assigned to you.")
+        raise Forbidden(_("This story was not assigned to you."))
     if prior is None:
         insert = _vote_insert_postgres if connection.vendor == "postgresql" else _vote_insert_portable
         vote, flipped = insert(
@@ -299,7 +301,7 @@ def vote_cast(
     vote = WiserVote.objects.get(participant=participant, story_id=story_pk)
     if vote.answer == answer and vote.reason == reason:
         return vote, False
-    raise Conflict("You already voted on this story; change your answer with an update.", code="already_voted")
+    raise Conflict(_("You already voted on this story; change your answer with an update."), code="already_voted")
 
 
 _VOTE_INSERT_SQL = """
@@ -366,13 +368,13 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
     try:
         vote_pk = int(vote_id)
     except (TypeError, ValueError) as exc:
-        raise NotFound("No such vote.") from exc
+        raise NotFound(_("No such vote.")) from exc
     with transaction.atomic():
         vote = WiserVote.objects.select_for_update().filter(pk=vote_pk, participant=participant).first()
         if vote is None:
-            raise NotFound("No such vote of yours.")
+            raise NotFound(_("No such vote of yours."))
         if Round.objects.get(pk=participant.round_id).stage != Stage.VOTING:
-            raise WrongStage("Answers can be changed only while the round is in its voting stage.")
+            raise WrongStage(_("Answers can be changed only while the round is in its voting stage."))
         if vote.answer == answer and vote.reason == reason:
             return vote
         answer_changed = vote.answer != answer
@@ -443,11 +445,38 @@ def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -
     )
 
 
-def _claim_ranking_lock(round_: Round) -> Job | None:
-    job, _ = Job.objects.get_or_create(round=round_, kind="ranking", key="round")
+ADVISORY_LOCK_NAMESPACE = 0x57495345  # "WISE": our advisory locks, apart from anyone else's on the server
+
+
+@contextmanager
+def _advisory_lock(round_id: int):
+    """On PostgreSQL, a session lock held for the whole computation: it dies with a killed worker's connection,
+    so recovery does not wait for the stale-lock timeout. Yields whether it was acquired (always True elsewhere)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = round_id % 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, key])
+
+
+def _claim_ranking_lock(round_: Round, *, exclusive: bool = False) -> Job | None:
+    """Mark the round's ranking job running; `exclusive` (we hold the advisory lock) overrides a lost claim."""
+    job, _created = Job.objects.get_or_create(round=round_, kind="ranking", key="round")
+    claimable = Job.objects.filter(pk=job.pk)
+    if not exclusive:
+        claimable = claimable.filter(
+            ~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE)
+        )
     claimed = (
-        Job.objects.filter(pk=job.pk)
-        .filter(~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE))
+        claimable
         .update(
             status=Job.Status.RUNNING,
             attempts=F("attempts") + 1,
@@ -464,7 +493,15 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
         return None
-    job = _claim_ranking_lock(round_)
+    with _advisory_lock(round_id) as acquired:
+        if not acquired:
+            return None  # another computation runs; it re-checks for newer votes when it ends
+        return _ranking_compute_locked(round_, method, exclusive=connection.vendor == "postgresql")
+
+
+def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: bool) -> RankingRun | None:
+    round_id = round_.pk
+    job = _claim_ranking_lock(round_, exclusive=exclusive)
     if job is None:
         return None  # another computation runs; it re-checks for newer votes when it ends
     method = method or round_.ranking_method
@@ -501,7 +538,7 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
     if Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=False).exists():
         from moral_graph.tasks import rank_round
 
-        rank_round.apply_async((round_id,), countdown=_debounce())
+        enqueue_on_commit(rank_round, round_id, countdown=_debounce())
     return run
 
 
@@ -528,6 +565,9 @@ def _publish(
         ).first()
         if existing is not None:
             return existing
+        newer = RankingRun.objects.filter(pk=locked.current_ranking_id, watermark__gt=watermark).first()
+        if newer is not None:
+            return newer  # a computation that started earlier and ended later never replaces a newer result
         run = RankingRun.objects.create(
             round=locked,
             method=method,

@@ -117,6 +117,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 # Longer than the longest task, so a running task is not delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_TASK_DEFAULT_QUEUE = "wiser"
+# The sweeper leaves fresh work alone for a grace period, and treats a job still "running" past the hard time
+# limit as lost (its worker died).
+WISER_SWEEP_GRACE_SECONDS = env_int("WISER_SWEEP_GRACE_SECONDS", 30)
+WISER_SWEEP_LOST_AFTER_SECONDS = env_int("WISER_SWEEP_LOST_AFTER_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-work": {"task": "deliberation.tasks.sweep_pending_work", "schedule": 60.0},
 }

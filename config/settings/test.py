@@ -1,4 +1,6 @@
 """Settings for pytest. Tasks run in-process unless a test starts a real worker."""
+import os
+
 from .base import *  # noqa: F403
 from .base import VAR_DIR
 
@@ -12,3 +14,7 @@ OPENAI_BASE_URL = ""
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Tests share one process-local cache (cleared before each test); a test that needs the Redis cache overrides it.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# A test database of its own per run, so runs side by side on one PostgreSQL server cannot drop each other's.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_wiser_{os.getpid()}"  # noqa: F405

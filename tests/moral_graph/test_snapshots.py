@@ -1,5 +1,6 @@
 """Ranking runs: one at a time, idempotent, reproducible at their watermark, published atomically."""
 import pytest
+from django.db import connection
 
 from deliberation.models import Job, Round, Stage
 from moral_graph import selectors, services
@@ -86,11 +87,39 @@ def test_new_votes_make_a_new_run_and_the_old_one_stays_readable():
     assert round_.current_ranking_id == second.pk
 
 
+def _hold_advisory_lock(round_id: int):
+    """Another session holding the round's ranking lock, as a computation in another worker does."""
+    import psycopg
+
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"], dbname=settings["NAME"],
+        autocommit=True,
+    )
+    other.execute("SELECT pg_advisory_lock(%s, %s)", [services.ADVISORY_LOCK_NAMESPACE, round_id])
+    return other
+
+
 def test_a_running_computation_blocks_a_second_one():
     round_, _ = _voting_round()
     Job.objects.create(round=round_, kind="ranking", key="round", status=Job.Status.RUNNING)
-    assert services.ranking_compute(round_id=round_.pk) is None
+    other = _hold_advisory_lock(round_.pk) if connection.vendor == "postgresql" else None
+    try:
+        assert services.ranking_compute(round_id=round_.pk) is None
+    finally:
+        if other is not None:
+            other.close()
     assert not RankingRun.objects.exists()
+
+
+@pytest.mark.needs_postgres
+def test_a_job_left_running_by_a_killed_worker_is_taken_over_at_once():
+    assert connection.vendor == "postgresql"
+    round_, _ = _voting_round()
+    Job.objects.create(round=round_, kind="ranking", key="round", status=Job.Status.RUNNING)
+    run = services.ranking_compute(round_id=round_.pk)  # nobody holds the advisory lock: the job was lost
+    assert run is not None and run.status == RankingRun.Status.PUBLISHED
+    assert Job.objects.get(round=round_, kind="ranking").status == Job.Status.DONE
 
 
 def test_a_failed_computation_is_recorded_and_publishes_nothing(monkeypatch):

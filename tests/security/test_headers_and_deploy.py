@@ -21,7 +21,8 @@ def _deploy_env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS"}
+        # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' conftest for the live server, never in deployment.
+        if k not in {"DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
