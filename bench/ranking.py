@@ -400,6 +400,7 @@ def _instrument(backend: int | None) -> _Phases:
     for name in (
         "round_watermark",
         "assignment_watermark",
+        "round_stories",
         "votes_at_watermark",
         "impressions_at",
         "context_value_ids",
@@ -414,7 +415,6 @@ def _instrument(backend: int | None) -> _Phases:
     for name in (
         "_prepare",
         "edge_counts",
-        "_voter_weights",
         "_resampled_counts",
         "_present",
         "_bt_scores",

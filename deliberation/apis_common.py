@@ -1,10 +1,12 @@
 """The one error body of the API, and its description in the OpenAPI schema."""
+
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -22,7 +24,9 @@ def _flatten(detail) -> dict[str, list[str]]:
 def exception_handler(exc, context):
     """One error body everywhere: {"error": {"code", "message", "fields"}}."""
     if isinstance(exc, DomainError):
-        response = Response({"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status)
+        response = Response(
+            {"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status
+        )
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response["Retry-After"] = str(retry_after)
@@ -36,8 +40,13 @@ def exception_handler(exc, context):
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database went away mid-request: nothing was half-written (writes are atomic); try again shortly.
         response = Response(
-            {"error": {"code": "unavailable", "message": "The service is briefly unavailable; please retry.",
-                       "fields": {}}},
+            {
+                "error": {
+                    "code": "unavailable",
+                    "message": "The service is briefly unavailable; please retry.",
+                    "fields": {},
+                }
+            },
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         response["Retry-After"] = "5"
@@ -57,6 +66,16 @@ def exception_handler(exc, context):
     return response
 
 
+class Pagination(LimitOffsetPagination):
+    """`?limit=&offset=` with bounds: a page holds at most 1000 rows, and an offset past a 64-bit integer is the end."""
+
+    max_limit = 1000
+
+    def get_offset(self, request) -> int:
+        # SQLite and PostgreSQL refuse an OFFSET beyond a signed 64-bit integer (a 500 instead of an empty page).
+        return min(super().get_offset(request), 2**63 - 1)
+
+
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {
@@ -65,7 +84,10 @@ ERROR_SCHEMA = {
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
             },
             "required": ["code", "message", "fields"],
         }
@@ -79,6 +101,9 @@ ERRORS = {
 }
 WRITE_ERRORS = {"409": "The round's stage (or the object's state) refuses this now."}
 TOO_MANY = "Rate-limited: wait `Retry-After` seconds."
+VIEW_ERRORS = {
+    "api:articulation-start": {"503": "No model is available for this round: write the card instead."}
+}
 # Views that count requests themselves (deliberation.ratelimit.ratelimit_request), besides the middleware's routes.
 VIEW_LIMITED = {"api:auth-token", "api:round-guidance", "api:articulation-turn", "api:articulation-draft"}
 
@@ -99,6 +124,19 @@ def _rate_limited(view_name: str | None, method: str) -> bool:
     return view_name in VIEW_LIMITED or (rule is not None and method.upper() in rule[1])
 
 
+def _constrain_path_parameters(operation: dict) -> None:
+    # The URL converters: <int:> matches digits only and <slug:> letters, digits, "-" and "_"; anything else
+    # never reaches the API (it is the site's 404 page).
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") != "path":
+            continue
+        schema = parameter.setdefault("schema", {})
+        if schema.get("type") == "integer":
+            schema["minimum"] = 0
+        elif parameter["name"] == "slug":
+            schema["pattern"] = "^[-a-zA-Z0-9_]+$"
+
+
 def error_responses_hook(result, generator, request, public):
     """drf-spectacular postprocessing: document the one error body on the statuses every operation can answer."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
@@ -108,7 +146,8 @@ def error_responses_hook(result, generator, request, public):
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
-            errors = {**ERRORS, **(WRITE_ERRORS if method != "get" else {})}
+            _constrain_path_parameters(operation)
+            errors = {**ERRORS, **(WRITE_ERRORS if method != "get" else {}), **VIEW_ERRORS.get(view_name, {})}
             responses = operation.setdefault("responses", {})
             for code, description in errors.items():
                 responses.setdefault(code, {"description": description, "content": reference})

@@ -120,7 +120,9 @@ class Problem:
         softplus = np.maximum(delta, 0.0)
         softplus += np.log1p(small)
         prior = self._prior(theta)
-        value = _column_dot(wins, delta) - _column_dot(trials, softplus) - 0.5 * (prior * theta**2).sum(axis=0)
+        value = (
+            _column_dot(wins, delta) - _column_dot(trials, softplus) - 0.5 * (prior * theta**2).sum(axis=0)
+        )
         denominator = small + 1.0
         np.copyto(small, 1.0, where=delta >= 0)
         p = np.divide(small, denominator, out=small)
@@ -161,6 +163,23 @@ class Solver:
     def solve(self, b: np.ndarray) -> np.ndarray:
         """H^-1 b."""
         return self.lu.solve(b) if self.cholesky is None else sla.cho_solve(self.cholesky, b)
+
+    @cached_property
+    def _inverse(self) -> np.ndarray:
+        factor, lower = self.cholesky
+        inverse, info = sla.lapack.dpotri(factor, lower=lower)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Hessian's Cholesky factor is singular")
+        triangle = np.tril(inverse) if lower else np.triu(inverse)
+        return triangle + triangle.T - np.diag(np.diag(triangle))
+
+    def solve_repeatedly(self, b: np.ndarray) -> np.ndarray:
+        """H^-1 b, for a solver used several times over many columns: dense H is inverted once.
+
+        OpenBLAS's triangular solves with hundreds of right-hand sides run at a quarter of the speed of
+        a matrix product, so five chord steps cost less with the inverse (it agrees to about 1e-15).
+        """
+        return self.lu.solve(b) if self.cholesky is None else self._inverse @ b
 
 
 def _no_worse(new_value, value):
@@ -222,7 +241,9 @@ def _backtrack(problem: Problem, thetas, step, state, columns):
             break
         t[worse] *= 0.5
         candidate[:, worse] = thetas[:, worse] + t[worse] * step[:, worse]
-        update = problem.evaluate(candidate[:, worse], worse if columns is None else columns[worse], curvature)
+        update = problem.evaluate(
+            candidate[:, worse], worse if columns is None else columns[worse], curvature
+        )
         for i in parts:
             new_state[i][..., worse] = update[i]
     failed = np.flatnonzero(~_no_worse(new_state[0], value))
@@ -255,5 +276,5 @@ def _batched_newton(problem: Problem, thetas: np.ndarray) -> np.ndarray:
 def _chord_steps(problem: Problem, thetas: np.ndarray, solver: Solver) -> np.ndarray:
     state = problem.evaluate(thetas, curvature=False)
     for _ in range(APPROXIMATE_STEPS):
-        thetas, state, _ = _backtrack(problem, thetas, solver.solve(state[1]), state, None)
+        thetas, state, _ = _backtrack(problem, thetas, solver.solve_repeatedly(state[1]), state, None)
     return thetas

@@ -10,24 +10,28 @@ WISER, NOT_WISER = 0, 1
 def voter_group_codes(
     labels: np.ndarray, vote_voter: np.ndarray, n_voters: int
 ) -> tuple[list[str], np.ndarray]:
-    """Group names (sorted) and each voter's group index (-1 when unknown: "" or None) from one label per vote."""
-    labels = np.asarray(labels, dtype=object).copy()
-    labels[np.equal(labels, None)] = ""
+    """Group names (sorted) and each voter's group index (-1 when unknown: "" or None) from one label per vote.
+
+    Labels are taken once per voter (at the voter's first vote) and checked against the voter's other
+    votes in one vectorised comparison: a string array never becomes a Python string per vote.
+    """
+    labels = np.asarray(labels)
     if len(labels) != len(vote_voter):
         raise ValueError("each voter_groups array must have one label per vote")
-    voter_label = np.full(n_voters, "", dtype=object)
+    if labels.dtype == object:
+        labels = np.where(np.equal(labels, None), "", labels)
     first = np.full(n_voters, -1)
     first[vote_voter[::-1]] = np.arange(len(vote_voter))[::-1]
     seen = first >= 0
-    voter_label[seen] = labels[first[seen]]
-    if np.any(labels != voter_label[vote_voter]):
+    voter_label = labels[first[seen]]
+    if np.any(labels != voter_label[(np.cumsum(seen) - 1)[vote_voter]]):
         raise ValueError("a voter has more than one label for the same grouping attribute")
-    text = np.array([str(label) for label in voter_label.tolist()])
-    names, code = np.unique(text, return_inverse=True)
+    names, code = np.unique(voter_label.astype(str), return_inverse=True)
     names = names.tolist()
-    if names and names[0] == "":
-        return names[1:], code - 1
-    return names, code
+    shift = 1 if names and names[0] == "" else 0
+    voter_code = np.full(n_voters, -1, dtype=np.int64)
+    voter_code[seen] = code.ravel() - shift
+    return names[shift:], voter_code
 
 
 def edge_groups(
@@ -60,19 +64,20 @@ def edge_groups(
     enough = voters >= min_group_voters
     qualified = np.where(enough, share, np.inf).min(axis=1, initial=np.inf)
     bridging = np.where(enough.sum(axis=1) >= 2, qualified, np.nan)
-    wiser_list, votes_list, share_list = (
-        wiser.astype(np.int64).tolist(),
-        votes.tolist(),
-        significant(share).tolist(),
+    # One dict per (story, group) cell with votes, built from flat columns: a Python loop per cell is
+    # the cost here, not the arithmetic.
+    story_of, group_of = np.nonzero(votes)
+    cells = zip(
+        story_of.tolist(),
+        np.asarray(names, dtype=object)[group_of].tolist(),
+        wiser[story_of, group_of].astype(np.int64).tolist(),
+        votes[story_of, group_of].tolist(),
+        significant(share[story_of, group_of]).tolist(),
+        strict=True,
     )
-    per_story = [
-        {
-            names[g]: {"wiser": wiser_list[s][g], "votes": votes_list[s][g], "share": share_list[s][g]}
-            for g in range(n_groups)
-            if votes_list[s][g]
-        }
-        for s in range(n_stories)
-    ]
+    per_story: list[dict] = [{} for _ in range(n_stories)]
+    for story, name, n_wiser, n_votes, group_share in cells:
+        per_story[story][name] = {"wiser": n_wiser, "votes": n_votes, "share": group_share}
     return per_story, bridging
 
 

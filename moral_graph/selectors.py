@@ -37,49 +37,45 @@ def round_watermark(*, round_id: int) -> int:
 
 
 def assignment_watermark(*, round_id: int) -> int:
-    return StoryAssignment.objects.filter(story__round_id=round_id).aggregate(m=Max("id"))["m"] or 0
+    """The newest story assignment of the round (0 when none).
+
+    Read as the first row of a backward scan of the primary key: MAX over a join reads every assignment.
+    """
+    newest = (
+        StoryAssignment.objects.filter(story__round_id=round_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return newest or 0
 
 
 def _int_columns(sql: str, params: list, n_columns: int) -> np.ndarray:
     """The rows of a query of n_columns integers (none NULL) as an int64 array (rows x n_columns).
 
-    On PostgreSQL each column comes back as one binary int8 array (array_send of array_agg), read by
-    numpy in place: no Python object per row. Other databases go through fetchall.
+    On PostgreSQL each column comes back as one bytea, its values' binary forms (int8send) concatenated
+    by string_agg, which numpy reads in place: no Python object per row, and about half the backend's
+    work of array_send(array_agg(...)). Other databases go through fetchall.
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             names = [f"c{i}" for i in range(n_columns)]
-            packed = ", ".join(f"array_send(array_agg(q.{name}))" for name in names)
+            packed = ", ".join(f"string_agg(int8send(q.{name}), '')" for name in names)
             cursor.execute(f"SELECT {packed} FROM ({sql}) AS q({', '.join(names)})", params)  # noqa: S608 - generated names
             columns = cursor.fetchone()
             if columns[0] is None:
                 return np.zeros((0, n_columns), dtype=np.int64)
-            return np.stack([parse_int8_array(bytes(column)) for column in columns], axis=1)
+            return np.stack([parse_int8_column(column) for column in columns], axis=1)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return np.asarray(rows, dtype=np.int64).reshape(-1, n_columns)
 
 
-_INT8_OID = 20
-
-
-def parse_int8_array(data: bytes) -> np.ndarray:
-    """PostgreSQL's binary form of a one-dimensional bigint[] without NULLs (array_send) as an int64 array."""
-    if len(data) < 12:
-        raise ValueError("not a binary PostgreSQL array")
-    ndim, has_nulls, element = (int(x) for x in np.frombuffer(data, ">i4", 3))
-    if element != _INT8_OID or has_nulls or ndim > 1:
-        raise ValueError("expected a one-dimensional bigint array without NULLs")
-    if ndim == 0:
-        return np.zeros(0, dtype=np.int64)
-    size = int(np.frombuffer(data, ">i4", 1, 12)[0])
-    cells = np.dtype([("length", ">i4"), ("value", ">i8")])
-    if len(data) != 20 + size * cells.itemsize:
-        raise ValueError("binary array length does not match its size")
-    values = np.frombuffer(data, cells, size, 20)
-    if np.any(values["length"] != 8):
-        raise ValueError("binary array holds an element that is not a bigint")
-    return values["value"].astype(np.int64)
+def parse_int8_column(data: bytes) -> np.ndarray:
+    """Big-endian 8-byte integers back to back (string_agg of int8send) as an int64 array."""
+    if len(data) % 8:
+        raise ValueError("not a whole number of 8-byte integers")
+    return np.frombuffer(data, ">i8").astype(np.int64)
 
 
 def _answer_code_sql(column: str) -> str:
@@ -90,8 +86,8 @@ def _answer_code_sql(column: str) -> str:
     )
 
 
-def _round_stories(round_id: int) -> np.ndarray:
-    """The round's stories sorted by id: id, context, from value, to value, hidden (0/1)."""
+def round_stories(*, round_id: int) -> np.ndarray:
+    """The round's stories sorted by id: id, context, from value, to value, hidden (0/1), one row each."""
     story = TransitionStory._meta.db_table
     sql = (
         f"SELECT id, context_id, from_value_id, to_value_id, CAST(CASE WHEN is_hidden THEN 1 ELSE 0 END AS BIGINT)"  # noqa: S608 - names from the models
@@ -102,18 +98,25 @@ def _round_stories(round_id: int) -> np.ndarray:
 
 
 def _latest_revisions(round_id: int, watermark: int) -> np.ndarray:
-    """Per vote of the round, its newest revision at the watermark: vote id, answer code (sorted by vote)."""
+    """Per vote of the round, its newest revision at the watermark: vote id, answer code (sorted by vote).
+
+    Vote id and answer code travel as one integer (vote id * 4 + code), a third less to aggregate.
+    """
     revision = WiserVoteRevision._meta.db_table
     sql = (
-        f"SELECT vote_id, id, {_answer_code_sql('answer')} FROM {revision}"  # noqa: S608 - names from the models
+        f"SELECT vote_id * 4 + {_answer_code_sql('answer')}, id FROM {revision}"  # noqa: S608 - names from the models
         " WHERE round_id = %s AND id <= %s"
     )
-    rows = _int_columns(sql, [round_id, watermark], 3)
-    order = np.lexsort((rows[:, 1], rows[:, 0]))
-    rows = rows[order]
-    last = np.ones(len(rows), dtype=bool)
-    last[:-1] = rows[1:, 0] != rows[:-1, 0]
-    return rows[last][:, [0, 2]]
+    rows = _int_columns(sql, [round_id, watermark], 2)
+    vote, code = rows[:, 0] >> 2, rows[:, 0] & 3
+    # Two stable sorts (by revision, then by vote) order as a lexsort would; rows come back nearly in
+    # both orders, which timsort handles in about linear time.
+    order = np.argsort(rows[:, 1], kind="stable")
+    order = order[np.argsort(vote[order], kind="stable")]
+    vote, code = vote[order], code[order]
+    last = np.ones(len(vote), dtype=bool)
+    last[:-1] = vote[1:] != vote[:-1]
+    return np.stack([vote[last], code[last]], axis=1)
 
 
 def _votes_between(low: int, high: int) -> np.ndarray:
@@ -125,33 +128,52 @@ def _votes_between(low: int, high: int) -> np.ndarray:
 
 
 def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Index of each query in sorted_keys, -1 where absent."""
+    """Index of each query in sorted_keys, -1 where absent.
+
+    Keys that fill most of their range (ids of one round's rows) go through a table indexed by id,
+    several times faster than a binary search for a million queries.
+    """
     if len(sorted_keys) == 0:
         return np.full(len(query), -1, dtype=np.int64)
+    low, high = int(sorted_keys[0]), int(sorted_keys[-1])
+    if high - low < 4 * len(sorted_keys) + 1024:
+        table = np.full(high - low + 1, -1, dtype=np.int64)
+        table[sorted_keys - low] = np.arange(len(sorted_keys))
+        inside = (query >= low) & (query <= high)
+        position = np.full(len(query), -1, dtype=np.int64)
+        position[inside] = table[query[inside] - low]
+        return position
     position = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
     return np.where(sorted_keys[position] == query, position, -1)
 
 
-def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVotes]:
+def votes_at_watermark(
+    *, round_id: int, watermark: int, stories: np.ndarray | None = None
+) -> dict[int, ContextVotes]:
     """Each vote's answer as of the watermark (hidden stories left out), grouped by context, ordered by vote.
 
     Three scans of one table each (latest revisions, votes in their id range, the round's stories), joined
     in numpy: at a million votes the database does a few times less work than when it joins them itself.
+    stories: round_stories, when the caller has read them already.
     """
     latest = _latest_revisions(round_id, watermark)
     if len(latest) == 0:
         return {}
     votes = _votes_between(int(latest[0, 0]), int(latest[-1, 0]))
-    stories = _round_stories(round_id)
+    stories = round_stories(round_id=round_id) if stories is None else stories
     vote_row = _positions(votes[:, 0], latest[:, 0])
     latest, vote_row = latest[vote_row >= 0], vote_row[vote_row >= 0]
     story_row = _positions(stories[:, 0], votes[vote_row, 2])
     keep = story_row >= 0
     keep[keep] = stories[story_row[keep], 4] == 0
     latest, vote_row, story_row = latest[keep], vote_row[keep], story_row[keep]
+    contexts, story_context = np.unique(stories[:, 1], return_inverse=True)
+    # The rows are in vote order; a stable sort by context keeps it within each context. Small integer
+    # codes let numpy use a radix sort, ten times faster than sorting the ids.
+    code_type = np.int16 if len(contexts) < 2**15 else np.int64
+    order = np.argsort(story_context.astype(code_type)[story_row], kind="stable")
+    vote_row, story_row = vote_row[order], story_row[order]
     context = stories[story_row, 1]
-    order = np.lexsort((latest[:, 0], context))
-    context, vote_row, story_row = context[order], vote_row[order], story_row[order]
     answer = latest[order, 1].astype(np.int8)
     voter, src, dst = votes[vote_row, 1], stories[story_row, 2], stories[story_row, 3]
     bounds = np.flatnonzero(np.diff(context)) + 1
@@ -163,13 +185,16 @@ def votes_at_watermark(*, round_id: int, watermark: int) -> dict[int, ContextVot
     }
 
 
-def impressions_at(*, round_id: int, assignment_watermark: int) -> dict[int, list[tuple[int, int, int]]]:
+def impressions_at(
+    *, round_id: int, assignment_watermark: int, stories: np.ndarray | None = None
+) -> dict[int, list[tuple[int, int, int]]]:
     """How many participants were shown each story, per context: (from value, to value, count).
 
     The assignments are read as one column over the round's story id range and counted in numpy,
-    which costs the database a plain scan instead of a join and a grouping.
+    which costs the database a plain scan instead of a join and a grouping. stories: round_stories,
+    when the caller has read them already.
     """
-    stories = _round_stories(round_id)
+    stories = round_stories(round_id=round_id) if stories is None else stories
     if len(stories) == 0:
         return {}
     assignment = StoryAssignment._meta.db_table

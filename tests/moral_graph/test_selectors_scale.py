@@ -17,31 +17,24 @@ from tests.factories import make_round
 ANSWERS = ("wiser", "not_wiser", "not_sure")
 
 
-def _array_send(values: list[int | None], oid: int = 20) -> bytes:
-    """PostgreSQL's binary form of a one-dimensional array (what array_send returns), None as NULL."""
-    if not values:
-        return struct.pack(">iii", 0, 0, oid)
-    cells = b"".join(struct.pack(">i", -1) if v is None else struct.pack(">iq", 8, v) for v in values)
-    return struct.pack(">iiiii", 1, int(None in values), oid, len(values), 1) + cells
+def _int8_column(values: list[int]) -> bytes:
+    """What string_agg(int8send(x), '') returns: each value's 8 big-endian bytes, back to back."""
+    return b"".join(struct.pack(">q", v) for v in values)
 
 
-def test_parse_int8_array_reads_bigints_including_negative_and_large_values():
-    values = [1, -2, 3, 2**40, 0, -(2**62)]
-    parsed = selectors.parse_int8_array(_array_send(values))
+def test_parse_int8_column_reads_bigints_including_negative_and_large_values():
+    values = [1, -2, 3, 2**40, 0, -(2**62), 2**63 - 1]
+    parsed = selectors.parse_int8_column(_int8_column(values))
     assert parsed.dtype == np.int64
     assert parsed.tolist() == values
-    assert selectors.parse_int8_array(_array_send([])).shape == (0,)
+    assert selectors.parse_int8_column(b"").shape == (0,)
 
 
-def test_parse_int8_array_refuses_nulls_other_types_and_truncated_data():
+def test_parse_int8_column_refuses_truncated_data():
     with pytest.raises(ValueError):
-        selectors.parse_int8_array(_array_send([1, None, 3]))
+        selectors.parse_int8_column(_int8_column([1, 2, 3])[:-4])
     with pytest.raises(ValueError):
-        selectors.parse_int8_array(_array_send([1, 2], oid=23))
-    with pytest.raises(ValueError):
-        selectors.parse_int8_array(_array_send([1, 2, 3])[:-4])
-    with pytest.raises(ValueError):
-        selectors.parse_int8_array(b"{1,2}")
+        selectors.parse_int8_column(b"{1,2}")
 
 
 @pytest.fixture

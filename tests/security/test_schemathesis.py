@@ -6,13 +6,16 @@ voting, with the path parameters pointing at that round's real objects so reques
 Generation is derandomized (a fixed seed), so a run is reproducible.
 """
 
+from collections import Counter
+
 import pytest
 import requests
 import schemathesis
-from schemathesis.core.failures import FailureGroup
-from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -55,7 +58,9 @@ def _path_values(world) -> dict:
     participant = world.participants[0]
     card = participant.cards.first()
     vote = WiserVote.objects.filter(participant=participant).first()
-    open_story = TransitionStory.objects.filter(round=world.round).exclude(votes__participant=participant).first()
+    open_story = (
+        TransitionStory.objects.filter(round=world.round).exclude(votes__participant=participant).first()
+    )
     session = ArticulationSession.objects.create(participant=participant, context_id=card.context_id)
     return {
         "slug": world.round.slug,
@@ -69,8 +74,9 @@ def _path_values(world) -> dict:
     }
 
 
-def _fuzz(schema, *, base_url: str, headers: dict, path_values: dict, failures: list) -> int:
-    sent = 0
+def _fuzz(schema, *, base_url: str, headers: dict, path_values: dict, failures: list) -> Counter:
+    """Send up to EXAMPLES_PER_OPERATION generated requests per operation; count (operation, status) pairs sent."""
+    sent: Counter = Counter()
     # The participant's DELETE me/ ends their token, so it runs last.
     operations = sorted(
         (result.ok() for result in schema.get_all_operations()),
@@ -79,29 +85,44 @@ def _fuzz(schema, *, base_url: str, headers: dict, path_values: dict, failures: 
     session = requests.Session()
     for operation in operations:
         names = {p.name for p in operation.path_parameters}
-        strategy = operation.as_strategy(path_parameters={k: v for k, v in path_values.items() if k in names})
-
-        @hypothesis_settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
+        fixed = {k: v for k, v in path_values.items() if k in names}
+        _fuzz_operation(
+            operation,
+            fixed,
+            base_url=base_url,
+            headers=headers,
+            session=session,
+            sent=sent,
+            failures=failures,
         )
-        @given(case=strategy)
-        def run(case):
-            nonlocal sent
-            response = case.call(base_url=base_url, headers=headers, session=session)
-            sent += 1
-            try:
-                case.validate_response(response, checks=CHECKS, headers=headers)
-            except FailureGroup as group:
-                for exc in group.exceptions:
-                    failures.append(f"{case.method} {operation.path} {case.path_parameters} -> {response.status_code}: {type(exc).__name__}: {str(exc)[:300]}")
-
-        run()
     return sent
+
+
+def _fuzz_operation(
+    operation, fixed: dict, *, base_url, headers, session, sent: Counter, failures: list
+) -> None:
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(path_parameters=fixed))
+    def run(case):
+        response = case.call(base_url=base_url, headers=headers, session=session)
+        sent[(operation.label, response.status_code)] += 1
+        try:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except FailureGroup as group:
+            failures.extend(
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {type(exc).__name__}: "
+                f"{str(exc)[:300]}"
+                for exc in group.exceptions
+            )
+
+    run()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -111,15 +132,27 @@ def test_generated_requests_get_no_server_error_and_documented_responses(live_se
     owner_token = Token.objects.create(user=world.users["owner"]).key
     path_values = _path_values(world)
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema/?format=json")
+    operations = {result.ok().label for result in schema.get_all_operations()}
     failures: list[str] = []
-    sent = 0
-    for headers, fixed in (
-        ({"Authorization": f"Participant {participant_token(world.participants[0])}"}, path_values),
-        ({"Authorization": f"Token {owner_token}"}, path_values),
-        ({}, {"slug": world.round.slug}),
-    ):
-        sent += _fuzz(schema, base_url=live_server.url, headers=headers, path_values=fixed, failures=failures)
-    import collections; print(sent); print("\n".join(f"{n} {k}" for k, n in collections.Counter(f.split(": ")[0] + " " + f.split(": ")[1] for f in failures).most_common()))
-    print("\n".join(failures[:20]))
-    assert not failures
-    assert sent >= MINIMUM_REQUESTS
+    passes = {
+        "participant": (
+            {"Authorization": f"Participant {participant_token(world.participants[0])}"},
+            path_values,
+        ),
+        "owner": ({"Authorization": f"Token {owner_token}"}, path_values),
+        # Anonymous, with generated ids (only the round is real).
+        "anonymous": ({}, {"slug": world.round.slug}),
+    }
+    sent = {
+        name: _fuzz(schema, base_url=live_server.url, headers=headers, path_values=fixed, failures=failures)
+        for name, (headers, fixed) in passes.items()
+    }
+    total = sum(sum(counts.values()) for counts in sent.values())
+    assert not failures, f"{len(failures)} failed checks in {total} requests:\n" + "\n".join(failures[:40])
+    assert total >= MINIMUM_REQUESTS
+    for name, counts in sent.items():
+        assert {label for label, _ in counts} == operations, f"{name}: every operation was called"
+    succeeded = {
+        name: {label for (label, code), _ in counts.items() if code < 300} for name, counts in sent.items()
+    }
+    assert len(succeeded["participant"]) >= 15 and len(succeeded["owner"]) >= 20, succeeded
