@@ -9,7 +9,7 @@ from pathlib import Path
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +23,7 @@ from deliberation.apis import (
     round_or_404,
 )
 from deliberation.errors import Conflict, Forbidden, NotFound
+from deliberation.models import Participant
 from deliberation.permissions import can_read_report
 from moral_graph import selectors_api, services
 from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
@@ -99,15 +100,28 @@ class AssignedStoriesApi(APIView):
 
 
 class StoryVoteApi(APIView):
+    """Cast a wiser vote on a story assigned to you; the same vote sent again returns it (200)."""
+
+    # vote_cast checks in its one statement that the token's participant still exists (401 when not).
+    participant_from_claims = True
+
     @extend_schema(request=VoteIn, responses={201: VoteOut, 200: VoteOut})
     def post(self, request: Request, story_id: int) -> Response:
-        story = TransitionStory.objects.select_related("round").filter(pk=story_id).first()
-        if story is None:
-            raise NotFound("No such story.")
-        participant = require_participant(request, story.round)
+        participant = request.auth if isinstance(request.auth, Participant) else None
+        if participant is None:
+            if not TransitionStory.objects.filter(pk=story_id).exists():
+                raise NotFound("No such story.")
+            raise Forbidden("Join the round first: send your participant token.")
         data = VoteIn(data=request.data)
         data.is_valid(raise_exception=True)
-        vote, created = services.vote_cast(participant=participant, story_id=story.pk, **data.validated_data)
+        try:
+            vote, created = services.vote_cast(
+                participant=participant, story_id=story_id, **data.validated_data
+            )
+        except services.StoryOfAnotherRound as exc:
+            raise Forbidden("Your participant token belongs to another round.") from exc
+        except services.ParticipantGone as exc:
+            raise exceptions.AuthenticationFailed("Invalid or expired participant token.") from exc
         return Response(VoteOut(vote).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

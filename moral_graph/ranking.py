@@ -206,7 +206,7 @@ def _resampled_counts(votes: _Votes, n_boot: int, seed: int) -> tuple[np.ndarray
     n_stories, n_voters = len(votes.counts), votes.n_voters
     resampled = np.empty((n_boot, 3 * n_stories))
     by_voter = votes.per_voter.tocsc()
-    single = bool(np.all(np.diff(by_voter.indptr) == 1))
+    single = bool(np.all(np.diff(by_voter.indptr) == 1) and np.all(by_voter.data == 1))
     for b in range(n_boot):
         drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
         if single:

@@ -114,6 +114,9 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
         )
         for e in edges
     }
+    edges_into: dict[int, list[dict]] = {}
+    for e in edges:
+        edges_into.setdefault(e["wiserValueId"], []).append(e)
     ranked = []
     for entry in result.get("values", []):
         value = values.get(entry["valueId"])
@@ -121,8 +124,8 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
             continue
         incoming = [
             _edge_entry(e, titles, story_of[(e["sourceValueId"], e["wiserValueId"])])
-            for e in edges
-            if e["wiserValueId"] == value.pk and e["sourceValueId"] in values
+            for e in edges_into.get(value.pk, [])
+            if e["sourceValueId"] in values
         ]
         incoming.sort(key=lambda e: (-e["counts"]["markedWiser"], e["sourceTitle"]))
         empty = {"wiser": 0, "notWiser": 0, "unsure": 0}

@@ -10,11 +10,11 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from deliberation.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
 from deliberation.models import Context, Job, Participant, Round, Stage
 from deliberation.queue import enqueue_on_commit
 from deliberation.text import clean_text
@@ -259,55 +259,134 @@ def mark_ranking_dirty(round_id: int, *, structural: bool = False) -> None:
         enqueue_on_commit(rank_round, round_id, countdown=_debounce())
 
 
+class StoryOfAnotherRound(NotFound):
+    """The story exists but belongs to another round than the participant's (the API answers 403)."""
+
+
+class ParticipantGone(DomainError):
+    """The participant named by the caller no longer exists (their data was deleted; the API answers 401)."""
+
+    status = 401
+    code = "authentication_failed"
+
+
 def vote_cast(
     *, participant: Participant, story_id: Any, answer: Any, reason: Any = ""
 ) -> tuple[WiserVote, bool]:
-    """Cast a wiser vote on an assigned story; a retry of the same vote returns it unchanged."""
+    """Cast a wiser vote on an assigned story; a retry of the same vote returns it unchanged.
+
+    Only `participant.pk` and `participant.round_id` are read: the participant's existence is checked in the
+    same statement, so a caller may pass `deliberation.auth.participant_unverified(...)`.
+    """
     answer, reason = _clean_vote(answer, reason)
     try:
         story_pk = int(story_id)
     except (TypeError, ValueError) as exc:
         raise NotFound(_("No such story.")) from exc
-    # One read answers every precondition: the story is in the round, the stage, the assignment, a prior vote.
-    row = (
-        TransitionStory.objects.filter(pk=story_pk, round_id=participant.round_id, is_hidden=False)
-        .annotate(
-            assigned=Exists(StoryAssignment.objects.filter(participant_id=participant.pk, story_id=OuterRef("pk"))),
-            prior=Subquery(
-                WiserVote.objects.filter(participant_id=participant.pk, story_id=OuterRef("pk")).values("pk")[:1]
-            ),
-        )
-        .values_list("round__stage", "assigned", "prior")
-        .first()
-    )
+    if not 0 < story_pk < 2**63:
+        raise NotFound(_("No such story."))
+    params = {
+        "participant": participant.pk,
+        "round": participant.round_id,
+        "story": story_pk,
+        "voting": Stage.VOTING.value,
+        "answer": answer,
+        "reason": reason,
+        "now": timezone.now(),
+    }
+    postgres = connection.vendor == "postgresql"
+    row = _vote_run(_VOTE_CAST_SQL if postgres else _VOTE_TARGET_SQL, params)
     if row is None:
+        raise NotFound(_("No such story."))
+    story_round, hidden, stage, known, assigned, prior_id, prior_answer, prior_reason = row[:8]
+    if story_round != participant.round_id:
+        raise StoryOfAnotherRound(_("No such story in this round."))
+    if not known:
+        raise ParticipantGone(_("Invalid or expired participant token."))
+    if hidden:
         raise NotFound(_("No such story in this round."))
-    stage, assigned, prior = row
     if stage != Stage.VOTING:
         raise WrongStage(_("Votes are accepted only while the round is in its voting stage."))
     if not assigned:
         raise Forbidden(_("This story was not assigned to you."))
-    if prior is None:
-        insert = _vote_insert_postgres if connection.vendor == "postgresql" else _vote_insert_portable
-        vote, flipped = insert(
-            participant=participant, story_id=story_pk, answer=answer, reason=reason, now=timezone.now()
-        )
+    if prior_id is None:
+        if postgres:
+            vote_id, flipped = row[8:]
+            vote = None if vote_id is None else _vote_built(participant, story_pk, vote_id, params)
+        else:
+            vote, flipped = _vote_insert_portable(
+                participant=participant, story_id=story_pk, answer=answer, reason=reason, now=params["now"]
+            )
         if vote is not None:
             if flipped:
                 from moral_graph.tasks import rank_round
 
                 enqueue_on_commit(rank_round, participant.round_id, countdown=_debounce())
             return vote, True
-    vote = WiserVote.objects.get(participant=participant, story_id=story_pk)
-    if vote.answer == answer and vote.reason == reason:
-        return vote, False
+        # A concurrent request with the same participant and story inserted first.
+        prior_id, prior_answer, prior_reason = (
+            WiserVote.objects.filter(participant_id=participant.pk, story_id=story_pk)
+            .values_list("pk", "answer", "reason")
+            .get()
+        )
+    if prior_answer == answer and prior_reason == reason:
+        return WiserVote.objects.get(pk=prior_id), False
     raise Conflict(_("You already voted on this story; change your answer with an update."), code="already_voted")
 
 
-_VOTE_INSERT_SQL = """
-WITH vote AS (
+def _vote_run(sql: str, params: dict) -> tuple | None:
+    """One raw statement on the request's connection (no ORM query compilation on the hot path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _vote_built(participant: Participant, story_id: int, vote_id: int, params: dict) -> WiserVote:
+    """The vote `_VOTE_CAST_SQL` inserted, as it is stored, without reading it back."""
+    return WiserVote(
+        pk=vote_id,
+        participant=participant,
+        story_id=story_id,
+        answer=params["answer"],
+        reason=params["reason"],
+        created_at=params["now"],
+        updated_at=params["now"],
+    )
+
+
+_VOTE_TABLES = {
+    "story": TransitionStory._meta.db_table,
+    "round": Round._meta.db_table,
+    "participant": Participant._meta.db_table,
+    "assignment": StoryAssignment._meta.db_table,
+    "vote": WiserVote._meta.db_table,
+    "revision": WiserVoteRevision._meta.db_table,
+}
+
+# Every precondition of a vote in one read (portable SQL): the story's round and visibility, the round's stage,
+# whether the participant still exists in their round, the assignment, and an earlier vote on the story.
+_VOTE_TARGET_SQL = """
+SELECT s.round_id AS story_round, s.is_hidden AS hidden, r.stage AS stage,
+    EXISTS (SELECT 1 FROM {participant} p WHERE p.id = %(participant)s AND p.round_id = %(round)s) AS known,
+    EXISTS (SELECT 1 FROM {assignment} a WHERE a.participant_id = %(participant)s AND a.story_id = s.id)
+        AS assigned,
+    v.id AS prior_id, v.answer AS prior_answer, v.reason AS prior_reason
+FROM {story} s
+JOIN {round} r ON r.id = s.round_id
+LEFT JOIN {vote} v ON v.participant_id = %(participant)s AND v.story_id = s.id
+WHERE s.id = %(story)s
+"""
+
+# On PostgreSQL the same read and, when every precondition holds, the vote, its first revision and the round's
+# dirty flag, in one atomic statement (one round trip); the unique constraint settles concurrent first votes.
+_VOTE_CAST_SQL = (
+    "WITH target AS ("  # noqa: S608 - the models' own table names
+    + _VOTE_TARGET_SQL
+    + """), vote AS (
     INSERT INTO {vote} (participant_id, story_id, answer, reason, created_at, updated_at)
-    VALUES (%(participant)s, %(story)s, %(answer)s, %(reason)s, %(now)s, %(now)s)
+    SELECT %(participant)s, %(story)s, %(answer)s, %(reason)s, %(now)s, %(now)s FROM target
+    WHERE story_round = %(round)s AND NOT hidden AND stage = %(voting)s AND known AND assigned
+        AND prior_id IS NULL
     ON CONFLICT (participant_id, story_id) DO NOTHING
     RETURNING id
 ), revision AS (
@@ -318,37 +397,16 @@ WITH vote AS (
     WHERE id = %(round)s AND ranking_dirty_since IS NULL AND EXISTS (SELECT 1 FROM vote)
     RETURNING id
 )
-SELECT (SELECT id FROM vote), (SELECT count(*) FROM dirty)
+SELECT target.*, (SELECT id FROM vote), (SELECT count(*) FROM dirty) FROM target
 """
-
-
-def _vote_insert_postgres(
-    *, participant: Participant, story_id: int, answer: str, reason: str, now
-) -> tuple[WiserVote | None, bool]:
-    """The vote, its first revision and the round's dirty flag in one atomic statement (one round trip)."""
-    sql = _VOTE_INSERT_SQL.format(
-        vote=WiserVote._meta.db_table, revision=WiserVoteRevision._meta.db_table, round=Round._meta.db_table
-    )
-    params = {
-        "participant": participant.pk, "story": story_id, "round": participant.round_id,
-        "answer": answer, "reason": reason, "now": now,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        vote_id, flipped = cursor.fetchone()
-    if vote_id is None:
-        return None, False
-    vote = WiserVote(
-        pk=vote_id, participant=participant, story_id=story_id, answer=answer, reason=reason,
-        created_at=now, updated_at=now,
-    )
-    return vote, bool(flipped)
+).format(**_VOTE_TABLES)
+_VOTE_TARGET_SQL = _VOTE_TARGET_SQL.format(**_VOTE_TABLES)
 
 
 def _vote_insert_portable(
     *, participant: Participant, story_id: int, answer: str, reason: str, now
 ) -> tuple[WiserVote | None, bool]:
-    """The same writes as `_vote_insert_postgres` through the ORM, in one transaction."""
+    """The writes of `_VOTE_CAST_SQL` through the ORM, in one transaction (databases other than PostgreSQL)."""
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -1,11 +1,12 @@
 """Unit tests of the pure ranking code: edge statistics, aggregation, rank_context's output, bridging, bootstrap."""
 
+import gc
 import math
 
 import numpy as np
 import pytest
 
-from moral_graph import bradley_terry
+from moral_graph import bradley_terry, bridging, ranking
 from moral_graph.ranking import (
     METHODS,
     NOT_WISER,
@@ -319,3 +320,79 @@ def test_the_sparse_path_for_very_large_contexts_gives_the_dense_answer(monkeypa
     assert sparse_solver.lu is not None
     assert sparse_theta == pytest.approx(dense_theta, abs=1e-8)
     assert sparse_boot == pytest.approx(dense_boot, abs=1e-6)
+
+
+def _reference_resampled(votes, n_boot, seed):
+    """Resampled counts the plain way: per resample, each voter's draw count times the voter's votes."""
+    rng = np.random.default_rng(seed)
+    columns = []
+    for _ in range(n_boot):
+        drawn = rng.integers(0, votes.n_voters, votes.n_voters, dtype=np.int32)
+        columns.append(votes.per_voter.toarray() @ np.bincount(drawn, minlength=votes.n_voters))
+    return np.stack(columns, axis=1)
+
+
+@pytest.mark.parametrize("votes_per_voter, repeated", [(1, False), (3, False), (2, True)])
+def test_resampled_counts_are_each_voters_draws_times_their_votes(votes_per_voter, repeated):
+    # repeated: each voter casts the same vote twice (two stories that a merge made one), a count of 2.
+    rng = np.random.default_rng(4)
+    n_voters = 60
+    n_distinct = n_voters * (1 if repeated else votes_per_voter)
+    src = rng.integers(0, 5, n_distinct)
+    dst = (src + rng.integers(1, 5, n_distinct)) % 5
+    answer = rng.integers(0, 3, n_distinct)
+    if repeated:
+        src, dst, answer = (np.repeat(x, votes_per_voter) for x in (src, dst, answer))
+    voter = np.repeat(np.arange(n_voters) * 7, votes_per_voter)
+    votes = ranking._prepare(list(range(5)), voter, src, dst, answer)
+    resampled = np.concatenate(ranking._resampled_counts(votes, 25, seed=9))
+    assert resampled.shape == (3 * len(votes.counts), 25)
+    assert np.array_equal(resampled, _reference_resampled(votes, 25, seed=9))
+    assert np.all(resampled.sum(axis=0) == n_voters * votes_per_voter)
+    assert not np.array_equal(resampled[:, 0], resampled[:, 1])
+
+
+def test_gc_paused_turns_the_collector_off_and_restores_it():
+    assert gc.isenabled()
+    with ranking.gc_paused():
+        assert not gc.isenabled()
+        with ranking.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with ranking.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_voter_group_codes_read_string_and_object_labels_alike():
+    vote_voter = np.array([0, 1, 1, 2, 3, 0])
+    text = np.array(["b", "a", "a", "", "b", "b"])
+    with_none = np.array(["b", "a", "a", None, "b", "b"], dtype=object)
+    for labels in (text, with_none):
+        names, code = bridging.voter_group_codes(labels, vote_voter, 5)
+        assert names == ["a", "b"]
+        assert code.tolist() == [1, 0, -1, 1, -1]
+    with pytest.raises(ValueError, match="more than one label"):
+        bridging.voter_group_codes(np.array(["b", "a", "b", "", "b", "a"]), vote_voter, 5)
+
+
+def test_repeated_solves_with_the_inverse_equal_the_cholesky_solve():
+    design, wins, trials, prior, full = _bootstrap_problem(12, 80, 7, seed=5)
+    theta, solver = bradley_terry.fit(full)
+    rhs = np.random.default_rng(6).normal(size=(design.n_params, 7))
+    assert solver.solve_repeatedly(rhs) == pytest.approx(solver.solve(rhs), abs=1e-12)
+
+
+def test_evaluate_without_curvature_gives_the_same_value_and_gradient():
+    design, wins, trials, prior, full = _bootstrap_problem(9, 40, 5, seed=7)
+    problem = bradley_terry.Problem(design, wins, trials, prior)
+    thetas = np.random.default_rng(8).normal(size=(design.n_params, 5))
+    value, grad, curvature = problem.evaluate(thetas)
+    light = problem.evaluate(thetas, curvature=False)
+    assert light[2] is None and curvature.shape == wins.shape
+    assert np.array_equal(light[0], value) and np.array_equal(light[1], grad)

@@ -10,7 +10,6 @@ compared only for not having taken the injected value), and the injected values 
 
 import datetime as dt
 
-import pytest
 from django.apps import apps
 from django.core.cache import cache
 from django.db import models, transaction
@@ -39,7 +38,9 @@ SETUP = {
 
 def _forbidden(values: dict, *, participant_endpoint: bool) -> dict:
     """The fields a client must never set, each with a plausible value that the server would not choose."""
-    other_participant = Participant.objects.filter(round__slug=values["slug"]).exclude(pk=values["me"]).first()
+    other_participant = (
+        Participant.objects.filter(round__slug=values["slug"]).exclude(pk=values["me"]).first()
+    )
     other_value = CanonicalValue.objects.exclude(pk=values["value_id"]).first()
     other_round = Round.objects.exclude(slug=values["slug"]).first()
     fields = {
@@ -152,7 +153,9 @@ def _differences(control: dict, injected: dict, volatile: set[tuple[str, str]]) 
     found = []
     for table in control:
         if set(control[table]) != set(injected[table]):
-            found.append(f"{table}: rows {sorted(map(str, control[table]))} vs {sorted(map(str, injected[table]))}")
+            found.append(
+                f"{table}: rows {sorted(map(str, control[table]))} vs {sorted(map(str, injected[table]))}"
+            )
             continue
         for pk, row in control[table].items():
             for column, value in row.items():
@@ -177,13 +180,16 @@ def _injected_anywhere(snapshot: dict, forbidden: dict, before: dict) -> list[st
 
 def test_every_write_of_the_schema_is_checked_for_mass_assignment():
     writes = [(method, path) for method, path in schema_operations() if method in WRITES]
-    assert len(writes) >= 15, writes
+    assert len(writes) >= 17, writes
     assert all(MATRIX[op][0] is not None for op in writes), "every write has a valid body in the role matrix"
 
 
 def test_no_write_endpoint_stores_fields_the_client_must_never_set(world):  # noqa: F811
     clients, values = world
-    values = {**values, "me": Participant.objects.get(round__slug=values["slug"], cards__pk=values["card_id"]).pk}
+    values = {
+        **values,
+        "me": Participant.objects.get(round__slug=values["slug"], cards__pk=values["card_id"]).pk,
+    }
     before = _snapshot()
     problems, checked = [], []
     for method, path in schema_operations():
@@ -213,7 +219,9 @@ def test_no_write_endpoint_stores_fields_the_client_must_never_set(world):  # no
             for column, value in row.items()
             if controls[1][table].get(pk, {}).get(column) != value
         }
-        problems += [f"{label}: {d}" for d in _differences(controls[0], _normalized(before, injected[1]), volatile)]
+        problems += [
+            f"{label}: {d}" for d in _differences(controls[0], _normalized(before, injected[1]), volatile)
+        ]
         problems += [f"{label}: {d}" for d in _injected_anywhere(injected[1], forbidden, before)]
     assert not problems, "\n".join(problems)
     succeeded = [label for label, status in checked if status < 300]
