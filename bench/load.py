@@ -1,13 +1,18 @@
 """Load test: 200 simulated participants join, submit a card and cast 10 votes against gunicorn + PostgreSQL + Redis.
 
 Usage: .venv/bin/python bench/load.py [--participants 200] [--votes 10] [--workers 2] [--threads 8]
+       [--worker-class gthread|sync] [--vote-rate 500]
 
 It creates (drops first) the PostgreSQL database `wiser_load`, migrates it, seeds a voting round with enough
 values and stories directly in the database, starts a private redis-server and gunicorn on free ports of
 127.0.0.1 (production settings, rate limits off, plus a trivial /bench/ping/ JSON route), then runs an asyncio
 HTTP/1.1 keep-alive client (one connection per participant, standard library only) in phases: join + card,
 assigned stories, votes, and the trivial route at the same concurrency. It prints throughput and p50/p95/p99
-latency per endpoint and the vote endpoint's throughput as a ratio to the trivial route. Bounded in requests
+latency per endpoint and the vote endpoint's throughput as a ratio to the trivial route. By default the votes
+run in a closed loop (each participant sends its next vote when the last is answered), which measures the
+ceiling: with N connections the mean latency is then N / throughput (Little's law), 400 ms for 200 at 500/s,
+so latency goals need --vote-rate: votes offered at that steady rate (open loop), each vote's latency counted
+from when it was due. Bounded in requests
 (participants x (votes + 3) + the ping phase) and in time (--time-limit, default 300 s). Nothing is asserted.
 """
 
@@ -133,8 +138,10 @@ class Recorder:
         self.latency: dict[str, list[float]] = {}
         self.statuses: dict[str, dict[int, int]] = {}
 
-    async def call(self, name: str, http: Http, method: str, path: str, body=None, token: str = ""):
-        started = time.perf_counter()
+    async def call(
+        self, name: str, http: Http, method: str, path: str, body=None, token: str = "", since=None
+    ):
+        started = time.perf_counter() if since is None else since
         status, payload = await http.request(method, path, body, token)
         self.latency.setdefault(name, []).append(time.perf_counter() - started)
         counts = self.statuses.setdefault(name, {})
@@ -211,12 +218,25 @@ async def participant(index: int, host: str, port: int, info: dict, rec: Recorde
         )
         phase["ready"] += 1
         if phase["ready"] == phase["total"]:
+            phase["votes_at"] = time.perf_counter()
             phase["votes"].set()
         await phase["votes"].wait()
         for i, story in enumerate(stories):
             answer = ("wiser", "not_wiser", "not_sure")[(index + i) % 3]
+            scheduled = None
+            if phase["rate"]:
+                # Open loop: vote i of participant `index` is due at a fixed offset from the start of the phase;
+                # its latency counts from then, so a late start (the server falling behind) is not hidden.
+                scheduled = phase["votes_at"] + (i * phase["total"] + index) / phase["rate"]
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             status, _ = await rec.call(
-                "POST vote", http, "POST", f"/api/v1/stories/{story['id']}/vote/", {"answer": answer}, token
+                "POST vote",
+                http,
+                "POST",
+                f"/api/v1/stories/{story['id']}/vote/",
+                {"answer": answer},
+                token,
+                since=scheduled,
             )
             if status not in (200, 201):
                 phase["errors"] += 1
@@ -241,6 +261,8 @@ async def run_load(args, host: str, port: int, info: dict) -> dict:
         "ready": 0,
         "total": args.participants,
         "errors": 0,
+        "rate": args.vote_rate,
+        "votes_at": 0.0,
     }
     tasks = [
         asyncio.create_task(participant(i, host, port, info, rec, phase)) for i in range(args.participants)
@@ -248,7 +270,7 @@ async def run_load(args, host: str, port: int, info: dict) -> dict:
     started = time.perf_counter()
     phase["start"].set()
     await phase["votes"].wait()
-    votes_started = time.perf_counter()
+    votes_started = phase["votes_at"]
     await asyncio.gather(*tasks)
     votes_elapsed = time.perf_counter() - votes_started
     setup_elapsed = votes_started - started
@@ -266,8 +288,9 @@ async def run_load(args, host: str, port: int, info: dict) -> dict:
 
 def report(args, result: dict) -> None:
     rec: Recorder = result["rec"]
+    loop = f"open loop at {args.vote_rate:g} votes/s offered" if args.vote_rate else "closed loop"
     print(
-        f"\n{args.participants} participants, {args.votes} votes each; gunicorn gthread "
+        f"\n{args.participants} participants, {args.votes} votes each ({loop}); gunicorn {args.worker_class} "
         f"{args.workers} workers x {args.threads} threads; PostgreSQL + Redis on this machine ({os.cpu_count()} cores)"
     )
     print(f"{'endpoint':<14}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  statuses")
@@ -302,6 +325,13 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    parser.add_argument(
+        "--vote-rate",
+        type=float,
+        default=0.0,
+        help="votes/s offered in an open loop (0: closed loop, every participant votes as fast as answered)",
+    )
     parser.add_argument(
         "--postgres", default=os.environ.get("WISER_LOAD_POSTGRES", "postgres://postgres@127.0.0.1:5432")
     )
@@ -368,6 +398,8 @@ def main() -> None:
                     str(args.workers),
                     "--threads",
                     str(args.threads),
+                    "--worker-class",
+                    args.worker_class,
                     "--error-logfile",
                     "-",
                 ],

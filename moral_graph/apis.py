@@ -122,7 +122,22 @@ class StoryVoteApi(APIView):
             raise Forbidden("Your participant token belongs to another round.") from exc
         except services.ParticipantGone as exc:
             raise exceptions.AuthenticationFailed("Invalid or expired participant token.") from exc
-        return Response(VoteOut(vote).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(vote_out(vote), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+_VOTE_TIME = serializers.DateTimeField()
+
+
+def vote_out(vote: WiserVote) -> dict:
+    """`VoteOut(vote).data`, built directly: a ModelSerializer costs about a millisecond per vote to set up."""
+    return {
+        "id": vote.pk,
+        "story": vote.story_id,
+        "answer": vote.answer,
+        "reason": vote.reason,
+        "created_at": _VOTE_TIME.to_representation(vote.created_at),
+        "updated_at": _VOTE_TIME.to_representation(vote.updated_at),
+    }
 
 
 def _own_vote(request: Request, vote_id: int):

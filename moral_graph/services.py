@@ -1,7 +1,9 @@
 """Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
 
+import functools
 import logging
 import random
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -335,9 +337,27 @@ def vote_cast(
 
 
 def _vote_run(sql: str, params: dict) -> tuple | None:
-    """One raw statement on the request's connection (no ORM query compilation on the hot path)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """One raw statement; on PostgreSQL prepared once per connection, so the server does not re-plan each vote."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    import psycopg
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+
+        def execute(sql, params, many, context):
+            return cursor.execute(sql, params, prepare=True)
+
+        # What Django's own cursor does around a query: its execute wrappers, and the query log when on.
+        for wrapper in reversed(connection.execute_wrappers):
+            execute = functools.partial(wrapper, execute)
+        started = time.monotonic()
+        execute(sql, params, False, {"connection": connection, "cursor": cursor})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
         return cursor.fetchone()
 
 

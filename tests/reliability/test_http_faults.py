@@ -79,7 +79,7 @@ def test_a_dropped_database_connection_fails_the_request_cleanly_and_the_next_on
         assert retry.status_code in (200, 201), retry.content
         assert WiserVote.objects.filter(participant=person, story=story).count() == 1
         assert WiserVoteRevision.objects.filter(vote__participant=person, vote__story=story).count() == 1
-    assert failures >= 3, "the drop hit every query of the vote request"
+    assert failures >= 1, "the drop hit the vote request (on PostgreSQL one statement checks and inserts)"
 
 
 def test_fifty_identical_votes_at_once_store_one_vote_and_answer_every_request_alike(live_server):
