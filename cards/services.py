@@ -361,3 +361,17 @@ def _ranking_changed(round_id: int) -> None:
     from moral_graph.services import mark_ranking_dirty
 
     mark_ranking_dirty(round_id, structural=True)
+
+
+def card_review_keep(*, actor, card: ValuesCard) -> ValuesCard:
+    """An organizer decides a borderline card is a value of its own: it leaves the review queue as it is."""
+    _require_moderator(actor, card.round)
+    with transaction.atomic():
+        updated = ValuesCard.objects.filter(pk=card.pk, dedup_status=ValuesCard.DedupStatus.REVIEW).update(
+            dedup_status=ValuesCard.DedupStatus.PLACED
+        )
+        if not updated:
+            raise Conflict(_("This card is not waiting for review."), code="not_in_review")
+        audit_log(round_=card.round, actor=actor, action="card.review_keep", target=card)
+    card.refresh_from_db()
+    return card

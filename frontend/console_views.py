@@ -584,6 +584,10 @@ def _moderation_post(request: HttpRequest, round_: Round) -> dict:
             ),
             _("The card is moved."),
         ),
+        "card_review_keep": (
+            lambda: card_services.card_review_keep(actor=user, card=one(cards, "card")),
+            _("The card keeps a value of its own."),
+        ),
         "value_merge": (
             lambda: card_services.value_merge(
                 actor=user, source=one(values, "value"), target=one(values, "target")
@@ -657,6 +661,10 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
     else:
         tab = context["tab"] = "cards"
         queryset = ValuesCard.objects.filter(round=round_).select_related("context", "author").order_by("-id")
+        context["in_review"] = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW).count()
+        context["review_only"] = request.GET.get("review") == "1"
+        if context["review_only"]:
+            queryset = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page") or request.POST.get("page"))
     context["page"] = page
     return render(request, "frontend/console_moderation.html", context, status=400 if errors else 200)
