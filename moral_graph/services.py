@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -628,7 +629,6 @@ def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: boo
 def _publish(
     *, round_: Round, method: str, watermark: int, assignment_watermark: int, results: list[dict]
 ) -> RankingRun:
-    import json
 
     from django.db import connection
 
@@ -673,7 +673,7 @@ def _publish(
                     locked.pk,
                     r["question_id"],
                     r["context_id"],
-                    json.dumps(r["result"], separators=(",", ":"), check_circular=False),
+                    orjson.dumps(r["result"]).decode(),
                 )
                 for r in results
             ]
