@@ -367,6 +367,14 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
     return _card_page(request, round_, participant, values=values, errors=errors, status=status)
 
 
+def _own_card(participant: Participant, card_id: int) -> ValuesCard:
+    """One of the participant's own cards, or 404."""
+    card = ValuesCard.objects.filter(pk=card_id, author=participant).first()
+    if card is None:
+        raise Http404("No such card of yours.")
+    return card
+
+
 @require_http_methods(["GET", "POST"])
 def card_edit(request: HttpRequest, slug: str, card_id: int) -> HttpResponse:
     """The author edits their card until voting starts; the card is then compared with the others again."""
@@ -374,9 +382,7 @@ def card_edit(request: HttpRequest, slug: str, card_id: int) -> HttpResponse:
     participant, response = _participant_or_redirect(request, round_)
     if response:
         return response
-    card = ValuesCard.objects.filter(pk=card_id, author=participant).first()
-    if card is None:
-        raise Http404("No such card of yours.")
+    card = _own_card(participant, card_id)
     policies = list(card.policies) + [""] * (MAX_POLICY_FIELDS - len(card.policies))
     values = {
         "title": card.title,
@@ -413,9 +419,7 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
     participant, response = _participant_or_redirect(request, round_)
     if response:
         return response
-    card = ValuesCard.objects.filter(pk=card_id, author=participant).first()
-    if card is None:
-        raise Http404("No such card of yours.")
+    card = _own_card(participant, card_id)
     merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("value").first()
     if request.method == "POST":
         try:
