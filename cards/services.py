@@ -145,7 +145,7 @@ def card_vectors(card: ValuesCard) -> np.ndarray:
     return vectors
 
 
-def _value_vectors(value: CanonicalValue, like: np.ndarray | None = None) -> np.ndarray:
+def value_vectors(value: CanonicalValue, like: np.ndarray | None = None) -> np.ndarray:
     """A value's embedding matrix; recomputed when it is in another embedding space than `like`."""
     cached = vectors_from_bytes(value.embedding)
     if cached is not None and (like is None or cached.shape[1] == like.shape[1]):
@@ -197,7 +197,7 @@ def _best_candidate(card: ValuesCard, vectors: np.ndarray) -> tuple[CanonicalVal
     if not values:
         return None, -1.0
     scores = dedup.similarity_matrix(
-        [dedup.as_card_vectors(vectors)], [dedup.as_card_vectors(_value_vectors(v, like=vectors)) for v in values]
+        [dedup.as_card_vectors(vectors)], [dedup.as_card_vectors(value_vectors(v, like=vectors)) for v in values]
     )[0]
     best = int(np.argmax(scores))
     return values[best], float(scores[best])

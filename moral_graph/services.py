@@ -82,14 +82,14 @@ def stories_generate(*, round_id: int) -> int:
     """Write stories (each with its reverse) for every context: the model's proposals when a model is
     configured, and template stories between neighbouring values in embedding space. Idempotent."""
     from cards.models import CanonicalValue
-    from cards.services import _value_vectors
+    from cards.services import value_vectors
 
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
         return 0
     per_context = selectors.context_value_ids(round_id=round_id)
     values = {v.pk: v for v in CanonicalValue.objects.filter(round_id=round_id, is_active=True)}
-    vectors = {pk: _value_vectors(v) for pk, v in values.items()}
+    vectors = {pk: value_vectors(v) for pk, v in values.items()}
     contexts = {c.pk: c for c in Context.objects.filter(question__round_id=round_id)}
     new = []
     for context_id, value_ids in per_context.items():

@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from cards.models import CardMerge, ValuesCard
-from deliberation.models import Round, Stage
+from deliberation.models import Job, Round, Stage
 from moral_graph import selectors, services
 from moral_graph.models import RankingRun, RankingSnapshot, WiserVote, WiserVoteRevision
 from tests.factories import join, make_round, submit
@@ -88,3 +88,8 @@ def assert_cards_kept(card_ids: list[int]) -> None:
             status, {0, 1}
         )
         assert live in allowed, (card_id, status, live)
+
+
+def ranking_job_running(round_id: int) -> bool:
+    """Whether the round's ranking job row says a computation is under way."""
+    return Job.objects.filter(round_id=round_id, kind="ranking", status=Job.Status.RUNNING).exists()

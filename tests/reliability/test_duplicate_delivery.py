@@ -11,7 +11,6 @@ import pytest
 from cards.models import CardMerge, ValuesCard
 from cards.services import card_submit
 from cards.tasks import dedup_card
-from deliberation.models import Job
 from moral_graph.models import RankingRun
 from moral_graph.tasks import rank_round
 from tests.factories import FAMILIES, join, make_round
@@ -22,6 +21,7 @@ from tests.reliability.invariants import (
     assert_snapshots_reproduce,
     assert_votes_stored_once,
     cast_votes,
+    ranking_job_running,
     voting_round,
 )
 
@@ -31,10 +31,6 @@ pytestmark = [
     pytest.mark.needs_postgres,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _ranking_job_running(round_id: int) -> bool:
-    return Job.objects.filter(round_id=round_id, kind="ranking", status=Job.Status.RUNNING).exists()
 
 
 def test_the_same_ranking_delivered_twice_to_two_processes_publishes_one_run(
@@ -47,7 +43,7 @@ def test_the_same_ranking_delivered_twice_to_two_processes_publishes_one_run(
         rank_round.apply_async((round_.pk,), task_id="same-ranking")
         rank_round.apply_async((round_.pk,), task_id="same-ranking")
         wait_for(
-            lambda: RankingRun.objects.filter(round=round_).exists() and not _ranking_job_running(round_.pk),
+            lambda: RankingRun.objects.filter(round=round_).exists() and not ranking_job_running(round_.pk),
             timeout=60,
             what="the ranking",
             workers=[worker],

@@ -23,6 +23,7 @@ from tests.reliability.invariants import (
     assert_snapshots_reproduce,
     assert_votes_stored_once,
     cast_votes,
+    ranking_job_running,
     voting_round,
 )
 
@@ -32,10 +33,6 @@ pytestmark = [
     pytest.mark.needs_postgres,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _ranking_job_running(round_id: int) -> bool:
-    return Job.objects.filter(round_id=round_id, kind="ranking", status=Job.Status.RUNNING).exists()
 
 
 @pytest.mark.parametrize("what", ["whole worker", "pool process"])
@@ -49,7 +46,7 @@ def test_kill9_during_a_ranking_then_the_sweeper_completes_it_once(
         slow_worker = start_worker("slow", WISER_TEST_RANK_DELAY="30")
         expected |= cast_votes(people[4:])  # the dirty flag flips once: one rank_round goes to the worker
         wait_for(
-            lambda: _ranking_job_running(round_.pk),
+            lambda: ranking_job_running(round_.pk),
             timeout=30,
             what="the ranking to start",
             workers=[slow_worker],
@@ -63,12 +60,12 @@ def test_kill9_during_a_ranking_then_the_sweeper_completes_it_once(
             time.sleep(2)
         # The killed computation's advisory lock died with its connection, so a redelivered message may already
         # have taken the round over; otherwise its Job row still says "running" and the sweeper recovers it.
-        if _ranking_job_running(round_.pk) and RankingRun.objects.filter(round=round_).count() == 1:
+        if ranking_job_running(round_.pk) and RankingRun.objects.filter(round=round_).count() == 1:
             swept = sweep_pending_work()
             assert swept["lost_rankings"] + swept["rounds"] >= 1
         wait_for(
             lambda: (
-                RankingRun.objects.filter(round=round_).count() == 2 and not _ranking_job_running(round_.pk)
+                RankingRun.objects.filter(round=round_).count() == 2 and not ranking_job_running(round_.pk)
             ),
             timeout=60,
             what="the swept ranking",
