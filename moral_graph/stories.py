@@ -17,8 +17,9 @@ def _policy_phrase(policy: str) -> str:
     return head if len(words) == 1 else f"{head} {words[1]}"
 
 
-def template_story(*, context_name: str, from_title: str, from_policies: list[str], to_title: str,
-                   to_policies: list[str]) -> str:
+def template_story(
+    *, context_name: str, from_title: str, from_policies: list[str], to_title: str, to_policies: list[str]
+) -> str:
     """A first-person story of someone who moved from one value to another in a context."""
     situation = _lower_first(context_name)
     before = _policy_phrase(from_policies[0]) if from_policies else _lower_first(from_title)
