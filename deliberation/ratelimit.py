@@ -1,8 +1,10 @@
-"""Fixed-window rate limits kept in Django's cache, per client IP and per participant.
+"""Fixed-window rate limits per client IP and per participant, counted in Redis when the cache is Redis.
 
-Each (scope, who, window) has one counter created with `cache.add` and raised with `cache.incr`; both are
-atomic on Redis, so every worker process shares the same count. With the local-memory cache (the embedded
-mode, one process) the count is per process. Limits come from settings.WISER_RATE_LIMITS, e.g.
+Each (scope, who, window) has one counter. On Redis (the production cache) one Lua script raises every counter
+of a request and sets their expiry in a single round trip, atomically, through one client per process (built
+once: Django's cache backend builds a client object per call, about 0.3 ms each), with short socket timeouts
+so an unreachable Redis fails fast. With another cache (the local-memory cache of the embedded mode, one
+process) the counters use `cache.add` and `cache.incr`. Limits come from settings.WISER_RATE_LIMITS, e.g.
 {"guidance": "30/m"}; a scope set to None is not limited.
 """
 
@@ -12,6 +14,7 @@ import hashlib
 import hmac
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -77,23 +80,85 @@ def rate_for(scope: str) -> Rate | None:
 
 def ratelimit_hit(*, scope: str, key: str, rate: Rate, now: float | None = None) -> int:
     """Count one request of `key` in the scope's current window; raise RateLimited when it exceeds the rate."""
+    return ratelimit_hits([(scope, key, rate)], now=now)[0]
+
+
+def ratelimit_hits(hits: list[tuple[str, str, Rate]], *, now: float | None = None) -> list[int]:
+    """Count one request on each (scope, key, rate) together; raise RateLimited when any exceeds its rate.
+
+    Every counter is raised, also when an earlier one is over its limit; the counts are returned in order.
+    """
     now = time.time() if now is None else now
-    window_start = int(now // rate.window) * rate.window
-    counter = f"rl:{scope}:{_digest(key)}:{rate.window}:{window_start}"
-    timeout = rate.window + 1
-    cache.add(counter, 0, timeout)
-    try:
-        count = cache.incr(counter)
-    except ValueError:
-        # The counter expired or was evicted between add and incr: this request starts it again.
-        count = 1 if cache.add(counter, 1, timeout) else cache.incr(counter)
-    if count > rate.limit:
-        retry_after = max(1, math.ceil(window_start + rate.window - now))
-        raise RateLimited(
-            f"Too many requests: at most {rate.limit} per {rate.window} seconds. Try again in {retry_after} s.",
-            retry_after=retry_after,
-        )
-    return count
+    counters = []
+    for scope, key, rate in hits:
+        window_start = int(now // rate.window) * rate.window
+        counters.append((f"rl:{scope}:{_digest(key)}:{rate.window}:{window_start}", rate.window + 1))
+    counts = _count(counters)
+    for (_, _, rate), count in zip(hits, counts, strict=True):
+        if count > rate.limit:
+            window_start = int(now // rate.window) * rate.window
+            retry_after = max(1, math.ceil(window_start + rate.window - now))
+            raise RateLimited(
+                f"Too many requests: at most {rate.limit} per {rate.window} seconds. Try again in {retry_after} s.",
+                retry_after=retry_after,
+            )
+    return counts
+
+
+# Raises each counter and gives a new one its expiry (also one left without expiry), atomically.
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    if count == 1 or redis.call('TTL', key) == -1 then
+        redis.call('EXPIRE', key, ARGV[i])
+    end
+    counts[i] = count
+end
+return counts
+"""
+_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+_clients: dict[str, object] = {}
+_clients_lock = threading.Lock()
+
+
+def _count(counters: list[tuple[str, int]]) -> list[int]:
+    """Raise each (counter, timeout in seconds) by one and return the new counts."""
+    script = _redis_script()
+    if script is not None:
+        keys = [cache.make_key(counter) for counter, _ in counters]
+        return [int(count) for count in script(keys=keys, args=[timeout for _, timeout in counters])]
+    counts = []
+    for counter, timeout in counters:
+        cache.add(counter, 0, timeout)
+        try:
+            count = cache.incr(counter)
+        except ValueError:
+            # The counter expired or was evicted between add and incr: this request starts it again.
+            count = 1 if cache.add(counter, 1, timeout) else cache.incr(counter)
+        counts.append(count)
+    return counts
+
+
+def _redis_script():
+    """The counting script on this process's Redis client, when the default cache is one Redis; else None."""
+    config = settings.CACHES.get("default", {})
+    location = config.get("LOCATION")
+    if config.get("BACKEND") != _REDIS_CACHE or not isinstance(location, str) or "," in location:
+        return None
+    script = _clients.get(location)
+    if script is None:
+        import redis
+
+        timeout = float(getattr(settings, "WISER_RATE_LIMIT_REDIS_TIMEOUT", 0.5))
+        with _clients_lock:
+            script = _clients.get(location)
+            if script is None:
+                client = redis.Redis.from_url(
+                    location, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
+                script = _clients[location] = client.register_script(_COUNT_SCRIPT)
+    return script
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -116,9 +181,10 @@ def ratelimit_request(
     if participant_id is None:
         auth = getattr(request, "auth", None)
         participant_id = auth.pk if isinstance(auth, Participant) else None
-    ratelimit_hit(scope=scope, key=f"ip:{client_ip(request)}", rate=rate)
+    hits = [(scope, f"ip:{client_ip(request)}", rate)]
     if participant_id is not None:
-        ratelimit_hit(scope=scope, key=f"participant:{participant_id}", rate=rate)
+        hits.append((scope, f"participant:{participant_id}", rate))
+    ratelimit_hits(hits)
 
 
 def _digest(key: str) -> str:

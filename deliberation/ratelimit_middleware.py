@@ -11,6 +11,7 @@ an outage of Redis should not stop a deliberation.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from deliberation.auth import PARTICIPANT_SALT, PARTICIPANT_TOKEN_MAX_AGE, ParticipantTokenAuthentication
 from deliberation.models import Round
-from deliberation.ratelimit import RateLimited, client_ip, parse_rate, ratelimit_hit
+from deliberation.ratelimit import Rate, RateLimited, client_ip, parse_rate, ratelimit_hits
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +106,18 @@ def check_rate(request: HttpRequest, *, scope: str, participant_id: int | None) 
     keys = [("ip", f"ip:{client_ip(request)}")]
     if participant_id is not None:
         keys.append(("participant", f"participant:{participant_id}"))
-    for kind, key in keys:
-        text = rates.get(f"{scope}:{kind}")
-        if text is not None:
-            ratelimit_hit(scope=f"mw:{scope}:{kind}", key=key, rate=parse_rate(text))
+    hits = [
+        (f"mw:{scope}:{kind}", key, _parsed(text))
+        for kind, key in keys
+        if (text := rates.get(f"{scope}:{kind}")) is not None
+    ]
+    if hits:
+        ratelimit_hits(hits)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Rate:
+    return parse_rate(text)
 
 
 def too_many_response(request: HttpRequest, exc: RateLimited, *, api: bool) -> HttpResponse:

@@ -1,6 +1,8 @@
 """Rate limits on joining, cards, chat turns and votes: per IP and per participant, 429 with Retry-After,
 for the API and the pages alike, and exact under concurrency on Redis."""
 
+import logging
+import socket
 import threading
 import uuid
 
@@ -10,6 +12,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import resolve
 
 from deliberation.auth import participant_token
+from deliberation.ratelimit import Rate, ratelimit_hits
 from deliberation.ratelimit_middleware import DEFAULT_RATES, ROUTES, RateLimitMiddleware, rate_limits
 from tests.factories import join, make_round
 
@@ -218,3 +221,49 @@ def test_concurrent_joins_through_the_whole_stack_stop_at_the_limit(redis_url):
             thread.join()
     assert sorted(codes) == [201] * limit + [429] * (attempts - limit)
     assert round_.participants.count() == limit
+
+
+def test_an_unreachable_redis_lets_the_request_through_and_says_so(caplog):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: nobody listens there
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    with (
+        override_settings(CACHES=caches),
+        caplog.at_level(logging.WARNING, logger="deliberation.ratelimit_middleware"),
+    ):
+        middleware = RateLimitMiddleware(lambda request: HttpResponse("ok"))
+        request = _limited_request(RequestFactory(), "/api/v1/stories/1/vote/", REMOTE_ADDR="10.9.9.8")
+        assert middleware.process_view(request, None, (), {"story_id": 1}) is None
+    assert "rate limiter unavailable; letting a vote request through" in caplog.text
+
+
+@pytest.mark.needs_redis
+def test_counters_on_redis_expire_after_their_window(redis_url):
+    import redis
+
+    prefix = f"test-rl-{uuid.uuid4().hex}"
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    client = redis.Redis.from_url(redis_url)
+    with override_settings(CACHES=caches):
+        hits = [("ttl", "ip:1", Rate(5, 60)), ("ttl", "participant:1", Rate(5, 3600))]
+        assert ratelimit_hits(hits, now=1000.0) == [1, 1]
+        keys = sorted(client.keys(f"{prefix}:*"), key=lambda key: client.ttl(key))
+        assert len(keys) == 2
+        assert 0 < client.ttl(keys[0]) <= 61 and 3540 < client.ttl(keys[1]) <= 3601
+        # A counter left without an expiry (written by hand, or before a crash) gets one on its next hit.
+        client.persist(keys[0])
+        assert ratelimit_hits(hits[:1], now=1000.0) == [2]
+        assert 0 < client.ttl(keys[0]) <= 61
+        client.delete(*keys)
