@@ -62,8 +62,9 @@ class Answer(models.TextChoices):
 class WiserVote(models.Model):
     """The current answer of one participant on one story; changes are kept as revisions."""
 
+    # No index of its own: the unique (participant, story) constraint's index serves lookups by participant.
     participant = models.ForeignKey(
-        "deliberation.Participant", on_delete=models.CASCADE, related_name="votes"
+        "deliberation.Participant", on_delete=models.CASCADE, related_name="votes", db_index=False
     )
     story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="votes")
     answer = models.CharField(max_length=16, choices=Answer.choices)
@@ -83,8 +84,11 @@ class WiserVote(models.Model):
 class WiserVoteRevision(models.Model):
     """Every answer ever given, append-only. Its id is the ranking watermark."""
 
-    vote = models.ForeignKey(WiserVote, on_delete=models.CASCADE, related_name="revisions")
-    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="+")
+    # Indexed by the (vote, id) and (round, id) indexes below, which also serve lookups on the key alone.
+    vote = models.ForeignKey(WiserVote, on_delete=models.CASCADE, related_name="revisions", db_index=False)
+    round = models.ForeignKey(
+        "deliberation.Round", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     answer = models.CharField(max_length=16, choices=Answer.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -105,7 +109,9 @@ class RankingRun(models.Model):
     method = models.CharField(max_length=32)
     parameters = models.JSONField(default=dict)
     watermark = models.BigIntegerField(help_text="The last WiserVoteRevision id included.")
-    structure_version = models.PositiveIntegerField(default=0, help_text="Round.structure_version when computed.")
+    structure_version = models.PositiveIntegerField(
+        default=0, help_text="Round.structure_version when computed."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPUTING)
     error = models.TextField(blank=True)
     software_version = models.CharField(max_length=32, blank=True)

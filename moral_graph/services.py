@@ -12,8 +12,9 @@ import numpy as np
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -71,8 +72,13 @@ def _model_stories(round_id: int, context: Context, values: list) -> list[Transi
         return []
     return [
         TransitionStory(
-            round_id=round_id, context_id=context.pk, from_value_id=s["from_value_id"], to_value_id=s["to_value_id"],
-            origin=TransitionStory.Origin.MODEL, prompt_version=s["prompt_version"], text=s["text"],
+            round_id=round_id,
+            context_id=context.pk,
+            from_value_id=s["from_value_id"],
+            to_value_id=s["to_value_id"],
+            origin=TransitionStory.Origin.MODEL,
+            prompt_version=s["prompt_version"],
+            text=s["text"],
         )
         for s in proposed
     ]
@@ -95,7 +101,9 @@ def stories_generate(*, round_id: int) -> int:
     for context_id, value_ids in per_context.items():
         ids = [v for v in value_ids if v in values]
         proposed = _model_stories(round_id, contexts[context_id], [values[i] for i in ids])
-        new.extend(proposed)  # first, so that ignore_conflicts keeps them over a template story of the same pair
+        new.extend(
+            proposed
+        )  # first, so that ignore_conflicts keeps them over a template story of the same pair
         covered = {frozenset((s.from_value_id, s.to_value_id)) for s in proposed}
         for a, b in sorted(_neighbour_pairs(ids, vectors, STORY_NEIGHBOURS)):
             if frozenset((a, b)) in covered:
@@ -184,6 +192,12 @@ def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = Tru
     return story
 
 
+def _story_count(rows) -> Coalesce:
+    """The number of `rows` of each story in the outer query."""
+    counted = rows.filter(story=OuterRef("pk")).order_by().values("story").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def assignments_next(*, participant: Participant) -> list[TransitionStory]:
     """The participant's stories: already assigned ones, topped up adaptively to the round's quota."""
     round_ = participant.round
@@ -198,27 +212,32 @@ def assignments_next(*, participant: Participant) -> list[TransitionStory]:
     own_values = set(
         participant.cards.filter(merges__undone_at__isnull=True).values_list("merges__value_id", flat=True)
     )
+    # Plain rows, not model instances: a round has hundreds of stories and only `missing` of them are kept.
     candidates = list(
         TransitionStory.objects.filter(round=round_, is_hidden=False, context__question__round=round_)
         .exclude(assignments__participant=participant)
         .annotate(
-            n_shown=Count("assignments", distinct=True),
-            n_wiser=Count("votes", filter=Q(votes__answer=Answer.WISER), distinct=True),
-            n_votes=Count("votes", distinct=True),
+            # One counting subquery each (index scans on story_id): joining both tables and counting distinct
+            # rows would multiply a story's assignments by its votes, quadratic in the number of participants.
+            n_shown=_story_count(StoryAssignment.objects.all()),
+            n_wiser=_story_count(WiserVote.objects.filter(answer=Answer.WISER)),
+            n_votes=_story_count(WiserVote.objects.all()),
         )
-        .select_related("context", "from_value", "to_value")
+        .order_by("pk")
+        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes")
     )
     rng = random.Random(f"{participant.pk}")  # noqa: S311 - ordering ties, not security
     minimum = round_.min_votes_per_story
 
-    def priority(story: TransitionStory) -> tuple:
-        share = (story.n_wiser + 1) / (story.n_votes + 2)
-        uncertainty = share * (1 - share) / (story.n_votes + 1)
-        touches_own = story.from_value_id in own_values or story.to_value_id in own_values
+    def priority(row: tuple) -> tuple:
+        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes = row
+        share = (n_wiser + 1) / (n_votes + 2)
+        uncertainty = share * (1 - share) / (n_votes + 1)
+        touches_own = from_value_id in own_values or to_value_id in own_values
         # Stories below the minimum come first (fewest shown first); then the most uncertain.
         return (
-            0 if story.n_shown < minimum else 1,
-            story.n_shown if story.n_shown < minimum else 0,
+            0 if n_shown < minimum else 1,
+            n_shown if n_shown < minimum else 0,
             -uncertainty,
             0 if touches_own else 1,
             rng.random(),
@@ -227,7 +246,8 @@ def assignments_next(*, participant: Participant) -> list[TransitionStory]:
     chosen = sorted(candidates, key=priority)[:missing]
     with transaction.atomic():
         StoryAssignment.objects.bulk_create(
-            [StoryAssignment(participant=participant, story=s) for s in chosen], ignore_conflicts=True
+            [StoryAssignment(participant=participant, story_id=row[0]) for row in chosen],
+            ignore_conflicts=True,
         )
     return list(
         TransitionStory.objects.filter(assignments__participant=participant)
@@ -334,18 +354,38 @@ def vote_cast(
         )
     if prior_answer == answer and prior_reason == reason:
         return WiserVote.objects.get(pk=prior_id), False
-    raise Conflict(_("You already voted on this story; change your answer with an update."), code="already_voted")
+    raise Conflict(
+        _("You already voted on this story; change your answer with an update."), code="already_voted"
+    )
 
 
 def _vote_run(sql: str, params: dict) -> tuple | None:
-    """One raw statement; on PostgreSQL prepared once per connection, so the server does not re-plan each vote."""
+    """One raw statement; on PostgreSQL prepared once per connection, so the server does not re-plan each vote.
+
+    Outside a transaction the connection's health check (a `SELECT 1` round trip per request) is skipped: the
+    vote statement is its own check. When a kept connection turns out dead (PostgreSQL restarted, an idle
+    connection cut), the statement runs once more on a new one; that is safe because it is idempotent: had the
+    first attempt committed before the connection died, the second finds that vote and returns it.
+    """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
+    if connection.in_atomic_block or connection.connection is None:
+        connection.close_if_health_check_failed()
+        return _vote_execute(sql, params)
+    connection.health_check_done = True
+    try:
+        return _vote_execute(sql, params)
+    except (OperationalError, InterfaceError):
+        log.info("the database connection was lost during a vote; retrying once on a new connection")
+        connection.close()
+        return _vote_execute(sql, params)
+
+
+def _vote_execute(sql: str, params: dict) -> tuple | None:
     import psycopg
 
-    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
 
@@ -431,7 +471,9 @@ def _vote_insert_portable(
     with transaction.atomic():
         try:
             with transaction.atomic():
-                vote = WiserVote.objects.create(participant=participant, story_id=story_id, answer=answer, reason=reason)
+                vote = WiserVote.objects.create(
+                    participant=participant, story_id=story_id, answer=answer, reason=reason
+                )
         except IntegrityError:
             return None, False
         WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
@@ -484,7 +526,9 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
     results = []
     # The snapshots stay in memory until published: the collector would walk them again after each context.
     with ranking.gc_paused():
-        for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
+        for context in Context.objects.filter(question__round=round_).order_by(
+            "question__order", "order", "id"
+        ):
             votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
             shown = [
                 (resolution.get(a, a), resolution.get(b, b), n)
@@ -559,15 +603,12 @@ def _claim_ranking_lock(round_: Round, *, exclusive: bool = False) -> Job | None
         claimable = claimable.filter(
             ~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE)
         )
-    claimed = (
-        claimable
-        .update(
-            status=Job.Status.RUNNING,
-            attempts=F("attempts") + 1,
-            progress=0.0,
-            error="",
-            updated_at=timezone.now(),
-        )
+    claimed = claimable.update(
+        status=Job.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        progress=0.0,
+        error="",
+        updated_at=timezone.now(),
     )
     return job if claimed else None
 
@@ -594,9 +635,10 @@ def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: boo
         watermark = selectors.round_watermark(round_id=round_id)
         current = selectors.current_run(round_=round_)
         structure = Round.objects.values_list("structure_version", flat=True).get(pk=round_id)
-        if (
-            current is not None
-            and (current.watermark, current.method, current.structure_version) == (watermark, method, structure)
+        if current is not None and (current.watermark, current.method, current.structure_version) == (
+            watermark,
+            method,
+            structure,
         ):
             run = current
         else:
@@ -643,7 +685,10 @@ def _publish(
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         existing = RankingRun.objects.filter(
-            round=locked, method=method, watermark=watermark, structure_version=locked.structure_version,
+            round=locked,
+            method=method,
+            watermark=watermark,
+            structure_version=locked.structure_version,
             status=RankingRun.Status.PUBLISHED,
         ).first()
         if existing is not None:

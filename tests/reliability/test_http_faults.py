@@ -82,6 +82,29 @@ def test_a_dropped_database_connection_fails_the_request_cleanly_and_the_next_on
     assert failures >= 1, "the drop hit the vote request (on PostgreSQL one statement checks and inserts)"
 
 
+def test_a_kept_connection_cut_while_idle_is_replaced_and_the_vote_is_stored_once():
+    # The vote skips the per-request health check; a connection that died between requests (PostgreSQL
+    # restarted, a proxy's idle timeout) is replaced and the statement run again, answering as if nothing happened.
+    round_, people = voting_round("db-idle-cut", people=4)
+    person = people[0]
+    first, second = services.assignments_next(participant=person)[:2]
+    client = Client(HTTP_AUTHORIZATION=f"Participant {participant_token(person)}")
+    assert (
+        client.post(
+            f"/api/v1/stories/{first.pk}/vote/", {"answer": "wiser"}, content_type="application/json"
+        ).status_code
+        == 201
+    )
+    connection.ensure_connection()
+    _terminate(connection.connection.info.backend_pid)
+    response = client.post(
+        f"/api/v1/stories/{second.pk}/vote/", {"answer": "not_sure"}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    assert WiserVote.objects.filter(participant=person, story=second).count() == 1
+    assert WiserVoteRevision.objects.filter(vote__participant=person, vote__story=second).count() == 1
+
+
 def test_fifty_identical_votes_at_once_store_one_vote_and_answer_every_request_alike(live_server):
     round_, people = voting_round("fifty", people=4)
     person = people[0]
