@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser-deps run test load lint migrate worker beat clean
+.PHONY: install browser-deps run test load lint audit migrate worker beat clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,12 +33,18 @@ browser-deps:
 test: install browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make load: the load bench (gunicorn, PostgreSQL, Redis on this machine; see docs/reliability.md)
+## make load: the load bench (gunicorn, PostgreSQL, Redis on this machine; see docs/reliability.md):
+## the ceiling (closed loop), then the latency at a steady 500 votes/s
 load: install
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/load.py --vote-rate 500
 
 lint: install
 	$(BIN)/ruff check .
+
+## make audit: pip-audit over the installed dependencies (exceptions with reasons in .ci/pip-audit-exceptions.txt)
+audit: install
+	$(BIN)/python .ci/audit.py
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 -Q wiser
