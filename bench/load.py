@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/load.py [--participants 200] [--votes 10] [--workers cores+1] [--threads 4]
        [--worker-class gthread|sync] [--vote-rate 500] [--rate-limits on|off]
 
-It creates (drops first) the PostgreSQL database `wiser_load`, migrates it, seeds a voting round with enough
+It creates the PostgreSQL database `wiser_load` (dropped again at the end unless --keep-database), migrates it, seeds a voting round with enough
 values and stories directly in the database, starts a private redis-server and gunicorn on free ports of
 127.0.0.1 (production settings with their rate limits, deploy/gunicorn.conf.py, plus a trivial /bench/ping/
 JSON route), waits until every worker answers, then runs an asyncio HTTP/1.1 client (one connection per
@@ -378,6 +378,7 @@ def main() -> None:
         help="on: the production limits, each participant behind its own X-Forwarded-For address",
     )
     parser.add_argument("--database", default="wiser_load")
+    parser.add_argument("--keep-database", action="store_true", help="leave the load database for inspection")
     parser.add_argument("--time-limit", type=float, default=300.0)
     args = parser.parse_args()
     if urlparse(args.postgres).hostname not in ("127.0.0.1", "localhost"):
@@ -462,6 +463,11 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep_database:
+            subprocess.run(
+                ["psql", admin_url, "-qc", f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'],
+                check=False,
+            )
 
 
 if __name__ == "__main__":
