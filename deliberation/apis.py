@@ -217,7 +217,7 @@ def round_or_404(slug: str) -> Round:
     round_ = selectors.round_get(slug=slug[:64])
     if round_ is None:
         raise NotFound("No such round.")
-    return round_
+    return services.round_apply_schedule(round_=round_)
 
 
 def require_participant(request: Request, round_: Round) -> Participant:

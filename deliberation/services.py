@@ -1,10 +1,12 @@
 """Writes for rounds, participants, invitations and the audit log."""
+
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -30,7 +32,9 @@ from deliberation.text import clean_text
 JOINABLE_STAGES = (Stage.ARTICULATION, Stage.VOTING)
 
 
-def audit_log(*, round_: Round | None, actor, action: str, target: Any = None, data: dict | None = None) -> None:
+def audit_log(
+    *, round_: Round | None, actor, action: str, target: Any = None, data: dict | None = None
+) -> None:
     """Record one organizer action."""
     AuditEvent.objects.create(
         round=round_,
@@ -85,7 +89,9 @@ def _clean_attributes(attributes: Sequence[Any]) -> list[dict[str, Any]]:
         if not isinstance(choices, list) or not 2 <= len(choices) <= 30:
             raise ValidationError({"attributes": f"{label}: give 2 to 30 choices."})
         choices = [clean_text(c, field="attributes", max_length=100) for c in choices]
-        cleaned.append({"key": key, "label": label, "choices": choices, "grouping": bool(item.get("grouping", True))})
+        cleaned.append(
+            {"key": key, "label": label, "choices": choices, "grouping": bool(item.get("grouping", True))}
+        )
     if len({a["key"] for a in cleaned}) != len(cleaned):
         raise ValidationError({"attributes": "Attribute keys must be different."})
     return cleaned
@@ -102,8 +108,10 @@ ROUND_SETTINGS = {
 ROUND_FLAGS = ("open_link_enabled", "report_live", "guidance_logging")
 ROUND_DATES = ("articulation_opens_at", "voting_opens_at", "closes_at")
 SETTING_KEYS = (
-    set(ROUND_SETTINGS) | set(ROUND_FLAGS) | set(ROUND_DATES) | {"report_visibility", "ranking_method", "consent_text",
-                                                                 "translations"}
+    set(ROUND_SETTINGS)
+    | set(ROUND_FLAGS)
+    | set(ROUND_DATES)
+    | {"report_visibility", "ranking_method", "consent_text", "translations"}
 )
 TRANSLATABLE = {
     "round": {"title": 200, "description": 5000, "consent_text": 5000},
@@ -223,8 +231,12 @@ def round_create(
     fields: dict[str, Any] = {}
     for name, fn in (
         ("title", lambda: clean_text(title, field="title", max_length=200)),
-        ("description", lambda: clean_text(description, field="description", max_length=5000, required=False,
-                                           multiline=True)),
+        (
+            "description",
+            lambda: clean_text(
+                description, field="description", max_length=5000, required=False, multiline=True
+            ),
+        ),
         ("question", lambda: clean_text(question, field="question", max_length=2000, multiline=True)),
         ("contexts", lambda: _clean_contexts(contexts)),
         ("attributes", lambda: _clean_attributes(attributes)),
@@ -252,7 +264,10 @@ def round_create(
     try:
         with transaction.atomic():
             round_ = Round.objects.create(
-                slug=slug_value, title=fields["title"], description=fields["description"], **fields["settings"]
+                slug=slug_value,
+                title=fields["title"],
+                description=fields["description"],
+                **fields["settings"],
             )
     except IntegrityError as exc:
         raise ValidationError({"slug": [f"The slug '{slug_value}' is taken."]}) from exc
@@ -261,8 +276,12 @@ def round_create(
         Context.objects.create(question=q, order=order, **ctx)
     for order, attr in enumerate(fields["attributes"]):
         ParticipantAttribute.objects.create(
-            round=round_, key=attr["key"], label=attr["label"], choices=attr["choices"],
-            is_grouping=attr["grouping"], order=order,
+            round=round_,
+            key=attr["key"],
+            label=attr["label"],
+            choices=attr["choices"],
+            is_grouping=attr["grouping"],
+            order=order,
         )
     OrganizerRole.objects.create(round=round_, user=owner, role=OrganizerRole.Role.OWNER)
     audit_log(round_=round_, actor=owner, action="round.create", target=round_)
@@ -282,8 +301,13 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
     for name, limit in (("title", 200), ("description", 5000)):
         if name in values:
             try:
-                changes[name] = clean_text(values[name], field=name, max_length=limit,
-                                           required=name == "title", multiline=name == "description")
+                changes[name] = clean_text(
+                    values[name],
+                    field=name,
+                    max_length=limit,
+                    required=name == "title",
+                    multiline=name == "description",
+                )
             except ValidationError as exc:
                 errors.update(exc.message_dict)
     unknown = set(values) - SETTING_KEYS - {"title", "description"}
@@ -296,7 +320,9 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
         setattr(locked, name, value)
     _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
     locked.save()
-    audit_log(round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)})
+    audit_log(
+        round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)}
+    )
     return locked
 
 
@@ -314,10 +340,16 @@ def round_set_stage(*, round_: Round, actor, stage: str) -> Round:
         raise Conflict(_("A round can move back only one stage."), code="stage_order")
     if target == STAGE_ORDER.index(Stage.PUBLISHED) and locked.current_ranking_id is None:
         raise Conflict(_("Rank the round before publishing it."), code="not_ranked")
+    return _move_stage(locked, stage, actor=actor, action="round.stage")
+
+
+def _move_stage(locked: Round, stage: str, *, actor, action: str) -> Round:
+    """Record the move of a locked round to `stage` and start what the new stage needs."""
     previous = locked.stage
     locked.stage = stage
-    locked.save(update_fields=["stage", "updated_at"])
-    audit_log(round_=locked, actor=actor, action="round.stage", target=locked, data={"from": previous, "to": stage})
+    locked.stage_changed_at = timezone.now()
+    locked.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    audit_log(round_=locked, actor=actor, action=action, target=locked, data={"from": previous, "to": stage})
     if stage == Stage.VOTING:
         from moral_graph.tasks import generate_stories
 
@@ -327,6 +359,58 @@ def round_set_stage(*, round_: Round, actor, stage: str) -> Round:
 
         enqueue_on_commit(rank_round, locked.pk)
     return locked
+
+
+# The dates that move a round by themselves, latest stage first. Publishing is always an organizer's act.
+STAGE_DATES = (
+    (Stage.CLOSED, "closes_at"),
+    (Stage.VOTING, "voting_opens_at"),
+    (Stage.ARTICULATION, "articulation_opens_at"),
+)
+
+
+def scheduled_stage(round_: Round, *, now: datetime | None = None) -> str | None:
+    """The later stage the round's dates call for now, or None.
+
+    The latest date that has passed decides; it moves the round only forward, and only when the stage has not
+    changed since that date (an organizer who moves a round by hand after a date has passed overrides it).
+    """
+    now = now or timezone.now()
+    for stage, field in STAGE_DATES:
+        when = getattr(round_, field)
+        if when is None or when > now:
+            continue
+        settled = round_.stage_changed_at is not None and round_.stage_changed_at >= when
+        later = STAGE_ORDER.index(stage) > STAGE_ORDER.index(Stage(round_.stage))
+        return stage if later and not settled and round_.stage != Stage.PUBLISHED else None
+    return None
+
+
+def round_apply_schedule(*, round_: Round, now: datetime | None = None) -> Round:
+    """Move the round to the stage its dates call for, if any; idempotent, safe to call on every read."""
+    if scheduled_stage(round_, now=now) is None:
+        return round_
+    with transaction.atomic():
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        stage = scheduled_stage(locked, now=now)
+        if stage is None:
+            return locked
+        return _move_stage(locked, stage, actor=None, action="round.stage.scheduled")
+
+
+def rounds_apply_schedules(*, now: datetime | None = None) -> list[int]:
+    """Apply every round's due dates (the periodic task); returns the ids of the rounds moved."""
+    now = now or timezone.now()
+    due = Q()
+    for _stage, field in STAGE_DATES:
+        due |= Q(**{f"{field}__lte": now})
+    moved = []
+    candidates = Round.objects.filter(due).exclude(stage__in=[Stage.CLOSED, Stage.PUBLISHED]).order_by("pk")
+    for round_ in candidates.iterator():
+        if scheduled_stage(round_, now=now) is not None:
+            round_apply_schedule(round_=round_, now=now)
+            moved.append(round_.pk)
+    return moved
 
 
 def _clean_participant_attributes(round_: Round, attributes: Any) -> dict[str, str]:
@@ -350,7 +434,13 @@ def _clean_participant_attributes(round_: Round, attributes: Any) -> dict[str, s
 
 @transaction.atomic
 def participant_join(
-    *, round_: Round, consent: bool, attributes: Any = None, join_token: str = "", invite_code: str = "", user=None
+    *,
+    round_: Round,
+    consent: bool,
+    attributes: Any = None,
+    join_token: str = "",
+    invite_code: str = "",
+    user=None,
 ) -> Participant:
     """Join a round by its open link or a one-time invite code; consent is required."""
     if round_.stage not in JOINABLE_STAGES:
@@ -360,7 +450,9 @@ def participant_join(
     cleaned = _clean_participant_attributes(round_, attributes)
     invitation = None
     if invite_code:
-        invitation = Invitation.objects.select_for_update().filter(round=round_, code=str(invite_code)[:64]).first()
+        invitation = (
+            Invitation.objects.select_for_update().filter(round=round_, code=str(invite_code)[:64]).first()
+        )
         if invitation is None:
             raise NotFound(_("This invite code is not valid for this round."))
         if invitation.used_at is not None:
@@ -426,7 +518,9 @@ def role_grant(*, round_: Round, actor, user, role: str) -> OrganizerRole:
     if role not in OrganizerRole.Role.values:
         raise ValidationError({"role": f"One of {', '.join(OrganizerRole.Role.values)}."})
     obj, _created = OrganizerRole.objects.update_or_create(round=round_, user=user, defaults={"role": role})
-    audit_log(round_=round_, actor=actor, action="role.grant", target=obj, data={"user": user.pk, "role": role})
+    audit_log(
+        round_=round_, actor=actor, action="role.grant", target=obj, data={"user": user.pk, "role": role}
+    )
     return obj
 
 
@@ -440,15 +534,25 @@ def question_update(*, actor, question: Question, text: Any = None, translations
     if translations is not None:
         changes["translations"] = clean_translations(translations, kind="question")
     Question.objects.filter(pk=question.pk).update(**changes)
-    audit_log(round_=question.round, actor=actor, action="question.update", target=question,
-              data={"fields": sorted(changes)})
+    audit_log(
+        round_=question.round,
+        actor=actor,
+        action="question.update",
+        target=question,
+        data={"fields": sorted(changes)},
+    )
     question.refresh_from_db()
     return question
 
 
 @transaction.atomic
 def context_save(
-    *, actor, question: Question, context: Context | None = None, name: Any = None, description: Any = None,
+    *,
+    actor,
+    question: Question,
+    context: Context | None = None,
+    name: Any = None,
+    description: Any = None,
     translations: Any = None,
 ) -> Context:
     """Add a context to a question, or change one's name, description or translations (owner only)."""
@@ -464,8 +568,9 @@ def context_save(
         if clash.exists():
             raise ValidationError({"name": "Another context of this question has that name."})
     if description is not None:
-        changes["description"] = clean_text(description, field="description", max_length=2000, required=False,
-                                            multiline=True)
+        changes["description"] = clean_text(
+            description, field="description", max_length=2000, required=False, multiline=True
+        )
     if translations is not None:
         changes["translations"] = clean_translations(translations, kind="context")
     if context is None:
@@ -476,7 +581,9 @@ def context_save(
         Context.objects.filter(pk=context.pk).update(**changes)
         context.refresh_from_db()
         action = "context.update"
-    audit_log(round_=question.round, actor=actor, action=action, target=context, data={"fields": sorted(changes)})
+    audit_log(
+        round_=question.round, actor=actor, action=action, target=context, data={"fields": sorted(changes)}
+    )
     return context
 
 

@@ -93,3 +93,11 @@ def sweep_pending_work() -> dict[str, int]:
     for round_id in round_ids:
         rank_round.delay(round_id)
     return {"cards": len(card_ids), "review": review, "rounds": len(round_ids), "lost_rankings": len(lost)}
+
+
+@shared_task
+def apply_stage_schedules() -> list[int]:
+    """Move every round whose stage date has passed (Celery beat, every minute); returns the rounds moved."""
+    from deliberation.services import rounds_apply_schedules
+
+    return rounds_apply_schedules()

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from cards import articulation
 from cards.models import MAX_POLICIES, ArticulationSession
 from cards.services import CARD_STAGES
-from deliberation import selectors
+from deliberation import selectors, services
 from deliberation.errors import DomainError
 from deliberation.models import Context, Round
 from deliberation.ratelimit import ratelimit_request
@@ -24,7 +24,7 @@ def _round(slug: str) -> Round:
     round_ = selectors.round_get(slug=slug)
     if round_ is None:
         raise Http404("No such round.")
-    return round_
+    return services.round_apply_schedule(round_=round_)
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:

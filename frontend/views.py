@@ -36,7 +36,7 @@ def _round(slug: str) -> Round:
     round_ = selectors.round_get(slug=slug)
     if round_ is None:
         raise Http404("No such round.")
-    return round_
+    return services.round_apply_schedule(round_=round_)
 
 
 def _participant_or_redirect(request: HttpRequest, round_: Round):

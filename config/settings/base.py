@@ -123,6 +123,8 @@ WISER_SWEEP_GRACE_SECONDS = env_int("WISER_SWEEP_GRACE_SECONDS", 30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env_int("WISER_SWEEP_LOST_AFTER_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-work": {"task": "deliberation.tasks.sweep_pending_work", "schedule": 60.0},
+    # Rounds also apply their dates when read (deliberation.services.round_apply_schedule); this catches the rest.
+    "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
 
 # The LLM gateway (llm/). No key: the offline provider.

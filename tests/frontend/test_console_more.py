@@ -65,16 +65,16 @@ def test_round_settings_keep_spanish_texts_and_dates_and_both_audiences_see_them
         "title__es": "¿Cómo debería responder un asistente?",
         "description__es": "",
         "consent_text__es": "Guardamos las respuestas con seudónimo.",
-        "articulation_opens_at": "2026-12-01T09:00",
-        "voting_opens_at": "2026-11-01T09:00",
+        "articulation_opens_at": "2036-12-01T09:00",
+        "voting_opens_at": "2036-11-01T09:00",
         "closes_at": "",
     }
     refused = client.post("/console/texts/edit/", form)
     text = refused.content.decode()
     assert refused.status_code == 400 and "Must come after articulation opens at." in text
-    assert 'value="2026-11-01T09:00"' in text and 'value="¿Cómo debería responder un asistente?"' in text
+    assert 'value="2036-11-01T09:00"' in text and 'value="¿Cómo debería responder un asistente?"' in text
     assert 'href="#id_voting_opens_at"' in text
-    saved = client.post("/console/texts/edit/", {**form, "voting_opens_at": "2026-12-08T09:00"})
+    saved = client.post("/console/texts/edit/", {**form, "voting_opens_at": "2036-12-08T09:00"})
     assert saved.status_code == 302
     round_.refresh_from_db()
     assert round_.translations == {
@@ -83,10 +83,10 @@ def test_round_settings_keep_spanish_texts_and_dates_and_both_audiences_see_them
             "consent_text": "Guardamos las respuestas con seudónimo.",
         }
     }
-    assert round_.voting_opens_at == datetime(2026, 12, 8, 9, 0, tzinfo=UTC) and round_.closes_at is None
-    assert 'value="2026-12-08T09:00"' in client.get("/console/texts/edit/").content.decode()
+    assert round_.voting_opens_at == datetime(2036, 12, 8, 9, 0, tzinfo=UTC) and round_.closes_at is None
+    assert 'value="2036-12-08T09:00"' in client.get("/console/texts/edit/").content.decode()
     dashboard = client.get("/console/texts/").content.decode()
-    assert '<time datetime="2026-12-08T09:00:00+00:00">' in dashboard and "advanced by hand" in dashboard
+    assert '<time datetime="2036-12-08T09:00:00+00:00">' in dashboard and "moves on by itself" in dashboard
     spanish = Client(HTTP_ACCEPT_LANGUAGE="es").get(f"/r/texts/join/{round_.join_token}/").content.decode()
     assert "¿Cómo debería responder un asistente?" in spanish
     assert "Guardamos las respuestas con seudónimo." in spanish and _es("Voting opens") in spanish

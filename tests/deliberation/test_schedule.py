@@ -1,0 +1,99 @@
+"""Stage dates move rounds by themselves: forward only, never to publication, and a move by hand wins."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from deliberation.models import AuditEvent, Round, Stage
+from deliberation.services import (
+    round_apply_schedule,
+    round_set_stage,
+    rounds_apply_schedules,
+    scheduled_stage,
+)
+from deliberation.tasks import apply_stage_schedules
+from tests.factories import make_round
+
+pytestmark = pytest.mark.django_db
+
+
+def _dated(round_: Round, **dates) -> Round:
+    Round.objects.filter(pk=round_.pk).update(**dates)
+    round_.refresh_from_db()
+    return round_
+
+
+def test_the_latest_passed_date_decides_and_only_forward():
+    now = timezone.now()
+    round_ = _dated(
+        make_round(slug="sched-order", stage=Stage.DRAFT),
+        articulation_opens_at=now - timedelta(days=2),
+        voting_opens_at=now - timedelta(hours=1),
+        closes_at=now + timedelta(days=1),
+    )
+    assert scheduled_stage(round_, now=now) == Stage.VOTING
+    assert scheduled_stage(round_, now=now - timedelta(days=1)) == Stage.ARTICULATION
+    assert scheduled_stage(round_, now=now - timedelta(days=3)) is None
+    assert scheduled_stage(round_, now=now + timedelta(days=2)) == Stage.CLOSED
+    Round.objects.filter(pk=round_.pk).update(stage=Stage.CLOSED)
+    round_.refresh_from_db()
+    assert scheduled_stage(round_, now=now) is None  # a date never moves a round back
+
+
+def test_applying_moves_the_round_starts_voting_and_is_audited_as_the_schedule():
+    round_ = _dated(make_round(slug="sched-apply"), voting_opens_at=timezone.now() - timedelta(minutes=1))
+    moved = round_apply_schedule(round_=round_)
+    assert moved.stage == Stage.VOTING
+    assert Round.objects.get(pk=round_.pk).stage == Stage.VOTING
+    event = AuditEvent.objects.get(round=round_, action="round.stage.scheduled")
+    assert event.actor is None and event.data == {"from": Stage.ARTICULATION, "to": Stage.VOTING}
+    # Idempotent: applied again, nothing moves and nothing more is recorded.
+    assert round_apply_schedule(round_=Round.objects.get(pk=round_.pk)).stage == Stage.VOTING
+    assert AuditEvent.objects.filter(round=round_, action="round.stage.scheduled").count() == 1
+
+
+def test_a_move_by_hand_after_the_date_wins_over_it():
+    owner_round = make_round(slug="sched-manual", stage=Stage.VOTING)
+    round_ = _dated(owner_round, voting_opens_at=timezone.now() - timedelta(hours=1))
+    owner = round_.roles.get().user
+    round_set_stage(round_=round_, actor=owner, stage=Stage.ARTICULATION)  # the organizer corrects a mistake
+    back = Round.objects.get(pk=round_.pk)
+    assert back.stage == Stage.ARTICULATION
+    assert scheduled_stage(back) is None
+    assert round_apply_schedule(round_=back).stage == Stage.ARTICULATION
+
+
+def test_publication_is_never_scheduled():
+    round_ = _dated(
+        make_round(slug="sched-pub", stage=Stage.PUBLISHED), closes_at=timezone.now() - timedelta(days=1)
+    )
+    assert scheduled_stage(round_) is None
+
+
+def test_the_periodic_task_moves_only_the_due_rounds():
+    now = timezone.now()
+    due = _dated(make_round(slug="sched-due"), closes_at=now - timedelta(minutes=5))
+    future = _dated(make_round(slug="sched-future"), closes_at=now + timedelta(days=1))
+    undated = make_round(slug="sched-none")
+    assert apply_stage_schedules() == [due.pk]
+    stages = dict(Round.objects.filter(pk__in=[due.pk, future.pk, undated.pk]).values_list("pk", "stage"))
+    assert stages == {due.pk: Stage.CLOSED, future.pk: Stage.ARTICULATION, undated.pk: Stage.ARTICULATION}
+    assert rounds_apply_schedules() == []
+    assert "apply-stage-schedules" in {
+        name
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+        if entry["task"] == apply_stage_schedules.name
+    }
+
+
+def test_a_participant_page_applies_a_passed_closing_date_at_once():
+    round_ = _dated(
+        make_round(slug="sched-page", stage=Stage.VOTING), closes_at=timezone.now() - timedelta(seconds=5)
+    )
+    response = Client().get(f"/api/v1/rounds/{round_.slug}/")
+    assert response.status_code == 200
+    assert response.json()["stage"] == Stage.CLOSED
+    assert Round.objects.get(pk=round_.pk).stage == Stage.CLOSED
