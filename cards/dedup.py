@@ -323,6 +323,11 @@ class CanonicalIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def dimensions(self) -> int | None:
+        """The dimension of the card vectors held, None until the first is added (or given)."""
+        return self._dimensions
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._rows
 

@@ -1,10 +1,16 @@
 """Writes for values cards: submission, editing, moderation, and placement into canonical values."""
+
 import io
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,9 +46,11 @@ def _context_for(participant: Participant, context_id) -> Context:
         context_pk = int(context_id)
     except (TypeError, ValueError) as exc:
         raise ValidationError({"context": "Choose one of the round's contexts."}) from exc
-    context = Context.objects.select_related("question").filter(
-        pk=context_pk, question__round_id=participant.round_id
-    ).first()
+    context = (
+        Context.objects.select_related("question")
+        .filter(pk=context_pk, question__round_id=participant.round_id)
+        .first()
+    )
     if context is None:
         raise ValidationError({"context": "Choose one of the round's contexts."})
     return context
@@ -89,7 +97,9 @@ def card_submit(
     return card
 
 
-def card_update(*, participant: Participant, card: ValuesCard, title, description, policies, context_id=None) -> ValuesCard:
+def card_update(
+    *, participant: Participant, card: ValuesCard, title, description, policies, context_id=None
+) -> ValuesCard:
     """Let the author edit their card until the voting stage; it is placed again."""
     if card.author_id != participant.pk:
         raise Forbidden(_("Only the author can edit this card."))
@@ -126,8 +136,13 @@ def card_hide(*, actor, card: ValuesCard, reason: str, hidden: bool = True) -> V
             status=ValuesCard.Status.HIDDEN if hidden else ValuesCard.Status.SUBMITTED,
             hidden_reason=reason if hidden else "",
         )
-        audit_log(round_=card.round, actor=actor, action="card.hide" if hidden else "card.show", target=card,
-                  data={"reason": reason})
+        audit_log(
+            round_=card.round,
+            actor=actor,
+            action="card.hide" if hidden else "card.show",
+            target=card,
+            data={"reason": reason},
+        )
     card.refresh_from_db()
     return card
 
@@ -139,8 +154,11 @@ def card_vectors(card: ValuesCard) -> np.ndarray:
         return cached
     from llm.gateway import embed
 
-    vectors = embed(dedup.card_texts(card.title, card.description, card.policies), purpose="dedup.embed",
-                    round_id=card.round_id)
+    vectors = embed(
+        dedup.card_texts(card.title, card.description, card.policies),
+        purpose="dedup.embed",
+        round_id=card.round_id,
+    )
     ValuesCard.objects.filter(pk=card.pk).update(embedding=vectors_to_bytes(vectors))
     return vectors
 
@@ -152,9 +170,15 @@ def value_vectors(value: CanonicalValue, like: np.ndarray | None = None) -> np.n
         return cached
     from llm.gateway import embed
 
-    vectors = embed(dedup.card_texts(value.title, value.description, value.policies), purpose="dedup.embed",
-                    round_id=value.round_id)
-    CanonicalValue.objects.filter(pk=value.pk).update(embedding=vectors_to_bytes(vectors))
+    vectors = embed(
+        dedup.card_texts(value.title, value.description, value.policies),
+        purpose="dedup.embed",
+        round_id=value.round_id,
+    )
+    # updated_at changes with every embedding write: the placement index re-reads a value when it changes.
+    CanonicalValue.objects.filter(pk=value.pk).update(
+        embedding=vectors_to_bytes(vectors), updated_at=timezone.now()
+    )
     return vectors
 
 
@@ -188,16 +212,158 @@ def _refresh_representative(value: CanonicalValue) -> None:
             description=best.description,
             policies=best.policies,
             embedding=vectors_to_bytes(card_vectors(best)),
+            updated_at=timezone.now(),
         )
+
+
+# Placement keeps one CanonicalIndex per question in this process, brought in line with the database on every
+# call from the (id, updated_at) of its active values: only new or changed values' vectors are read (docs/dedup.md).
+INDEX_CACHE_QUESTIONS = 16
+INDEX_CACHE_BYTES = 512 * 1024 * 1024
+# The index's best few are scored again exactly, from the values' float32 vectors, as the full scan did.
+RESCORE_CANDIDATES = 5
+FETCH_CHUNK = 500
+SYNC_ATTEMPTS = 3
+
+
+class _QuestionIndex:
+    """One question's index, and the updated_at of each value it holds (None: read it again next time)."""
+
+    def __init__(self, dimensions: int):
+        self.index = dedup.CanonicalIndex(dimensions=dimensions)
+        self.versions: dict[int, str | None] = {}
+        self.lock = threading.Lock()
+        self.nbytes = 0
+
+    def drop(self, pk: int) -> None:
+        if pk in self.versions:
+            del self.versions[pk]
+            self.index.remove(pk)
+
+
+_index_cache: OrderedDict[tuple, _QuestionIndex] = OrderedDict()
+_index_cache_lock = threading.Lock()
+
+
+def dedup_index_cache_clear() -> None:
+    """Forget every cached placement index (tests call it between tests: ids repeat across test databases)."""
+    with _index_cache_lock:
+        _index_cache.clear()
+
+
+def _question_index(question_id: int, dimensions: int) -> _QuestionIndex:
+    """The cached index of a question in this database, a new one when the embedding space changed."""
+    alias = router.db_for_read(CanonicalValue)
+    key = (alias, str(connections[alias].settings_dict["NAME"]), question_id)
+    with _index_cache_lock:
+        entry = _index_cache.get(key)
+        if entry is None or entry.index.dimensions != dimensions:
+            entry = _index_cache[key] = _QuestionIndex(dimensions)
+        _index_cache.move_to_end(key)
+        return entry
+
+
+def _index_cache_trim(keep: _QuestionIndex) -> None:
+    """Forget the least recently used questions beyond INDEX_CACHE_QUESTIONS or INDEX_CACHE_BYTES."""
+    with _index_cache_lock:
+        total = sum(entry.nbytes for entry in _index_cache.values())
+        for key in list(_index_cache):
+            if len(_index_cache) <= INDEX_CACHE_QUESTIONS and total <= INDEX_CACHE_BYTES:
+                break
+            if _index_cache[key] is not keep:
+                total -= _index_cache.pop(key).nbytes
+
+
+def _active_values(question_id: int) -> QuerySet[CanonicalValue]:
+    """The question's active values, with `stamp`: updated_at as the database stores it, as text. Stamps are only
+    compared, so they are never parsed into datetimes (most of the cost of listing 10,000 values)."""
+    return CanonicalValue.objects.filter(question_id=question_id, is_active=True).annotate(
+        stamp=Cast("updated_at", output_field=TextField())
+    )
+
+
+def _value_blobs(question_id: int, stale: list[int], active: int) -> Iterator[tuple[int, str, bytes | None]]:
+    """(id, stamp, embedding) of the question's active values among `stale` (all of them when most are)."""
+    rows = _active_values(question_id)
+    if 2 * len(stale) > active:
+        yield from rows.values_list("id", "stamp", "embedding").iterator(chunk_size=FETCH_CHUNK)
+        return
+    for start in range(0, len(stale), FETCH_CHUNK):
+        yield from rows.filter(pk__in=stale[start : start + FETCH_CHUNK]).values_list(
+            "id", "stamp", "embedding"
+        )
+
+
+def _index_sync(entry: _QuestionIndex, question_id: int, recomputed: dict[int, np.ndarray]) -> list[int]:
+    """Make the index hold exactly the question's active values as the database has them now, reading vectors
+    only of new or changed values; returns the ids whose stored vectors are missing or in another space."""
+    listed = dict(_active_values(question_id).values_list("id", "stamp"))
+    for pk in entry.versions.keys() - listed.keys():
+        entry.drop(pk)
+    stale = sorted(
+        pk for pk, stamp in listed.items() if pk not in entry.versions or entry.versions[pk] != stamp
+    )
+    if not stale:
+        return []
+    seen: set[int] = set()
+    unusable: list[int] = []
+    for pk, stamp, raw in _value_blobs(question_id, stale, len(listed)):
+        if pk in entry.versions and entry.versions[pk] == stamp:
+            continue
+        seen.add(pk)
+        matrix = vectors_from_bytes(raw)
+        if matrix is None or matrix.shape[1] != entry.index.dimensions:
+            if pk not in recomputed:
+                entry.drop(pk)
+                unusable.append(pk)
+                continue
+            # Written in another space again since this call stored it: use this call's vectors, read it next time.
+            matrix, stamp = recomputed[pk], None
+        entry.index.add(pk, matrix)
+        entry.versions[pk] = stamp
+    for pk in set(stale) - seen:
+        entry.drop(pk)
+    return unusable
+
+
+def _ranked_candidates(card: ValuesCard, vectors: np.ndarray) -> list[int]:
+    """Ids of the index's best candidates for the card, from an index exact for the question's values now."""
+    entry = _question_index(card.question_id, int(vectors.shape[1]))
+    recomputed: dict[int, np.ndarray] = {}
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        with entry.lock:
+            unusable = _index_sync(entry, card.question_id, recomputed)
+            if not unusable or attempt == SYNC_ATTEMPTS:
+                entry.nbytes = entry.index.memory_bytes()
+                found = [int(key) for key, _ in entry.index.candidates(vectors, k=RESCORE_CANDIDATES)]
+                break
+        # Rare (no vectors yet, or another embedding space): recompute and store them outside the index lock, as
+        # a placement in a transaction may be waiting for that lock while holding the database's write lock.
+        for start in range(0, len(unusable), FETCH_CHUNK):
+            for value in CanonicalValue.objects.filter(pk__in=unusable[start : start + FETCH_CHUNK]):
+                recomputed[value.pk] = value_vectors(value, like=vectors)
+    _index_cache_trim(entry)
+    if unusable:
+        # Still changing under us after SYNC_ATTEMPTS: score those values as the full scan did.
+        found.extend(unusable)
+    return found
 
 
 def _best_candidate(card: ValuesCard, vectors: np.ndarray) -> tuple[CanonicalValue | None, float]:
     """The active canonical value of the card's question closest to the card, and its similarity."""
-    values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
+    vectors = np.asarray(vectors, dtype=np.float32)
+    found = _ranked_candidates(card, vectors)
+    values = list(CanonicalValue.objects.filter(pk__in=found, is_active=True).order_by("id")) if found else []
+    return best_scored(vectors, values)
+
+
+def best_scored(vectors: np.ndarray, values: list[CanonicalValue]) -> tuple[CanonicalValue | None, float]:
+    """The value scoring highest against the card's vectors with the exact `similarity`, and its score."""
     if not values:
         return None, -1.0
     scores = dedup.similarity_matrix(
-        [dedup.as_card_vectors(vectors)], [dedup.as_card_vectors(value_vectors(v, like=vectors)) for v in values]
+        [dedup.as_card_vectors(vectors)],
+        [dedup.as_card_vectors(value_vectors(v, like=vectors)) for v in values],
     )[0]
     best = int(np.argmax(scores))
     return values[best], float(scores[best])
@@ -217,9 +383,17 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
     thresholds = dedup.thresholds_for(card.round.dedup_threshold)
     judged: tuple[int, dedup.Resolution] | None = None
     candidate, score = _best_candidate(card, vectors)
-    if candidate is not None and dedup.decide(score, thresholds) == "review" and dedup.judge_available(card.round_id):
-        judged = (candidate.pk, dedup.resolve_pair(score, thresholds, _card_text(card), _card_text(candidate),
-                                                   round_id=card.round_id))
+    if (
+        candidate is not None
+        and dedup.decide(score, thresholds) == "review"
+        and dedup.judge_available(card.round_id)
+    ):
+        judged = (
+            candidate.pk,
+            dedup.resolve_pair(
+                score, thresholds, _card_text(card), _card_text(candidate), round_id=card.round_id
+            ),
+        )
     with transaction.atomic():
         # One placement per question at a time: two cards of the same new value end in one canonical value.
         Question.objects.select_for_update().get(pk=card.question_id)
@@ -229,12 +403,19 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
         best_value, best_score = _best_candidate(card, vectors)
         decision = dedup.decide(best_score, thresholds) if best_value is not None else "different"
         origin = CardMerge.Origin.AUTO
-        if judged is not None and best_value is not None and judged[0] == best_value.pk and decision == "review":
+        if (
+            judged is not None
+            and best_value is not None
+            and judged[0] == best_value.pk
+            and decision == "review"
+        ):
             decision = judged[1].decision
             origin = CardMerge.Origin.JUDGE if judged[1].judged else origin
         if decision == "same":
             value = best_value
-            merge = CardMerge.objects.create(card=card, value=value, origin=origin, similarity=round(best_score, 6))
+            merge = CardMerge.objects.create(
+                card=card, value=value, origin=origin, similarity=round(best_score, 6)
+            )
         else:
             # A borderline card starts a value of its own and waits for an organizer: a wrong merge would hide
             # someone's value, a missed one stays visible and can be merged later.
@@ -312,8 +493,13 @@ def value_merge(*, actor, source: CanonicalValue, target: CanonicalValue) -> Can
         source.merged_into = target
         source.save(update_fields=["is_active", "merged_into", "updated_at"])
         _refresh_representative(target)
-        audit_log(round_=source.round, actor=actor, action="value.merge", target=source,
-                  data={"into": target.pk, "cards": len(moved)})
+        audit_log(
+            round_=source.round,
+            actor=actor,
+            action="value.merge",
+            target=source,
+            data={"into": target.pk, "cards": len(moved)},
+        )
         _ranking_changed(source.round_id)
     target.refresh_from_db()
     return target
@@ -342,8 +528,13 @@ def card_reassign(*, actor, card: ValuesCard, target: CanonicalValue | None) -> 
             _retire_if_empty(current.value)
             _refresh_representative(current.value)
         _refresh_representative(target)
-        audit_log(round_=card.round, actor=actor, action="card.reassign", target=card,
-                  data={"from": current.value_id if current else None, "to": target.pk})
+        audit_log(
+            round_=card.round,
+            actor=actor,
+            action="card.reassign",
+            target=card,
+            data={"from": current.value_id if current else None, "to": target.pk},
+        )
         _ranking_changed(card.round_id)
     return merge
 
@@ -354,7 +545,7 @@ def _retire_if_empty(value: CanonicalValue) -> None:
         return
     if value.stories_from.exists() or value.stories_to.exists():
         return
-    CanonicalValue.objects.filter(pk=value.pk).update(is_active=False)
+    CanonicalValue.objects.filter(pk=value.pk).update(is_active=False, updated_at=timezone.now())
 
 
 def _ranking_changed(round_id: int) -> None:

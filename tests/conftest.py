@@ -4,6 +4,7 @@ A test marked needs_redis / needs_worker / needs_postgres runs only when that se
 the test is deselected and the run says so plainly at the end; with WISER_REQUIRE_SERVICES=1 (CI) a missing
 service makes the test fail instead.
 """
+
 import os
 import socket
 from urllib.parse import urlparse
@@ -85,11 +86,16 @@ def _block_outside_network(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Rate-limit counters and cached figures must not leak from one test into the next."""
+    """Rate-limit counters, cached figures and placement indexes must not leak from one test into the next
+    (ids and timestamps repeat across test databases)."""
     from django.core.cache import cache
 
+    from cards.services import dedup_index_cache_clear
+
     cache.clear()
+    dedup_index_cache_clear()
     yield
+    dedup_index_cache_clear()
 
 
 @pytest.fixture

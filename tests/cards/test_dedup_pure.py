@@ -245,6 +245,37 @@ def test_index_prefilter_still_finds_the_copy_among_many_and_reports_memory():
     assert index.memory_bytes() >= 3000 * (DIMENSIONS * 4 + 4 * DIMENSIONS * 2)
 
 
+def test_index_after_adds_replaces_and_removes_answers_like_one_built_fresh():
+    rng = np.random.default_rng(5)
+
+    def random_card() -> CardVectors:
+        rows = rng.standard_normal((int(rng.integers(2, 7)), DIMENSIONS)).astype(np.float32)
+        return CardVectors.from_matrix(rows / np.linalg.norm(rows, axis=1, keepdims=True))
+
+    index, live = CanonicalIndex(), {}
+    for _ in range(600):
+        key = int(rng.integers(0, 60))
+        if rng.random() < 0.6:
+            live[key] = random_card()
+            index.add(key, live[key])
+        elif key in live:
+            index.remove(key)
+            del live[key]
+    assert len(index) == len(live) and sorted(index.keys()) == sorted(live)
+    assert index.dimensions == DIMENSIONS
+    fresh = CanonicalIndex()
+    for key, vectors in live.items():
+        fresh.add(key, vectors)
+    for _ in range(10):
+        query = random_card()
+        scores = dict(index.candidates(query, k=len(live)))
+        assert scores == pytest.approx(dict(fresh.candidates(query, k=len(live))), abs=1e-6)
+        assert scores == pytest.approx({key: dedup.similarity(query, v) for key, v in live.items()}, abs=3e-3)
+    for key in list(live):
+        index.remove(key)
+    assert len(index) == 0 and index.candidates(random_card()) == []
+
+
 def test_decide_uses_the_band_edges():
     thresholds = Thresholds(threshold=0.5, review_low=0.45, review_high=0.6)
     assert dedup.decide(0.6, thresholds) == "same"
