@@ -102,7 +102,10 @@ def test_the_whole_pipeline_through_http():
             src = next(iter(family_of_value[story["from_value"]["id"]]))
             dst = next(iter(family_of_value[story["to_value"]["id"]]))
             wiser = rank[dst] < rank[src]
-            answer = "wiser" if wiser == (rng.random() < 0.9) else "not_wiser"
+            # One answer in ten is "not sure"; none contradicts the planted order. With three votes per story,
+            # contradicting noise made the top two families swap in about one ordering of ids in sixteen.
+            # Rankings under noise are tested by the simulations in tests/moral_graph/test_soundness.py.
+            answer = "not_sure" if rng.random() < 0.1 else ("wiser" if wiser else "not_wiser")
             response = client.post(f"/api/v1/stories/{story['id']}/vote/", {"answer": answer}, format="json")
             assert response.status_code == 201, response.content
             n_votes += 1
