@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -9,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from deliberation import selectors
 from deliberation.permissions import can_read_report
-from moral_graph.report import report_build
+from moral_graph.report import report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 
@@ -51,7 +52,12 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
             {"round": round_, "message": _("This report is not published yet.")},
             status=403,
         )
-    data = report_build(round_=round_)
+    try:
+        limit = values_per_context_param(request.GET.get("values"))
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict["values"])
+        return render(request, "frontend/error.html", {"round": round_, "message": message}, status=400)
+    data = report_build(round_=round_, values_per_context=limit)
     exports = []
     if data["ranking"] is not None:
         exports = [

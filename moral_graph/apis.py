@@ -28,7 +28,7 @@ from deliberation.permissions import can_read_report
 from moral_graph import selectors_api, services
 from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
 from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote
-from moral_graph.report import report_build
+from moral_graph.report import REPORT_VALUES_PER_CONTEXT, report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 
@@ -194,15 +194,25 @@ class ReportApi(APIView):
     """The ranked report (docs/report.md), for whoever may read the round's report."""
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "values",
+                OpenApiTypes.STR,
+                description=f"How many values of each context to detail, best first: a whole number from 1, "
+                f"or 'all' (default {REPORT_VALUES_PER_CONTEXT}; `valuesTotal` says how many there are).",
+                pattern="^(all|[0-9]+)$",
+            )
+        ],
         responses=OpenApiResponse(
             OpenApiTypes.OBJECT,
             description="round, ranking, questions[].contexts[] (values, edges, bridging, graph), participation, "
             "methodology; see docs/report.md.",
-        )
+        ),
     )
     def get(self, request: Request, slug: str) -> Response:
         round_ = _readable_round(request, slug)
-        return Response(report_build(round_=round_))
+        limit = values_per_context_param(request.query_params.get("values"))
+        return Response(report_build(round_=round_, values_per_context=limit))
 
 
 def _readable_round(request: Request, slug: str):

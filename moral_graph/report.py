@@ -9,7 +9,9 @@ from collections import Counter
 from statistics import median
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
 from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
@@ -102,12 +104,24 @@ def _bridging_summary(bridging: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, labels: dict) -> dict:
+def _shown(result: dict, limit: int | None) -> list[dict]:
+    """The ranked values the report details: the first `limit` in rank order, or all of them."""
+    ranked = result.get("values", [])
+    return ranked if limit is None else ranked[:limit]
+
+
+def _context_entry(
+    snapshot, values: dict[int, CanonicalValue], stories: dict, labels: dict, limit: int | None
+) -> dict:
     result = snapshot.results
     edges = result.get("edges", [])
     titles = {pk: v.title for pk, v in values.items()}
     answers = _answer_counts(edges)
     context_id = snapshot.context_id
+    detailed = _shown(result, limit)
+    detailed_ids = {entry["valueId"] for entry in detailed}
+    # Only the edges into detailed values are shown (in their cards and, among themselves, in the graph).
+    edges = [e for e in edges if e["wiserValueId"] in detailed_ids]
     story_of = {
         (e["sourceValueId"], e["wiserValueId"]): stories.get(
             (context_id, e["sourceValueId"], e["wiserValueId"]), ""
@@ -118,7 +132,7 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
     for e in edges:
         edges_into.setdefault(e["wiserValueId"], []).append(e)
     ranked = []
-    for entry in result.get("values", []):
+    for entry in detailed:
         value = values.get(entry["valueId"])
         if value is None:
             continue
@@ -153,6 +167,7 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
         v["bar"]["width"] = round(v["bar"]["high"] - v["bar"]["low"], 1)
     has_votes = result.get("nVotes", 0) > 0
     winner = ranked[0] if ranked and has_votes and (len(ranked) == 1 or ranked[1]["rank"] > 1) else None
+    shown = {v["valueId"] for v in ranked}
     graph_edges = [
         {
             "source": e["sourceValueId"],
@@ -165,8 +180,8 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
             "story": story_of[(e["sourceValueId"], e["wiserValueId"])],
         }
         for e in edges
-        if e["sourceValueId"] in values
-        and e["wiserValueId"] in values
+        if e["sourceValueId"] in shown
+        and e["wiserValueId"] in shown
         and e["counts"]["markedWiser"] + e["counts"]["markedNotWiser"] + e["counts"]["markedUnsure"] > 0
     ]
     graph_nodes = [
@@ -195,6 +210,8 @@ def _context_entry(snapshot, values: dict[int, CanonicalValue], stories: dict, l
         if winner is None
         else {"valueId": winner["valueId"], "title": winner["title"], "pTop": winner["pTop"]},
         "values": ranked,
+        # How many values the context ranks; `values` details the first ones (report_build's limit).
+        "valuesTotal": len(result.get("values", [])),
         "graph": {
             "nodes": graph_nodes,
             "edges": graph_edges,
@@ -301,8 +318,29 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
     }
 
 
-def report_build(*, round_: Round) -> dict[str, Any]:
-    """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging."""
+# A context's first values are detailed (card text, incoming stories, graph); the rest are counted. At a million
+# votes a context can rank hundreds of values: all of them made a 90 MB report. The exports hold everything.
+REPORT_VALUES_PER_CONTEXT = 30
+
+
+def values_per_context_param(raw: str | None) -> int | None:
+    """The `values` query parameter of the report: absent for the default, "all", or a whole number from 1."""
+    if raw is None or raw == "":
+        return REPORT_VALUES_PER_CONTEXT
+    if raw == "all":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationError({"values": [_("Give a whole number from 1, or 'all'.")]})
+    return int(raw)
+
+
+def report_build(
+    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT
+) -> dict[str, Any]:
+    """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
+
+    `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
+    """
     run = selectors.current_run(round_=round_)
     report: dict[str, Any] = {
         "round": {
@@ -327,17 +365,22 @@ def report_build(*, round_: Round) -> dict[str, Any]:
         "parameters": run.parameters,
         "softwareVersion": run.software_version,
     }
+    report["ranking"]["valuesPerContext"] = values_per_context
     snapshots = selectors.snapshots_of(run=run)
-    value_ids = {v["valueId"] for s in snapshots for v in s.results.get("values", [])}
-    value_ids |= {
-        e[k] for s in snapshots for e in s.results.get("edges", []) for k in ("sourceValueId", "wiserValueId")
+    detailed = {v["valueId"] for s in snapshots for v in _shown(s.results, values_per_context)}
+    # The detailed values, and the values their incoming stories come from.
+    value_ids = detailed | {
+        e["sourceValueId"]
+        for s in snapshots
+        for e in s.results.get("edges", [])
+        if e["wiserValueId"] in detailed
     }
     values = {v.pk: v for v in CanonicalValue.objects.filter(pk__in=value_ids)}
     stories = {
         (c, a, b): text
-        for c, a, b, text in TransitionStory.objects.filter(round=round_, is_hidden=False).values_list(
-            "context_id", "from_value_id", "to_value_id", "text"
-        )
+        for c, a, b, text in TransitionStory.objects.filter(
+            round=round_, is_hidden=False, to_value_id__in=detailed
+        ).values_list("context_id", "from_value_id", "to_value_id", "text")
     }
     labels = {pk: wrap_label(v.title) for pk, v in values.items()}
     questions: dict[int, dict[str, Any]] = {}
@@ -346,7 +389,7 @@ def report_build(*, round_: Round) -> dict[str, Any]:
             snapshot.question_id,
             {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []},
         )
-        question["contexts"].append(_context_entry(snapshot, values, stories, labels))
+        question["contexts"].append(_context_entry(snapshot, values, stories, labels, values_per_context))
     report["questions"] = list(questions.values())
     return report
 

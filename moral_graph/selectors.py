@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, TextField
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from deliberation.models import Context, Participant, ParticipantAttribute, Round
 from moral_graph.models import (
@@ -308,11 +310,20 @@ def current_run(*, round_: Round) -> RankingRun | None:
 
 
 def snapshots_of(*, run: RankingRun) -> list[RankingSnapshot]:
-    return list(
+    """A run's snapshots in question and context order. Their results are read as text and parsed with orjson:
+    at a million votes that is 46 MB of JSON, which the standard library parses in about 0.9 s, orjson in a
+    fraction of it."""
+    snapshots = list(
         RankingSnapshot.objects.filter(run=run)
         .select_related("context", "question")
+        .defer("results")
+        .annotate(results_text=Cast("results", TextField()))
         .order_by("question__order", "context__order", "context_id")
     )
+    for snapshot in snapshots:
+        snapshot.results = orjson.loads(snapshot.results_text)
+        del snapshot.results_text
+    return snapshots
 
 
 def stories_for_round(*, round_: Round, include_hidden: bool = False):

@@ -236,3 +236,35 @@ def test_the_demo_report_reads_on_its_own_and_its_export_recomputes(settings, tm
     export = json.loads(client.get("/api/v1/rounds/ai-distress/exports/json/").content)
     verification = export_verify(export)
     assert verification.mismatches == 0 and verification.values_checked > 0
+
+
+@pytest.mark.django_db
+def test_a_context_details_its_first_values_and_counts_the_rest():
+    round_ = _ranked_round("report-limit", report_visibility="unlisted", report_live=True)
+    full = report_build(round_=round_, values_per_context=None)
+    short = report_build(round_=round_, values_per_context=2)
+    assert full["ranking"]["valuesPerContext"] is None and short["ranking"]["valuesPerContext"] == 2
+    pairs = list(zip(full["questions"][0]["contexts"], short["questions"][0]["contexts"], strict=True))
+    assert any(len(whole["values"]) > 2 for whole, _ in pairs)
+    for whole, part in pairs:
+        assert whole["valuesTotal"] == part["valuesTotal"] == len(whole["values"])
+        assert part["values"] == whole["values"][:2]  # the same entries, incoming stories included
+        kept = {v["valueId"] for v in part["values"]}
+        assert {n["id"] for n in part["graph"]["nodes"]} == kept
+        assert all(e["source"] in kept and e["target"] in kept for e in part["graph"]["edges"])
+        assert part["winner"] == whole["winner"] and part["support"] == whole["support"]
+    # The API and the page take ?values=; nonsense is a 400 with the field named.
+    client = Client()
+    api = client.get(f"/api/v1/rounds/{round_.slug}/report/", {"values": "1"}).json()
+    shown = [len(c["values"]) for c in api["questions"][0]["contexts"]]
+    assert shown == [min(1, len(whole["values"])) for whole, _ in pairs]
+    everything = client.get(f"/api/v1/rounds/{round_.slug}/report/", {"values": "all"}).json()
+    assert everything["questions"] == json.loads(json.dumps(full["questions"]))
+    for bad in ("0", "-3", "lots", "1.5"):
+        refused = client.get(f"/api/v1/rounds/{round_.slug}/report/", {"values": bad})
+        assert refused.status_code == 400 and "values" in refused.json()["error"]["fields"], bad
+    page = client.get(f"/r/{round_.slug}/report/", {"values": "1"}).content.decode()
+    total = max(whole["valuesTotal"] for whole, _ in pairs)
+    assert f"The first 1 of {total} values, best first." in page and 'href="?values=all#ctx-' in page
+    assert client.get(f"/r/{round_.slug}/report/", {"values": "none"}).status_code == 400
+    assert "The first" not in client.get(f"/r/{round_.slug}/report/").content.decode()  # 4 values: all shown
