@@ -101,9 +101,8 @@ def stories_generate(*, round_id: int) -> int:
     for context_id, value_ids in per_context.items():
         ids = [v for v in value_ids if v in values]
         proposed = _model_stories(round_id, contexts[context_id], [values[i] for i in ids])
-        new.extend(
-            proposed
-        )  # first, so that ignore_conflicts keeps them over a template story of the same pair
+        # First, so that ignore_conflicts keeps them over a template story of the same pair.
+        new.extend(proposed)
         covered = {frozenset((s.from_value_id, s.to_value_id)) for s in proposed}
         for a, b in sorted(_neighbour_pairs(ids, vectors, STORY_NEIGHBOURS)):
             if frozenset((a, b)) in covered:
