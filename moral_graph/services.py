@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from deliberation.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
 from deliberation.models import Context, Job, Participant, Round, Stage
 from deliberation.queue import enqueue_on_commit
+from deliberation.services import round_apply_schedule
 from deliberation.text import clean_text
 from moral_graph import ranking, selectors
 from moral_graph.models import (
@@ -312,10 +313,13 @@ def vote_cast(
         "round": participant.round_id,
         "story": story_pk,
         "voting": Stage.VOTING.value,
+        "closed": Stage.CLOSED.value,
         "answer": answer,
         "reason": reason,
         "now": timezone.now(),
     }
+    # The time as the database compares it with stored datetimes (text on SQLite).
+    params["at"] = connection.ops.adapt_datetimefield_value(params["now"])
     postgres = connection.vendor == "postgresql"
     row = _vote_run(_VOTE_CAST_SQL if postgres else _VOTE_TARGET_SQL, params)
     if row is None:
@@ -328,6 +332,9 @@ def vote_cast(
     if hidden:
         raise NotFound(_("No such story in this round."))
     if stage != Stage.VOTING:
+        if stage == Stage.CLOSED:
+            # Closed by its date before anyone read the round since: record the move now.
+            round_apply_schedule(round_=Round.objects.get(pk=participant.round_id))
         raise WrongStage(_("Votes are accepted only while the round is in its voting stage."))
     if not assigned:
         raise Forbidden(_("This story was not assigned to you."))
@@ -426,7 +433,11 @@ _VOTE_TABLES = {
 # Every precondition of a vote in one read (portable SQL): the story's round and visibility, the round's stage,
 # whether the participant still exists in their round, the assignment, and an earlier vote on the story.
 _VOTE_TARGET_SQL = """
-SELECT s.round_id AS story_round, s.is_hidden AS hidden, r.stage AS stage,
+SELECT s.round_id AS story_round, s.is_hidden AS hidden,
+    -- A voting round whose closing date has passed is closed, unless its stage was set after that date.
+    CASE WHEN r.stage = %(voting)s AND r.closes_at <= %(at)s
+        AND (r.stage_changed_at IS NULL OR r.stage_changed_at < r.closes_at)
+        THEN %(closed)s ELSE r.stage END AS stage,
     EXISTS (SELECT 1 FROM {participant} p WHERE p.id = %(participant)s AND p.round_id = %(round)s) AS known,
     EXISTS (SELECT 1 FROM {assignment} a WHERE a.participant_id = %(participant)s AND a.story_id = s.id)
         AS assigned,
@@ -493,7 +504,7 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
         vote = WiserVote.objects.select_for_update().filter(pk=vote_pk, participant=participant).first()
         if vote is None:
             raise NotFound(_("No such vote of yours."))
-        if Round.objects.get(pk=participant.round_id).stage != Stage.VOTING:
+        if round_apply_schedule(round_=Round.objects.get(pk=participant.round_id)).stage != Stage.VOTING:
             raise WrongStage(_("Answers can be changed only while the round is in its voting stage."))
         if vote.answer == answer and vote.reason == reason:
             return vote

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from deliberation.errors import WrongStage
 from deliberation.models import AuditEvent, Round, Stage
 from deliberation.services import (
     round_apply_schedule,
@@ -97,3 +98,52 @@ def test_a_participant_page_applies_a_passed_closing_date_at_once():
     assert response.status_code == 200
     assert response.json()["stage"] == Stage.CLOSED
     assert Round.objects.get(pk=round_.pk).stage == Stage.CLOSED
+
+
+def _voter_with_stories(slug: str):
+    from moral_graph import services as graph_services
+    from tests.factories import join, submit
+
+    round_ = make_round(slug=slug, stories_per_participant=2, min_votes_per_story=1)
+    people = [join(round_) for _ in range(3)]
+    for person, family in zip(people, ["autonomy", "safety", "honesty"], strict=True):
+        submit(person, family=family)
+    Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
+    graph_services.stories_generate(round_id=round_.pk)
+    person = people[0]
+    person.refresh_from_db()
+    return round_, person, graph_services.assignments_next(participant=person)
+
+
+def test_a_vote_after_the_closing_date_is_refused_even_before_anyone_read_the_round():
+    from moral_graph import services as graph_services
+    from moral_graph.models import WiserVote
+
+    round_, person, stories = _voter_with_stories("sched-vote")
+    first = graph_services.vote_cast(participant=person, story_id=stories[0].pk, answer="wiser")[0]
+    Round.objects.filter(pk=round_.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(WrongStage):
+        graph_services.vote_cast(participant=person, story_id=stories[1].pk, answer="wiser")
+    assert Round.objects.get(pk=round_.pk).stage == Stage.CLOSED  # the refusal recorded the move
+    with pytest.raises(WrongStage):
+        graph_services.vote_update(participant=person, vote_id=first.pk, answer="not_wiser")
+    assert list(WiserVote.objects.filter(participant=person).values_list("story_id", "answer")) == [
+        (stories[0].pk, "wiser")
+    ]
+
+
+def test_votes_count_again_when_an_organizer_reopens_voting_after_the_closing_date():
+    from moral_graph import services as graph_services
+
+    round_, person, stories = _voter_with_stories("sched-reopen")
+    Round.objects.filter(pk=round_.pk).update(closes_at=timezone.now() - timedelta(minutes=5))
+    with pytest.raises(WrongStage):
+        graph_services.vote_cast(participant=person, story_id=stories[0].pk, answer="wiser")
+    owner = round_.roles.get().user
+    round_set_stage(round_=Round.objects.get(pk=round_.pk), actor=owner, stage=Stage.VOTING)  # back one stage
+    vote, created = graph_services.vote_cast(participant=person, story_id=stories[0].pk, answer="wiser")
+    assert created and vote.answer == "wiser"
+    assert (
+        graph_services.vote_update(participant=person, vote_id=vote.pk, answer="not_sure").answer
+        == "not_sure"
+    )
