@@ -104,3 +104,26 @@ def submit(participant: Participant, family: str = "autonomy", variant: int = 0,
     dedup_place_card(card_id=card.pk)
     card.refresh_from_db()
     return card
+
+
+def voting_round(slug: str, people: int = 8):
+    """A round in its voting stage with placed cards, stories and `people` participants who have not voted.
+
+    Its ranking is marked dirty already, so votes cast in-process do not each trigger a ranking.
+    """
+    from django.utils import timezone
+
+    from moral_graph import services
+
+    families = ["autonomy", "safety", "honesty", "community"]
+    round_ = make_round(slug=slug, stories_per_participant=6, min_votes_per_story=2)
+    participants = []
+    for i in range(people):
+        person = join(round_, party=["Left", "Right"][i % 2])
+        submit(person, family=families[i % 4], variant=(i // 4) % 3, context_index=i % 2)
+        participants.append(person)
+    Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
+    services.stories_generate(round_id=round_.pk)
+    Round.objects.filter(pk=round_.pk).update(ranking_dirty_since=timezone.now())
+    round_.refresh_from_db()
+    return round_, participants

@@ -16,7 +16,7 @@ from deliberation.services import (
     scheduled_stage,
 )
 from deliberation.tasks import apply_stage_schedules
-from tests.factories import make_round
+from tests.factories import make_round, voting_round
 
 pytestmark = pytest.mark.django_db
 
@@ -102,17 +102,9 @@ def test_a_participant_page_applies_a_passed_closing_date_at_once():
 
 def _voter_with_stories(slug: str):
     from moral_graph import services as graph_services
-    from tests.factories import join, submit
 
-    round_ = make_round(slug=slug, stories_per_participant=2, min_votes_per_story=1)
-    people = [join(round_) for _ in range(3)]
-    for person, family in zip(people, ["autonomy", "safety", "honesty"], strict=True):
-        submit(person, family=family)
-    Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
-    graph_services.stories_generate(round_id=round_.pk)
-    person = people[0]
-    person.refresh_from_db()
-    return round_, person, graph_services.assignments_next(participant=person)
+    round_, people = voting_round(slug, people=3)
+    return round_, people[0], graph_services.assignments_next(participant=people[0])
 
 
 def test_a_vote_after_the_closing_date_is_refused_even_before_anyone_read_the_round():

@@ -1,32 +1,9 @@
-"""Builders and the invariants every fault test holds."""
-
-from django.utils import timezone
+"""The invariants every fault test holds (the voting round they start from is tests.factories.voting_round)."""
 
 from cards.models import CardMerge, ValuesCard
-from deliberation.models import Job, Round, Stage
+from deliberation.models import Job, Round
 from moral_graph import selectors, services
 from moral_graph.models import RankingRun, RankingSnapshot, WiserVote, WiserVoteRevision
-from tests.factories import join, make_round, submit
-
-FAMILIES = ["autonomy", "safety", "honesty", "community"]
-
-
-def voting_round(slug: str, people: int = 8):
-    """A round in its voting stage with placed cards, stories and `people` participants who have not voted.
-
-    Its ranking is marked dirty already, so votes cast in-process do not each trigger a ranking.
-    """
-    round_ = make_round(slug=slug, stories_per_participant=6, min_votes_per_story=2)
-    participants = []
-    for i in range(people):
-        person = join(round_, party=["Left", "Right"][i % 2])
-        submit(person, family=FAMILIES[i % 4], variant=(i // 4) % 3, context_index=i % 2)
-        participants.append(person)
-    Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
-    services.stories_generate(round_id=round_.pk)
-    Round.objects.filter(pk=round_.pk).update(ranking_dirty_since=timezone.now())
-    round_.refresh_from_db()
-    return round_, participants
 
 
 def cast_votes(participants) -> dict[tuple[int, int], str]:

@@ -10,13 +10,13 @@ from deliberation.models import Round
 from deliberation.tasks import sweep_pending_work
 from moral_graph import selectors, services
 from moral_graph.models import RankingRun
+from tests.factories import voting_round
 from tests.reliability.conftest import broker, wait_for
 from tests.reliability.invariants import (
     assert_current_ranking_is_up_to_date,
     assert_snapshots_reproduce,
     assert_votes_stored_once,
     cast_votes,
-    voting_round,
 )
 
 pytestmark = [

@@ -13,7 +13,7 @@ from cards.services import card_submit
 from cards.tasks import dedup_card
 from moral_graph.models import RankingRun
 from moral_graph.tasks import rank_round
-from tests.factories import FAMILIES, join, make_round
+from tests.factories import FAMILIES, join, make_round, voting_round
 from tests.reliability.conftest import broker, wait_for
 from tests.reliability.invariants import (
     assert_cards_kept,
@@ -22,7 +22,6 @@ from tests.reliability.invariants import (
     assert_votes_stored_once,
     cast_votes,
     ranking_job_running,
-    voting_round,
 )
 
 pytestmark = [

@@ -15,12 +15,12 @@ from deliberation.auth import participant_token
 from moral_graph import services
 from moral_graph.models import RankingRun, RankingSnapshot, StoryAssignment, WiserVote, WiserVoteRevision
 from moral_graph.report import report_build
+from tests.factories import voting_round
 from tests.reliability.conftest import database_url
 from tests.reliability.invariants import (
     assert_snapshots_reproduce,
     assert_votes_stored_once,
     cast_votes,
-    voting_round,
 )
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.django_db(transaction=True)]

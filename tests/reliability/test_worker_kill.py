@@ -14,7 +14,7 @@ from deliberation.models import Job
 from deliberation.tasks import sweep_pending_work
 from moral_graph import services
 from moral_graph.models import RankingRun
-from tests.factories import FAMILIES, join, make_round
+from tests.factories import FAMILIES, join, make_round, voting_round
 from tests.fake_openai import FakeOpenAI, slow
 from tests.reliability.conftest import broker, wait_for
 from tests.reliability.invariants import (
@@ -24,7 +24,6 @@ from tests.reliability.invariants import (
     assert_votes_stored_once,
     cast_votes,
     ranking_job_running,
-    voting_round,
 )
 
 pytestmark = [
