@@ -10,6 +10,7 @@ process) the counters use `cache.add` and `cache.incr`. Limits come from setting
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -60,6 +61,7 @@ class Rate:
     window: int
 
 
+@functools.lru_cache(maxsize=128)  # the same few settings strings, read on every limited request
 def parse_rate(text: str) -> Rate:
     """Read "30/m", "30/minute", "100/h" or "5/10s" as a Rate; ValueError when it is none of these."""
     match = _RATE.match(text.lower())

@@ -11,7 +11,6 @@ an outage of Redis should not stop a deliberation.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 
@@ -23,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from deliberation.auth import PARTICIPANT_SALT, PARTICIPANT_TOKEN_MAX_AGE, ParticipantTokenAuthentication
 from deliberation.models import Round
-from deliberation.ratelimit import Rate, RateLimited, client_ip, parse_rate, ratelimit_hits
+from deliberation.ratelimit import RateLimited, client_ip, parse_rate, ratelimit_hits
 
 logger = logging.getLogger(__name__)
 
@@ -107,17 +106,12 @@ def check_rate(request: HttpRequest, *, scope: str, participant_id: int | None) 
     if participant_id is not None:
         keys.append(("participant", f"participant:{participant_id}"))
     hits = [
-        (f"mw:{scope}:{kind}", key, _parsed(text))
+        (f"mw:{scope}:{kind}", key, parse_rate(text))
         for kind, key in keys
         if (text := rates.get(f"{scope}:{kind}")) is not None
     ]
     if hits:
         ratelimit_hits(hits)
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(text: str) -> Rate:
-    return parse_rate(text)
 
 
 def too_many_response(request: HttpRequest, exc: RateLimited, *, api: bool) -> HttpResponse:
