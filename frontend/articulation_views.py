@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -10,25 +10,14 @@ from django.views.decorators.http import require_http_methods
 from cards import articulation
 from cards.models import MAX_POLICIES, ArticulationSession
 from cards.services import CARD_STAGES
-from deliberation import selectors, services
 from deliberation.errors import DomainError
 from deliberation.models import Context, Round
 from deliberation.ratelimit import ratelimit_request
 from frontend import session as page_session
+from frontend.views import _error_dict, _round
 
 RATE_SCOPE = "articulation"
 MODEL_ACTIONS = ("send", "retry", "draft")
-
-
-def _round(slug: str) -> Round:
-    round_ = selectors.round_get(slug=slug)
-    if round_ is None:
-        raise Http404("No such round.")
-    return services.round_apply_schedule(round_=round_)
-
-
-def _errors(exc: ValidationError) -> dict[str, list[str]]:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
 
 
 @require_http_methods(["GET", "POST"])
@@ -68,7 +57,9 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
                 request, round_, chat_session, errors={"non_field_errors": [_("Unknown action.")]}, status=400
             )
     except ValidationError as exc:
-        return _render(request, round_, _fresh(chat_session), errors=_errors(exc), typed=typed, status=400)
+        return _render(
+            request, round_, _fresh(chat_session), errors=_error_dict(exc), typed=typed, status=400
+        )
     except DomainError as exc:
         return _render(
             request,
@@ -92,7 +83,7 @@ def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSess
             context_id=request.POST.get("context", ""),
         )
     except ValidationError as exc:
-        return _render(request, round_, _fresh(chat_session), errors=_errors(exc), status=400)
+        return _render(request, round_, _fresh(chat_session), errors=_error_dict(exc), status=400)
     except DomainError as exc:
         return _render(
             request,
