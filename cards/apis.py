@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 
 from cards import selectors_api, services
 from cards.models import CanonicalValue, ValuesCard
+from core.errors import NotFound
 from deliberation.apis import choice_param, int_param, require_participant, round_or_404
-from deliberation.errors import NotFound
 from deliberation.models import Participant
 
 

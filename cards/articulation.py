@@ -20,9 +20,9 @@ from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
 from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
 from cards.services import CARD_STAGES, _context_for, card_submit
 from cards.validation import validate_card
-from deliberation.errors import Conflict, DomainError, WrongStage
+from core.errors import Conflict, DomainError, WrongStage
+from core.text import clean_text
 from deliberation.models import Context, Participant, Round
-from deliberation.text import clean_text
 from llm import gateway
 from llm.gateway import LLMUnavailable
 

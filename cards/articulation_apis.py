@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from cards import articulation
 from cards.apis import CardIn, CardOut, _cards_queryset
 from cards.models import ArticulationSession
+from core.errors import NotFound
 from deliberation.apis import require_participant, round_or_404
-from deliberation.errors import NotFound
 from deliberation.models import Participant
 from deliberation.ratelimit import ratelimit_request
 from llm import gateway

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from cards.models import CanonicalValue, ValuesCard
-from deliberation.errors import Forbidden
+from core.errors import Forbidden
 from deliberation.models import Participant, Round
 from deliberation.permissions import can
 

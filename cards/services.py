@@ -17,10 +17,10 @@ from django.utils.translation import gettext as _
 from cards import dedup
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
 from cards.validation import validate_card
-from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from core.errors import Conflict, Forbidden, NotFound, WrongStage
+from core.queue import enqueue_on_commit
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
-from deliberation.queue import enqueue_on_commit
 from deliberation.services import audit_log
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def card_hide(*, actor, card: ValuesCard, reason: str, hidden: bool = True) -> V
     """Hide (or show again) a card, with a reason its author is shown."""
     if not can(actor, card.round, "moderate"):
         raise Forbidden(_("Your role in this round does not allow moderation."))
-    from deliberation.text import clean_text
+    from core.text import clean_text
 
     reason = clean_text(reason, field="reason", max_length=500, required=hidden)
     with transaction.atomic():

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from cards.models import DESCRIPTION_MAX, MAX_POLICIES, MIN_POLICIES, POLICY_MAX, TITLE_MAX
-from deliberation.text import clean_text
+from core.text import clean_text
 
 FILLER_WORDS = ("meaningful", "deep", "deeply")
 POLICY_EXAMPLES = [

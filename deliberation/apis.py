@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Forbidden, NotFound
 from deliberation import selectors, selectors_api, services
 from deliberation.auth import participant_token
-from deliberation.errors import Forbidden, NotFound
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
 from deliberation.ratelimit import Rate, rate_for, ratelimit_request

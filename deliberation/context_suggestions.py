@@ -10,11 +10,11 @@ import pydantic
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError, Forbidden
+from core.text import clean_text
 from deliberation import selectors
-from deliberation.errors import DomainError, Forbidden
 from deliberation.models import Context, Round
 from deliberation.permissions import can
-from deliberation.text import clean_text
 from llm import gateway
 
 MAX_SUGGESTIONS = 8

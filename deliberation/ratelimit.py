@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from deliberation.errors import DomainError
+from core.errors import DomainError
 from deliberation.models import Participant
 
 DEFAULT_RATES: dict[str, str | None] = {"guidance": "30/m", "articulation": "20/m"}

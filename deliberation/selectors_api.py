@@ -2,7 +2,7 @@
 
 from django.db.models import Count, QuerySet
 
-from deliberation.errors import Forbidden
+from core.errors import Forbidden
 from deliberation.models import Participant, Round
 from deliberation.permissions import can
 

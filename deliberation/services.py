@@ -11,7 +11,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from deliberation.errors import Conflict, Forbidden, NotFound, WrongStage
+from core.errors import Conflict, Forbidden, NotFound, WrongStage
+from core.queue import enqueue_on_commit
+from core.text import clean_text
 from deliberation.models import (
     STAGE_ORDER,
     AuditEvent,
@@ -26,8 +28,6 @@ from deliberation.models import (
     Stage,
 )
 from deliberation.permissions import can
-from deliberation.queue import enqueue_on_commit
-from deliberation.text import clean_text
 
 JOINABLE_STAGES = (Stage.ARTICULATION, Stage.VOTING)
 

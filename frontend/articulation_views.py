@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from cards import articulation
 from cards.models import MAX_POLICIES, ArticulationSession
 from cards.services import CARD_STAGES
-from deliberation.errors import DomainError
+from core.errors import DomainError
 from deliberation.models import Context, Round
 from deliberation.ratelimit import ratelimit_request
 from frontend import session as page_session

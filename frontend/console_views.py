@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from cards import services as card_services
 from cards.models import CanonicalValue, CardMerge, ValuesCard
+from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.context_suggestions import MAX_SUGGESTIONS, contexts_suggest
-from deliberation.errors import DomainError
 from deliberation.models import (
     STAGE_ORDER,
     AuditEvent,

@@ -6,11 +6,11 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from core.errors import DomainError
+from core.text import clean_text
 from deliberation import selectors
-from deliberation.errors import DomainError
 from deliberation.permissions import can_read_report
 from deliberation.ratelimit import RateLimited, ratelimit_request
-from deliberation.text import clean_text
 from frontend import session
 from llm import gateway
 from moral_graph.guidance import assistant_answers

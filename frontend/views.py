@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cards import services as card_services
 from cards.models import CardMerge, ValuesCard
 from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
+from core.errors import DomainError
 from deliberation import selectors, services
-from deliberation.errors import DomainError
 from deliberation.models import Context, Participant, Round, Stage
 from frontend import session
 from moral_graph import services as graph_services

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Conflict, Forbidden, NotFound
 from deliberation.apis import (
     bool_param,
     choice_param,
@@ -22,7 +23,6 @@ from deliberation.apis import (
     require_participant,
     round_or_404,
 )
-from deliberation.errors import Conflict, Forbidden, NotFound
 from deliberation.models import Participant
 from deliberation.permissions import can_read_report
 from moral_graph import selectors_api, services

@@ -6,8 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Forbidden
 from deliberation.apis import round_or_404
-from deliberation.errors import Forbidden
 from deliberation.permissions import can_read_report
 from deliberation.ratelimit import RateLimited, ratelimit_request
 from moral_graph.guidance_services import guidance_answer
@@ -16,7 +16,7 @@ RATE_SCOPE = "guidance"
 
 
 class GuidanceIn(serializers.Serializer):
-    # Length, NUL bytes and markup are checked by deliberation.text.clean_text in the service.
+    # Length, NUL bytes and markup are checked by core.text.clean_text in the service.
     situation = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 

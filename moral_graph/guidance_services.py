@@ -12,9 +12,9 @@ from typing import Any
 from django.core.cache import cache
 
 from cards.models import CanonicalValue
-from deliberation.errors import Conflict, WrongStage
+from core.errors import Conflict, WrongStage
+from core.text import clean_text
 from deliberation.models import Round, Stage
-from deliberation.text import clean_text
 from llm import gateway
 from moral_graph import guidance, selectors
 from moral_graph.models import GuidanceRequest, RankingRun

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q, QuerySet
 
-from deliberation.errors import Forbidden
+from core.errors import Forbidden
 from deliberation.models import Round
 from deliberation.permissions import can
 from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote

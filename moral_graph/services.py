@@ -18,11 +18,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from deliberation.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
+from core.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
+from core.queue import enqueue_on_commit
+from core.text import clean_text
 from deliberation.models import Context, Job, Participant, Round, Stage
-from deliberation.queue import enqueue_on_commit
 from deliberation.services import round_apply_schedule
-from deliberation.text import clean_text
 from moral_graph import ranking, selectors
 from moral_graph.models import (
     Answer,

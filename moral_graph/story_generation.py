@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pydantic
 from django.core.exceptions import ValidationError
 
-from deliberation.text import clean_text
+from core.text import clean_text
 from llm import gateway
 from llm.prompts import prompt_version
 

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "llm",
+    "core",
     "deliberation",
     "cards",
     "moral_graph",
@@ -199,10 +200,10 @@ REST_FRAMEWORK = {
         "deliberation.auth.ParticipantTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "deliberation.apis_common.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.apis_common.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "deliberation.apis_common.exception_handler",
+    "EXCEPTION_HANDLER": "core.apis_common.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Wiser API",
@@ -216,7 +217,7 @@ SPECTACULAR_SETTINGS = {
     # The default enum hook, then ours: every operation documents the one error body and its statuses.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "deliberation.apis_common.error_responses_hook",
+        "core.apis_common.error_responses_hook",
     ],
 }
 

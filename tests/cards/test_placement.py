@@ -6,7 +6,7 @@ from django.db import connection
 
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
 from cards.services import card_reassign, card_submit, dedup_place_card, merge_confirm, value_merge
-from deliberation.errors import Forbidden
+from core.errors import Forbidden
 from deliberation.models import Round, Stage
 from moral_graph import services as graph_services
 from moral_graph.models import RankingSnapshot

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from deliberation.errors import WrongStage
+from core.errors import WrongStage
 from deliberation.models import AuditEvent, Round, Stage
 from deliberation.services import (
     round_apply_schedule,

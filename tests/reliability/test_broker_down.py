@@ -36,7 +36,7 @@ def test_votes_are_accepted_while_redis_is_down_and_the_ranking_catches_up(
     with broker(private_redis.url):
         worker = start_worker("w")
         private_redis.stop()
-        with caplog.at_level(logging.ERROR, logger="deliberation.queue"):
+        with caplog.at_level(logging.ERROR, logger="core.queue"):
             for person in people[3:]:
                 client = APIClient()
                 client.credentials(HTTP_AUTHORIZATION=f"Participant {participant_token(person)}")

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 
 from cards.models import CanonicalValue, ValuesCard
+from core.text import clean_text
 from deliberation.models import Context, Participant, Round
-from deliberation.text import clean_text
 from moral_graph import services as graph_services
 from moral_graph.exports import export_build, export_write_csv, export_write_graphml, export_write_json
 from moral_graph.models import TransitionStory, WiserVote

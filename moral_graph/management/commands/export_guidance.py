@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from deliberation.errors import DomainError
+from core.errors import DomainError
 from deliberation.models import Round
 from moral_graph.guidance_services import guidance_export
 

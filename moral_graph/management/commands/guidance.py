@@ -10,9 +10,9 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from deliberation.errors import DomainError
+from core.errors import DomainError
+from core.text import clean_text
 from deliberation.models import Round
-from deliberation.text import clean_text
 from moral_graph import guidance
 from moral_graph.guidance_services import (
     SITUATION_MAX_LENGTH,
