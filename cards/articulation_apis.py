@@ -10,9 +10,9 @@ from cards import articulation
 from cards.apis import CardIn, CardOut, _cards_queryset
 from cards.models import ArticulationSession
 from core.errors import NotFound
+from core.ratelimit import ratelimit_request
 from deliberation.apis import require_participant, round_or_404
 from deliberation.models import Participant
-from deliberation.ratelimit import ratelimit_request
 from llm import gateway
 
 RATE_SCOPE = "articulation"

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from cards import dedup
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
 from cards.validation import validate_card
+from core import events
 from core.errors import Conflict, Forbidden, NotFound, WrongStage
 from core.queue import enqueue_on_commit
 from deliberation.models import Context, Participant, Question, Round, Stage
@@ -429,9 +430,8 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
         if decision == "same":
             _refresh_representative(value)
         elif card.round.stage == Stage.VOTING:
-            from moral_graph.tasks import generate_stories
-
-            enqueue_on_commit(generate_stories, card.round_id)
+            # A value founded while voting is open needs stories (moral_graph writes them).
+            events.emit(events.VALUE_FOUNDED, round_id=card.round_id, value_id=value.pk)
     return merge
 
 
@@ -549,9 +549,8 @@ def _retire_if_empty(value: CanonicalValue) -> None:
 
 
 def _ranking_changed(round_id: int) -> None:
-    from moral_graph.services import mark_ranking_dirty
-
-    mark_ranking_dirty(round_id, structural=True)
+    # moral_graph marks the round's ranking stale (structure changed), in this transaction.
+    events.emit(events.MERGES_CHANGED, round_id=round_id)
 
 
 def card_review_keep(*, actor, card: ValuesCard) -> ValuesCard:

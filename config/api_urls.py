@@ -6,9 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from cards import apis as cards_apis
 from cards import articulation_apis
 from deliberation import apis as deliberation_apis
-from deliberation import privacy_apis
 from moral_graph import apis as graph_apis
 from moral_graph import guidance_apis
+from operations import privacy_apis
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -104,7 +104,7 @@ TOO_MANY = "Rate-limited: wait `Retry-After` seconds."
 VIEW_ERRORS = {
     "api:articulation-start": {"503": "No model is available for this round: write the card instead."}
 }
-# Views that count requests themselves (deliberation.ratelimit.ratelimit_request), besides the middleware's routes.
+# Views that count requests themselves (core.ratelimit.ratelimit_request), besides the middleware's routes.
 VIEW_LIMITED = {"api:auth-token", "api:round-guidance", "api:articulation-turn", "api:articulation-draft"}
 
 
@@ -118,9 +118,9 @@ def _view_name(path: str) -> str | None:
 
 
 def _rate_limited(view_name: str | None, method: str) -> bool:
-    from deliberation.ratelimit_middleware import ROUTES
+    from core.ratelimit_middleware import routes
 
-    rule = ROUTES.get(view_name or "")
+    rule = routes().get(view_name or "")
     return view_name in VIEW_LIMITED or (rule is not None and method.upper() in rule[1])
 
 

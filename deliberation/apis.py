@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
+from core.ratelimit import Rate, rate_for, ratelimit_request
 from deliberation import selectors, selectors_api, services
 from deliberation.auth import participant_token
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
-from deliberation.ratelimit import Rate, rate_for, ratelimit_request
 
 AUTH_RATE_SCOPE = "api_auth"
 # Guessing passwords through the token endpoint is as slow as through the sign-in page.

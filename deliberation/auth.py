@@ -2,10 +2,11 @@
 
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
+from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
-from deliberation.models import Participant
+from deliberation.models import Participant, Round
 
 PARTICIPANT_SALT = "wiser.participant"
 PARTICIPANT_TOKEN_MAX_AGE = 60 * 60 * 24 * 180
@@ -73,3 +74,42 @@ class ParticipantTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+# The participant a rate-limited request counts against (core.ratelimit_middleware asks through settings).
+RATE_LIMIT_SESSION_KEY = "wiser_participants"  # frontend.session.KEY: the page session's participants per round id
+
+
+def _token_participant_id(request: HttpRequest) -> int | None:
+    """The participant id in a valid participant token, without a database read (the view checks it fully)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    prefix = ParticipantTokenAuthentication.keyword + " "
+    if not header.startswith(prefix):
+        return None
+    try:
+        data = signing.loads(
+            header[len(prefix) :].strip(), salt=PARTICIPANT_SALT, max_age=PARTICIPANT_TOKEN_MAX_AGE
+        )
+    except signing.BadSignature:
+        return None
+    value = data.get("p") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def _session_participant_id(request: HttpRequest, slug: str | None) -> int | None:
+    """The page session's participant in the round of the URL's slug."""
+    session = getattr(request, "session", None)
+    if session is None or not slug:
+        return None
+    remembered = session.get(RATE_LIMIT_SESSION_KEY) or {}
+    if not remembered:
+        return None
+    round_id = Round.objects.filter(slug=slug[:64]).values_list("pk", flat=True).first()
+    value = remembered.get(str(round_id)) if round_id is not None else None
+    return value if isinstance(value, int) else None
+
+
+def participant_id_of(request: HttpRequest, view_kwargs: dict) -> int | None:
+    """Who is acting, for the rate limits (settings.WISER_RATE_LIMIT_PARTICIPANT): the API's participant token
+    first, then the page session's participant of the round."""
+    return _token_participant_id(request) or _session_participant_id(request, view_kwargs.get("slug"))

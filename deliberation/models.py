@@ -192,6 +192,11 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return self.pseudonym
 
+    @property
+    def participant_id(self) -> int:
+        """The id a rate limit counts against when a Participant is the request's auth (core.ratelimit)."""
+        return self.pk
+
 
 class OrganizerRole(models.Model):
     class Role(models.TextChoices):

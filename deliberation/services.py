@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from core import events
 from core.errors import Conflict, Forbidden, NotFound, WrongStage
-from core.queue import enqueue_on_commit
 from core.text import clean_text
 from deliberation.models import (
     STAGE_ORDER,
@@ -28,6 +28,15 @@ from deliberation.models import (
     Stage,
 )
 from deliberation.permissions import can
+
+# The ranking methods a round may name: moral_graph registers ranking.METHODS here in its AppConfig.ready, since
+# deliberation sits below moral_graph and cannot import it.
+RANKING_METHODS: list[str] = []
+
+
+def ranking_methods_register(names) -> None:
+    """Offer these ranking method names to rounds (called once by moral_graph's AppConfig.ready)."""
+    RANKING_METHODS[:] = list(dict.fromkeys([*RANKING_METHODS, *names]))
 
 JOINABLE_STAGES = (Stage.ARTICULATION, Stage.VOTING)
 
@@ -189,10 +198,8 @@ def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError({"report_visibility": f"One of {', '.join(ReportVisibility.values)}."})
         cleaned["report_visibility"] = values["report_visibility"]
     if "ranking_method" in values:
-        from moral_graph.ranking import METHODS
-
-        if values["ranking_method"] not in METHODS:
-            raise ValidationError({"ranking_method": f"One of {', '.join(METHODS)}."})
+        if values["ranking_method"] not in RANKING_METHODS:
+            raise ValidationError({"ranking_method": f"One of {', '.join(RANKING_METHODS)}."})
         cleaned["ranking_method"] = values["ranking_method"]
     cleaned.update(_clean_dates(values))
     if "translations" in values:
@@ -350,14 +357,8 @@ def _move_stage(locked: Round, stage: str, *, actor, action: str) -> Round:
     locked.stage_changed_at = timezone.now()
     locked.save(update_fields=["stage", "stage_changed_at", "updated_at"])
     audit_log(round_=locked, actor=actor, action=action, target=locked, data={"from": previous, "to": stage})
-    if stage == Stage.VOTING:
-        from moral_graph.tasks import generate_stories
-
-        enqueue_on_commit(generate_stories, locked.pk)
-    if stage == Stage.CLOSED:
-        from moral_graph.tasks import rank_round
-
-        enqueue_on_commit(rank_round, locked.pk)
+    # moral_graph starts what the new stage needs (stories for voting, the final ranking on closing).
+    events.emit(events.ROUND_STAGE_CHANGED, round_id=locked.pk, stage=stage, previous=previous)
     return locked
 
 

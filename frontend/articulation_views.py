@@ -11,8 +11,8 @@ from cards import articulation
 from cards.models import MAX_POLICIES, ArticulationSession
 from cards.services import CARD_STAGES
 from core.errors import DomainError
+from core.ratelimit import ratelimit_request
 from deliberation.models import Context, Round
-from deliberation.ratelimit import ratelimit_request
 from frontend import session as page_session
 from frontend.views import _error_dict, _round
 

@@ -7,10 +7,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from core.errors import DomainError
+from core.ratelimit import RateLimited, ratelimit_request
 from core.text import clean_text
 from deliberation import selectors
 from deliberation.permissions import can_read_report
-from deliberation.ratelimit import RateLimited, ratelimit_request
 from frontend import session
 from llm import gateway
 from moral_graph.guidance import assistant_answers

@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from deliberation.privacy import participant_delete, participant_export
 from frontend import session
 from frontend.views import _participant_or_redirect, _round
+from operations.privacy import participant_delete, participant_export
 
 
 @require_GET

@@ -7,9 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden
+from core.ratelimit import RateLimited, ratelimit_request
 from deliberation.apis import round_or_404
 from deliberation.permissions import can_read_report
-from deliberation.ratelimit import RateLimited, ratelimit_request
 from moral_graph.guidance_services import guidance_answer
 
 RATE_SCOPE = "guidance"

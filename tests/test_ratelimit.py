@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from deliberation.ratelimit import (
+from core.ratelimit import (
     Rate,
     RateLimited,
     client_ip,
@@ -102,14 +102,14 @@ class _SpyCache:
 
 
 def test_a_counter_that_vanished_between_add_and_incr_starts_again(monkeypatch):
-    monkeypatch.setattr("deliberation.ratelimit.cache", _SpyCache(lose_first_counter=True))
+    monkeypatch.setattr("core.ratelimit.cache", _SpyCache(lose_first_counter=True))
     assert ratelimit_hit(scope="s", key="k", rate=Rate(5, 60), now=5.0) == 1
     assert ratelimit_hit(scope="s", key="k", rate=Rate(5, 60), now=6.0) == 2
 
 
 def test_cache_keys_hold_no_raw_address(monkeypatch):
     spy = _SpyCache()
-    monkeypatch.setattr("deliberation.ratelimit.cache", spy)
+    monkeypatch.setattr("core.ratelimit.cache", spy)
     ratelimit_hit(scope="s", key="ip:203.0.113.9", rate=Rate(5, 60), now=5.0)
     assert spy.keys and all("203.0.113.9" not in key for key in spy.keys)
 

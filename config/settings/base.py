@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "deliberation",
     "cards",
     "moral_graph",
+    "operations",
     "frontend",
 ]
 
@@ -43,7 +44,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "deliberation.ratelimit_middleware.RateLimitMiddleware",
+    "core.ratelimit_middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -123,7 +124,7 @@ CELERY_TASK_DEFAULT_QUEUE = "wiser"
 WISER_SWEEP_GRACE_SECONDS = env_int("WISER_SWEEP_GRACE_SECONDS", 30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env_int("WISER_SWEEP_LOST_AFTER_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending-work": {"task": "deliberation.tasks.sweep_pending_work", "schedule": 60.0},
+    "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": 60.0},
     # Rounds also apply their dates when read (deliberation.services.round_apply_schedule); this catches the rest.
     "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
@@ -189,6 +190,10 @@ WISER_RATE_LIMITS = {
     "vote:ip": "600/m",
     "vote:participant": "120/m",
 }
+
+# What the rate-limit middleware (core.ratelimit_middleware) counts: the routes, and who the participant is.
+WISER_RATE_LIMITED_ROUTES = "config.rate_limits.ROUTES"
+WISER_RATE_LIMIT_PARTICIPANT = "deliberation.auth.participant_id_of"
 
 # Whether anyone may create an organizer account at /signup/ (on for the embedded default, off in production).
 WISER_ALLOW_SIGNUP = env_bool("WISER_ALLOW_SIGNUP", False)

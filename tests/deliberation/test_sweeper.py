@@ -8,8 +8,8 @@ from cards.models import ValuesCard
 from cards.services import card_submit
 from cards.tasks import MAX_DEDUP_ATTEMPTS, dedup_card
 from deliberation.models import Round
-from deliberation.tasks import sweep_pending_work
 from moral_graph.models import RankingRun
+from operations.tasks import sweep_pending_work
 from tests.factories import FAMILIES, join, make_round
 
 pytestmark = pytest.mark.django_db

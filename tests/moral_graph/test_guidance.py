@@ -13,12 +13,12 @@ from django.urls import include, path
 from cards.models import CanonicalValue
 from deliberation.auth import participant_token
 from deliberation.models import Round, Stage
-from deliberation.seed import load_demo_data
 from frontend.guidance_views import guidance_try
 from llm import gateway, offline
 from moral_graph import guidance
 from moral_graph.guidance_apis import GuidanceApi
 from moral_graph.models import GuidanceRequest, RankingRun, RankingSnapshot
+from operations.seed import load_demo_data
 from tests.factories import FAMILIES, UserFactory, grant, join, make_round
 from tests.fake_openai import json_reply
 

@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 from cards.models import CanonicalValue
 from deliberation.auth import participant_token
 from deliberation.models import Participant, Stage
-from deliberation.privacy import participant_delete
 from moral_graph.apis import VoteOut, vote_out
 from moral_graph.models import StoryAssignment, TransitionStory, WiserVote
+from operations.privacy import participant_delete
 from tests.factories import join, make_round
 
 pytestmark = pytest.mark.django_db

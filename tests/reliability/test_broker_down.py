@@ -7,9 +7,9 @@ from rest_framework.test import APIClient
 
 from deliberation.auth import participant_token
 from deliberation.models import Round
-from deliberation.tasks import sweep_pending_work
 from moral_graph import selectors, services
 from moral_graph.models import RankingRun
+from operations.tasks import sweep_pending_work
 from tests.factories import voting_round
 from tests.reliability.conftest import broker, wait_for
 from tests.reliability.invariants import (

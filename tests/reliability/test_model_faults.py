@@ -5,9 +5,9 @@ import pytest
 from cards.models import CardMerge, ValuesCard
 from cards.services import card_submit, card_vectors
 from cards.tasks import MAX_DEDUP_ATTEMPTS, dedup_card
-from deliberation.tasks import sweep_pending_work
 from llm import offline
 from llm.models import LLMCall, Outcome
+from operations.tasks import sweep_pending_work
 from tests.factories import FAMILIES, join, make_round
 from tests.fake_openai import Behaviour, disconnect, error, malformed, slow
 from tests.reliability.invariants import assert_cards_kept

@@ -11,9 +11,9 @@ import pytest
 from cards.models import CardMerge, ValuesCard
 from cards.services import card_submit
 from deliberation.models import Job
-from deliberation.tasks import sweep_pending_work
 from moral_graph import services
 from moral_graph.models import RankingRun
+from operations.tasks import sweep_pending_work
 from tests.factories import FAMILIES, join, make_round, voting_round
 from tests.fake_openai import FakeOpenAI, slow
 from tests.reliability.conftest import broker, wait_for

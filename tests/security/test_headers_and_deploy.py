@@ -72,7 +72,7 @@ def test_production_settings_are_the_hardened_ones():
 def test_the_security_middlewares_are_installed_in_order():
     stack = list(settings.MIDDLEWARE)
     csp = stack.index("config.security.ContentSecurityPolicyMiddleware")
-    limiter = stack.index("deliberation.ratelimit_middleware.RateLimitMiddleware")
+    limiter = stack.index("core.ratelimit_middleware.RateLimitMiddleware")
     assert csp > stack.index("django.middleware.security.SecurityMiddleware")
     assert limiter > stack.index("django.contrib.sessions.middleware.SessionMiddleware")
     assert limiter > stack.index("django.contrib.auth.middleware.AuthenticationMiddleware")

@@ -12,9 +12,9 @@ from django.test import Client
 from cards.models import ArticulationSession, ValuesCard
 from deliberation.auth import participant_token
 from deliberation.models import Participant, ParticipantAttribute, Round
-from deliberation.privacy import participant_delete, participant_export
 from moral_graph import services as graph_services
 from moral_graph.models import RankingSnapshot, StoryAssignment, WiserVote, WiserVoteRevision
+from operations.privacy import participant_delete, participant_export
 from tests.security.conftest import build_world
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,10 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django.urls import resolve
 
+from config.rate_limits import ROUTES
+from core.ratelimit import Rate, ratelimit_hits
+from core.ratelimit_middleware import DEFAULT_RATES, RateLimitMiddleware, rate_limits
 from deliberation.auth import participant_token
-from deliberation.ratelimit import Rate, ratelimit_hits
-from deliberation.ratelimit_middleware import DEFAULT_RATES, ROUTES, RateLimitMiddleware, rate_limits
 from tests.factories import join, make_round
 
 
@@ -126,7 +127,7 @@ def test_card_posts_are_limited(settings):
 def test_a_forged_participant_token_is_not_trusted_as_a_key():
     factory = RequestFactory()
     request = factory.post("/api/v1/stories/1/vote/", HTTP_AUTHORIZATION="Participant not-a-signed-token")
-    from deliberation.ratelimit_middleware import participant_id_of
+    from core.ratelimit_middleware import participant_id_of
 
     assert participant_id_of(request, {}) is None
 
@@ -235,7 +236,7 @@ def test_an_unreachable_redis_lets_the_request_through_and_says_so(caplog):
     }
     with (
         override_settings(CACHES=caches),
-        caplog.at_level(logging.WARNING, logger="deliberation.ratelimit_middleware"),
+        caplog.at_level(logging.WARNING, logger="core.ratelimit_middleware"),
     ):
         middleware = RateLimitMiddleware(lambda request: HttpResponse("ok"))
         request = _limited_request(RequestFactory(), "/api/v1/stories/1/vote/", REMOTE_ADDR="10.9.9.8")

@@ -24,7 +24,6 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from core.errors import DomainError
-from deliberation.models import Participant
 
 DEFAULT_RATES: dict[str, str | None] = {"guidance": "30/m", "articulation": "20/m"}
 _UNITS = {
@@ -182,7 +181,7 @@ def ratelimit_request(
         return
     if participant_id is None:
         auth = getattr(request, "auth", None)
-        participant_id = auth.pk if isinstance(auth, Participant) else None
+        participant_id = getattr(auth, "participant_id", None)  # a Participant's own id (deliberation.models)
     hits = [(scope, f"ip:{client_ip(request)}", rate)]
     if participant_id is not None:
         hits.append((scope, f"participant:{participant_id}", rate))

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from deliberation.models import Round
-from deliberation.seed import DEMO_USERNAME, load_demo_data, seed_demo
+from operations.seed import DEMO_USERNAME, load_demo_data, seed_demo
 
 
 class Command(BaseCommand):

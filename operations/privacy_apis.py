@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from deliberation import apis as deliberation_apis
 from deliberation.apis import require_participant, round_or_404
 from deliberation.auth import ParticipantTokenAuthentication
-from deliberation.privacy import participant_delete, participant_export
+from operations.privacy import participant_delete, participant_export
 
 
 class ParticipantDataApi(APIView):

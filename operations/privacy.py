@@ -17,6 +17,7 @@ from django.db import transaction
 from cards.models import ArticulationSession, ValuesCard
 from deliberation.models import Participant
 from moral_graph.models import StoryAssignment, WiserVote, WiserVoteRevision
+from moral_graph.services import mark_ranking_dirty
 
 EXPORT_FORMAT = "wiser.participant-data"
 EXPORT_VERSION = 1
@@ -126,8 +127,6 @@ def participant_export(*, participant: Participant) -> dict[str, Any]:
 @transaction.atomic
 def participant_delete(*, participant: Participant) -> Participant:
     """Remove the participant's personal data and authorship; their anonymous votes move to a fresh row (returned)."""
-    from moral_graph.services import mark_ranking_dirty
-
     old = Participant.objects.select_for_update().get(pk=participant.pk)
     anonymous = Participant.objects.create(
         round_id=old.round_id,
