@@ -41,6 +41,7 @@ load: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## make audit: pip-audit over the installed dependencies (exceptions with reasons in .ci/pip-audit-exceptions.txt)
 audit: install
