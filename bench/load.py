@@ -222,7 +222,7 @@ async def participant(index: int, host: str, port: int, info: dict, rec: Recorde
         }
         await rec.call("POST card", http, "POST", f"/api/v1/rounds/{info['slug']}/cards/", card, token)
         status, stories = await rec.call(
-            "GET assigned", http, "GET", f"/api/v1/rounds/{info['slug']}/stories/assigned/", token=token
+            "POST assigned", http, "POST", f"/api/v1/rounds/{info['slug']}/stories/assigned/", token=token
         )
         phase["ready"] += 1
         if phase["ready"] == phase["total"]:

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cards import selectors_api, services
+from cards import selectors, services
 from cards.models import CanonicalValue, ValuesCard
 from core.errors import NotFound
 from deliberation.apis import choice_param, int_param, require_participant, round_or_404
@@ -117,7 +117,7 @@ class RoundCardsApi(generics.ListAPIView):
 
     def get_queryset(self):
         request = self.request
-        return selectors_api.cards_visible(
+        return selectors.cards_visible(
             user=request.user,
             participant=_participant(request),
             round_=round_or_404(self.kwargs["slug"]),
@@ -203,7 +203,7 @@ class RoundValuesApi(generics.ListAPIView):
 
     def get_queryset(self):
         request = self.request
-        return selectors_api.values_visible(
+        return selectors.values_visible(
             user=request.user,
             participant=_participant(request),
             round_=round_or_404(self.kwargs["slug"]),
@@ -217,7 +217,7 @@ class ValueDetailApi(APIView):
 
     @extend_schema(responses=ValueOut)
     def get(self, request: Request, value_id: int) -> Response:
-        value = selectors_api.value_visible(
+        value = selectors.value_visible(
             user=request.user, participant=_participant(request), value_id=value_id
         )
         if value is None:

@@ -22,7 +22,7 @@ from core.errors import Conflict, Forbidden, NotFound, WrongStage
 from core.queue import enqueue_on_commit
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
-from deliberation.services import audit_log
+from deliberation.services import audit_log, round_lock
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def card_submit(
     fields = validate_card(title=title, description=description, policies=policies)
     context = _context_for(participant, context_id)
     with transaction.atomic():
-        round_ = Round.objects.select_for_update().get(pk=participant.round_id)
+        round_ = round_lock(round_id=participant.round_id)  # applies due stage dates first
         if round_.stage not in CARD_STAGES:
             raise WrongStage(_("Cards can be submitted only during the articulation and voting stages."))
         duplicate = ValuesCard.objects.filter(
@@ -107,7 +107,7 @@ def card_update(
     fields = validate_card(title=title, description=description, policies=policies)
     context = _context_for(participant, context_id) if context_id is not None else card.context
     with transaction.atomic():
-        round_ = Round.objects.select_for_update().get(pk=participant.round_id)
+        round_ = round_lock(round_id=participant.round_id)  # applies due stage dates first
         if round_.stage != Stage.ARTICULATION:
             raise WrongStage(_("Cards can be edited only until the voting stage starts."))
         locked = ValuesCard.objects.select_for_update().get(pk=card.pk)

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
 from core.ratelimit import Rate, rate_for, ratelimit_request
-from deliberation import selectors, selectors_api, services
+from deliberation import selectors, services
 from deliberation.auth import participant_token
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
@@ -217,7 +217,7 @@ def round_or_404(slug: str) -> Round:
     round_ = selectors.round_get(slug=slug[:64])
     if round_ is None:
         raise NotFound("No such round.")
-    return services.round_apply_schedule(round_=round_)
+    return selectors.round_as_scheduled(round_)  # a pure read: the stage its dates call for
 
 
 def require_participant(request: Request, round_: Round) -> Participant:
@@ -381,7 +381,7 @@ class ParticipantListApi(generics.ListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=list(selectors_api.PARTICIPANT_STATUSES)),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=list(selectors.PARTICIPANT_STATUSES)),
         ]
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -389,10 +389,10 @@ class ParticipantListApi(generics.ListAPIView):
 
     def get_queryset(self):
         round_ = round_or_404(self.kwargs["slug"])
-        return selectors_api.participants_for_organizer(
+        return selectors.participants_for_organizer(
             user=self.request.user,
             round_=round_,
-            status=choice_param(self.request, "status", selectors_api.PARTICIPANT_STATUSES),
+            status=choice_param(self.request, "status", selectors.PARTICIPANT_STATUSES),
         )
 
 

@@ -28,6 +28,7 @@ from deliberation.models import (
     Stage,
 )
 from deliberation.permissions import can
+from deliberation.selectors import STAGE_DATES, scheduled_stage
 
 # The ranking methods a round may name: moral_graph registers ranking.METHODS here in its AppConfig.ready, since
 # deliberation sits below moral_graph and cannot import it.
@@ -362,33 +363,13 @@ def _move_stage(locked: Round, stage: str, *, actor, action: str) -> Round:
     return locked
 
 
-# The dates that move a round by themselves, latest stage first. Publishing is always an organizer's act.
-STAGE_DATES = (
-    (Stage.CLOSED, "closes_at"),
-    (Stage.VOTING, "voting_opens_at"),
-    (Stage.ARTICULATION, "articulation_opens_at"),
-)
-
-
-def scheduled_stage(round_: Round, *, now: datetime | None = None) -> str | None:
-    """The later stage the round's dates call for now, or None.
-
-    The latest date that has passed decides; it moves the round only forward, and only when the stage has not
-    changed since that date (an organizer who moves a round by hand after a date has passed overrides it).
-    """
-    now = now or timezone.now()
-    for stage, field in STAGE_DATES:
-        when = getattr(round_, field)
-        if when is None or when > now:
-            continue
-        settled = round_.stage_changed_at is not None and round_.stage_changed_at >= when
-        later = STAGE_ORDER.index(stage) > STAGE_ORDER.index(Stage(round_.stage))
-        return stage if later and not settled and round_.stage != Stage.PUBLISHED else None
-    return None
-
-
 def round_apply_schedule(*, round_: Round, now: datetime | None = None) -> Round:
-    """Move the round to the stage its dates call for, if any; idempotent, safe to call on every read."""
+    """Move the round to the stage its dates call for, if any, and start what that stage needs; idempotent.
+
+    A write, called explicitly: by Celery beat (`rounds_apply_schedules`), by the writes that depend on the stage
+    (`round_lock`, the vote statement's closing check) and never by a read: pages and the API show the stage the
+    dates call for with the pure `selectors.round_as_scheduled` (decision 17, amended by the layering decision).
+    """
     if scheduled_stage(round_, now=now) is None:
         return round_
     with transaction.atomic():
@@ -397,6 +378,14 @@ def round_apply_schedule(*, round_: Round, now: datetime | None = None) -> Round
         if stage is None:
             return locked
         return _move_stage(locked, stage, actor=None, action="round.stage.scheduled")
+
+
+def round_lock(*, round_id: int) -> Round:
+    """Lock the round's row for a write that depends on its stage, after applying its due stage dates."""
+    round_ = Round.objects.select_for_update().get(pk=round_id)
+    if scheduled_stage(round_) is not None:
+        round_ = round_apply_schedule(round_=round_)
+    return round_
 
 
 def rounds_apply_schedules(*, now: datetime | None = None) -> list[int]:

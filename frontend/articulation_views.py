@@ -1,5 +1,9 @@
 """The articulation chat page: plain form posts (a small script only adds a "thinking" notice), the card form always below."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -8,13 +12,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from cards import articulation
-from cards.models import MAX_POLICIES, ArticulationSession
+from cards.selectors import MAX_POLICIES
 from cards.services import CARD_STAGES
 from core.errors import DomainError
 from core.ratelimit import ratelimit_request
-from deliberation.models import Context, Round
+from deliberation import selectors
 from frontend import session as page_session
 from frontend.views import _error_dict, _round
+
+if TYPE_CHECKING:
+    from cards.models import ArticulationSession
+    from deliberation.models import Round
 
 RATE_SCOPE = "articulation"
 MODEL_ACTIONS = ("send", "retry", "draft")
@@ -143,7 +151,7 @@ def _render(
                 "context": str(context_id or ""),
             },
             "policy_fields": [{"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)],
-            "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
+            "contexts": list(selectors.contexts_of_round(round_=round_)),
             "form_open": bool(draft) or bool(chat_session.fault) or left == 0 or bool(errors),
         },
         status=status,

@@ -1,45 +1,41 @@
 """The organizer console: create and edit rounds, stages, invitations, live dashboard, moderation, roles, audit."""
 
+from __future__ import annotations
+
 import csv
 from collections.abc import Callable
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from cards import selectors as card_selectors
 from cards import services as card_services
-from cards.models import CanonicalValue, CardMerge, ValuesCard
 from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.context_suggestions import MAX_SUGGESTIONS, contexts_suggest
-from deliberation.models import (
-    STAGE_ORDER,
-    AuditEvent,
-    Context,
-    OrganizerRole,
-    ReportVisibility,
-    Round,
-    Stage,
-)
 from deliberation.permissions import can, role_of
+from deliberation.selectors import STAGE_ORDER, ReportVisibility, RoleKind, Stage
 from frontend import forms
-from frontend.dashboard import dashboard_figures, dashboard_jobs
 from frontend.views import _error_dict, _round
 from llm.gateway import model_available
+from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
-from moral_graph.models import TransitionStory
 from moral_graph.ranking import METHODS
+from moral_graph.selectors.dashboard import dashboard_figures, dashboard_jobs
+
+if TYPE_CHECKING:
+    from deliberation.models import Round
 
 PAGE_SIZE = 50
 
@@ -140,7 +136,7 @@ DEFAULT_FORM = {
     "question": "",
     "contexts": "",
     "attributes": "",
-    "consent_text": Round._meta.get_field("consent_text").default,
+    "consent_text": selectors.CONSENT_TEXT_DEFAULT,
     "stories_per_participant": "5",
     "min_votes_per_story": "5",
     "participant_cap": "",
@@ -209,7 +205,7 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         "articulation_opens_at": round_.articulation_opens_at,
         "voting_opens_at": round_.voting_opens_at,
         "closes_at": round_.closes_at,
-        "attributes": forms.attributes_text(round_.attributes.all()),
+        "attributes": forms.attributes_text(selectors.round_attributes(round_=round_)),
     }
     translations = round_.translations or {}
     errors: dict = {}
@@ -512,7 +508,7 @@ def invitations(request: HttpRequest, round_: Round) -> HttpResponse:
         if not errors:
             return redirect("frontend:console-invitations", slug=round_.slug)
     round_.refresh_from_db()
-    counts = round_.invitations.aggregate(total=Count("id"), used=Count("used_at"))
+    counts = selectors.invitation_counts(round_=round_)
     return render(
         request,
         "frontend/console_invitations.html",
@@ -554,9 +550,9 @@ def invitations_csv(request: HttpRequest, round_: Round) -> HttpResponse:
 def _moderation_post(request: HttpRequest, round_: Round) -> dict:
     action = request.POST.get("action", "")
     user = request.user
-    cards = ValuesCard.objects.filter(round=round_)
-    values = CanonicalValue.objects.filter(round=round_)
-    stories = TransitionStory.objects.filter(round=round_)
+    cards = card_selectors.cards_of_round(round_=round_)
+    values = card_selectors.values_of_round(round_=round_)
+    stories = graph_selectors.stories_of_round(round_=round_)
 
     def one(queryset, key):
         obj = queryset.filter(
@@ -607,7 +603,7 @@ def _moderation_post(request: HttpRequest, round_: Round) -> dict:
         "story_write": (
             lambda: graph_services.story_write(
                 actor=user,
-                context=one(Context.objects.filter(question__round=round_), "context"),
+                context=one(selectors.contexts_of_round(round_=round_), "context"),
                 from_value_id=one(values, "from_value").pk,
                 to_value_id=one(values, "to_value").pk,
                 text=request.POST.get("text", ""),
@@ -635,36 +631,25 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
                 f"{reverse('frontend:console-moderation', args=[round_.slug])}?tab={tab}"
                 f"&page={request.POST.get('page', 1)}"
             )
-    active_values = list(CanonicalValue.objects.filter(round=round_, is_active=True).order_by("title"))
+    active_values = card_selectors.values_active(round_=round_)
     context = {
         **_base(request, round_, "moderation"),
         "tab": tab,
         "errors": errors,
         "posted": posted,
         "active_values": active_values,
-        "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
+        "contexts": list(selectors.contexts_of_round(round_=round_)),
     }
     if tab == "values":
-        merges = CardMerge.objects.filter(undone_at__isnull=True).select_related("card")
-        queryset = (
-            CanonicalValue.objects.filter(round=round_, is_active=True)
-            .order_by("id")
-            .prefetch_related(Prefetch("merges", queryset=merges, to_attr="active_merges"), "contexts")
-        )
+        queryset = card_selectors.values_for_moderation(round_=round_)
     elif tab == "stories":
-        queryset = (
-            TransitionStory.objects.filter(round=round_)
-            .select_related("context", "from_value", "to_value")
-            .annotate(n_votes=Count("votes"))
-            .order_by("context_id", "id")
-        )
+        queryset = graph_selectors.stories_for_moderation(round_=round_)
     else:
         tab = context["tab"] = "cards"
-        queryset = ValuesCard.objects.filter(round=round_).select_related("context", "author").order_by("-id")
-        context["in_review"] = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW).count()
         context["review_only"] = request.GET.get("review") == "1"
-        if context["review_only"]:
-            queryset = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW)
+        queryset, context["in_review"] = card_selectors.cards_for_moderation(
+            round_=round_, review_only=context["review_only"]
+        )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page") or request.POST.get("page"))
     context["page"] = page
     return render(request, "frontend/console_moderation.html", context, status=400 if errors else 200)
@@ -675,12 +660,12 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
 def roles(request: HttpRequest, round_: Round) -> HttpResponse:
     """Who holds which role; owners grant roles by username and remove them (never the last owner)."""
     errors: dict = {}
-    posted = {"username": "", "role": OrganizerRole.Role.VIEWER}
+    posted = {"username": "", "role": RoleKind.VIEWER}
     if request.method == "POST" and request.POST.get("action") == "revoke":
         raw = request.POST.get("user", "")
 
         def revoke():
-            user = get_user_model().objects.filter(pk=raw if raw.isdigit() else None).first()
+            user = selectors.user_by_id(raw)
             if user is None:
                 raise ValidationError({"user": _("Choose someone who holds a role in this round.")})
             services.role_revoke(round_=round_, actor=request.user, user=user)
@@ -691,7 +676,7 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
         posted = {"username": request.POST.get("username", "").strip(), "role": request.POST.get("role", "")}
 
         def grant():
-            user = get_user_model().objects.filter(username=posted["username"]).first()
+            user = selectors.user_by_username(posted["username"])
             if user is None:
                 raise ValidationError({"username": _("No account has this username.")})
             services.role_grant(round_=round_, actor=request.user, user=user, role=posted["role"])
@@ -699,7 +684,7 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
         errors = _act(request, grant, _("The role is granted."))
         if not errors:
             return redirect("frontend:console-roles", slug=round_.slug)
-    holders = OrganizerRole.objects.filter(round=round_).select_related("user").order_by("user__username")
+    holders = selectors.role_holders(round_=round_)
     return render(
         request,
         "frontend/console_roles.html",
@@ -708,7 +693,7 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
             "holders": holders,
             "errors": errors,
             "posted": posted,
-            "role_choices": OrganizerRole.Role.choices,
+            "role_choices": RoleKind.choices,
         },
         status=400 if errors else 200,
     )
@@ -718,6 +703,6 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
 @require_GET
 def audit(request: HttpRequest, round_: Round) -> HttpResponse:
     """Every organizer action in the round, newest first."""
-    events = AuditEvent.objects.filter(round=round_).select_related("actor").order_by("-id")
+    events = selectors.audit_events(round_=round_)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "frontend/console_audit.html", {**_base(request, round_, "audit"), "page": page})

@@ -1,4 +1,4 @@
-"""The report page for policy readers: a thin view over moral_graph.report."""
+"""The report page for policy readers: a thin view over moral_graph.selectors.report."""
 
 from typing import Any
 
@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from deliberation import selectors
 from deliberation.permissions import can_read_report
-from moral_graph.report import report_build, values_per_context_param
+from moral_graph.selectors.report import report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 

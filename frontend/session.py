@@ -1,8 +1,15 @@
 """Which participant this browser is, per round: kept in the session, restored by a resume link."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.http import HttpRequest
 
-from deliberation.models import Participant, Round
+from deliberation import selectors
+
+if TYPE_CHECKING:
+    from deliberation.models import Participant, Round
 
 KEY = "wiser_participants"
 
@@ -18,4 +25,4 @@ def current(request: HttpRequest, round_: Round) -> Participant | None:
     participant_id = request.session.get(KEY, {}).get(str(round_.pk))
     if participant_id is None:
         return None
-    return Participant.objects.filter(pk=participant_id, round=round_).select_related("round").first()
+    return selectors.participant_get(round_=round_, participant_id=participant_id)

@@ -1,7 +1,10 @@
 """Pages for participants and report readers, plus sign-in and sign-up: thin views over selectors and services."""
 
+from __future__ import annotations
+
 import re
 from math import ceil
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,15 +18,19 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cards import selectors as card_selectors
 from cards import services as card_services
-from cards.models import CardMerge, ValuesCard
 from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from core.errors import DomainError
 from deliberation import selectors, services
-from deliberation.models import Context, Participant, Round, Stage
+from deliberation.selectors import Stage
 from frontend import session
+from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
-from moral_graph.models import WiserVote
+
+if TYPE_CHECKING:  # types only: pages read through selectors and write through services
+    from cards.models import ValuesCard
+    from deliberation.models import Participant, Round
 
 MAX_POLICY_FIELDS = 7
 VISIBLE_POLICY_FIELDS = 4
@@ -36,7 +43,7 @@ def _round(slug: str) -> Round:
     round_ = selectors.round_get(slug=slug)
     if round_ is None:
         raise Http404("No such round.")
-    return services.round_apply_schedule(round_=round_)
+    return selectors.round_as_scheduled(round_)  # a pure read: the stage its dates call for
 
 
 def _participant_or_redirect(request: HttpRequest, round_: Round):
@@ -52,41 +59,29 @@ def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
     return {"non_field_errors": exc.messages}
 
 
-def _is_confirmed(card: ValuesCard) -> bool:
-    merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("confirmation").first()
-    if merge is None:
-        return False
-    return merge.origin in (CardMerge.Origin.SPLIT, CardMerge.Origin.ORGANIZER) or hasattr(
-        merge, "confirmation"
-    )
-
-
-def _unconfirmed(cards: list[ValuesCard]) -> list[ValuesCard]:
-    """Cards placed into a value whose author has not yet said whether it is theirs."""
-    pending = []
-    for card in cards:
-        merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).first()
-        if merge is not None and merge.origin == CardMerge.Origin.AUTO and not hasattr(merge, "confirmation"):
-            pending.append(card)
-    return pending
-
-
-def _progress(round_: Round, participant: Participant) -> dict:
-    cards = list(participant.cards.all().order_by("id"))
-    stories = graph_services.assignments_next(participant=participant) if round_.stage == Stage.VOTING else []
-    voted = WiserVote.objects.filter(participant=participant).count()
+def _progress(round_: Round, participant: Participant, *, assign: bool = False) -> dict:
+    """Where the participant stands. Only the vote page passes assign=True: it gives stories on purpose (a write,
+    assignments_take) when it shows the next one; every other page only reads the stories already assigned."""
+    cards = card_selectors.cards_of_author(participant=participant)
+    if round_.stage != Stage.VOTING:
+        stories = []
+    elif assign:
+        stories = graph_services.assignments_take(participant=participant)
+    else:
+        stories = graph_selectors.assignments_of(participant=participant)
+    voted = len(graph_selectors.voted_story_ids(participant=participant))
     steps = [
         {"key": "question", "label": _("The question"), "done": True},
         {"key": "card", "label": _("Your value"), "done": bool(cards)},
         {
             "key": "confirm",
             "label": _("Is this your value?"),
-            "done": bool(cards) and all(map(_is_confirmed, cards)),
+            "done": bool(cards) and all(card_selectors.card_confirmed(card=card) for card in cards),
         },
         {"key": "vote", "label": _("Wiser votes"), "done": bool(stories) and voted >= len(stories)},
         {"key": "done", "label": _("Done"), "done": participant.finished_at is not None},
     ]
-    hidden = [c for c in cards if c.status == ValuesCard.Status.HIDDEN]
+    hidden = [c for c in cards if c.status == card_selectors.CardStatus.HIDDEN]
     return {"steps": steps, "cards": cards, "hidden_cards": hidden, "stories": stories, "voted": voted}
 
 
@@ -149,7 +144,7 @@ def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "
     existing = session.current(request, round_)
     if existing is not None:
         return redirect("frontend:round", slug=round_.slug)
-    attributes = list(round_.attributes.all())
+    attributes = selectors.round_attributes(round_=round_)
     errors: dict = {}
     answers = {a.key: "" for a in attributes}
     consent = False
@@ -232,13 +227,13 @@ def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
     progress = _progress(round_, participant)
     if round_.stage in card_services.CARD_STAGES and not progress["cards"]:
         return redirect("frontend:card", slug=slug)
-    unconfirmed = _unconfirmed(progress["cards"])
+    unconfirmed = card_selectors.cards_unconfirmed(cards=progress["cards"])
     if unconfirmed:
         return redirect("frontend:confirm", slug=slug, card_id=unconfirmed[0].pk)
     if round_.stage == Stage.VOTING:
-        if progress["stories"] and progress["voted"] < len(progress["stories"]):
-            return redirect("frontend:vote", slug=slug)
-        return redirect("frontend:done", slug=slug)
+        # The vote page gives the stories (and tops them up when new ones appear); with none left it sends the
+        # participant on to the done page.
+        return redirect("frontend:vote", slug=slug)
     if round_.stage in (Stage.CLOSED, Stage.PUBLISHED):
         return redirect("frontend:done", slug=slug)
     return render(
@@ -248,7 +243,7 @@ def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
             "round": round_,
             "participant": participant,
             "progress": progress,
-            "pending": [c for c in progress["cards"] if c.dedup_status == ValuesCard.DedupStatus.PENDING],
+            "pending": [c for c in progress["cards"] if c.dedup_status == card_selectors.DedupStatus.PENDING],
             "resume_url": _resume_url(request, participant),
         },
     )
@@ -305,7 +300,7 @@ def _card_page(
     card: ValuesCard | None = None,
 ) -> HttpResponse:
     """The card form, new or editing, with what was typed and the errors per field."""
-    contexts = list(Context.objects.filter(question__round=round_).order_by("order", "id"))
+    contexts = list(selectors.contexts_of_round(round_=round_))
     if not values["context"] and len(contexts) == 1:
         values["context"] = str(contexts[0].pk)
     bad = _policy_error_positions(errors.get("policies", []))
@@ -369,7 +364,7 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _own_card(participant: Participant, card_id: int) -> ValuesCard:
     """One of the participant's own cards, or 404."""
-    card = ValuesCard.objects.filter(pk=card_id, author=participant).first()
+    card = card_selectors.card_of_author(participant=participant, card_id=card_id)
     if card is None:
         raise Http404("No such card of yours.")
     return card
@@ -420,7 +415,7 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
     if response:
         return response
     card = _own_card(participant, card_id)
-    merge = CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("value").first()
+    merge = card_selectors.card_merge_current(card=card)
     if request.method == "POST":
         try:
             card_services.merge_confirm(
@@ -476,8 +471,8 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
         else:
             return redirect("frontend:vote", slug=slug)
-    progress = _progress(round_, participant)
-    voted_ids = set(WiserVote.objects.filter(participant=participant).values_list("story_id", flat=True))
+    progress = _progress(round_, participant, assign=True)
+    voted_ids = graph_selectors.voted_story_ids(participant=participant)
     story = next((s for s in progress["stories"] if s.pk not in voted_ids), None)
     if story is None and status == 200:
         return redirect("frontend:done", slug=slug)

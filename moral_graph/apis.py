@@ -25,10 +25,10 @@ from deliberation.apis import (
 )
 from deliberation.models import Participant
 from deliberation.permissions import can_read_report
-from moral_graph import selectors_api, services
+from moral_graph import selectors, services
 from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
 from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote
-from moral_graph.report import REPORT_VALUES_PER_CONTEXT, report_build, values_per_context_param
+from moral_graph.selectors.report import REPORT_VALUES_PER_CONTEXT, report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 
@@ -90,12 +90,23 @@ class RankIn(serializers.Serializer):
 
 
 class AssignedStoriesApi(APIView):
+    """GET: the stories already assigned to you (a read). POST: be assigned stories up to the round's quota
+    (while voting is open) and get all of yours back."""
+
     @extend_schema(responses=StoryOut(many=True))
     def get(self, request: Request, slug: str) -> Response:
         round_ = round_or_404(slug)
         participant = require_participant(request, round_)
-        stories = services.assignments_next(participant=participant)
-        votes = {v.story_id: v for v in WiserVote.objects.filter(participant=participant)}
+        stories = selectors.assignments_of(participant=participant)
+        votes = selectors.votes_of(participant=participant)
+        return Response(StoryOut(stories, many=True, context={"votes": votes}).data)
+
+    @extend_schema(request=None, responses=StoryOut(many=True))
+    def post(self, request: Request, slug: str) -> Response:
+        round_ = round_or_404(slug)
+        participant = require_participant(request, round_)
+        stories = services.assignments_take(participant=participant)
+        votes = selectors.votes_of(participant=participant)
         return Response(StoryOut(stories, many=True, context={"votes": votes}).data)
 
 
@@ -324,7 +335,7 @@ class StoryListApi(generics.ListAPIView):
 
     def get_queryset(self):
         request = self.request
-        return selectors_api.stories_for_organizer(
+        return selectors.stories_for_organizer(
             user=request.user,
             round_=round_or_404(self.kwargs["slug"]),
             context_id=int_param(request, "context"),
@@ -371,7 +382,7 @@ class RoundVoteListApi(generics.ListAPIView):
 
     def get_queryset(self):
         request = self.request
-        return selectors_api.votes_for_organizer(
+        return selectors.votes_for_organizer(
             user=request.user,
             round_=round_or_404(self.kwargs["slug"]),
             context_id=int_param(request, "context"),
@@ -427,7 +438,7 @@ class RunListApi(generics.ListAPIView):
 
     def get_queryset(self):
         request = self.request
-        return selectors_api.runs_for_organizer(
+        return selectors.runs_for_organizer(
             user=request.user,
             round_=round_or_404(self.kwargs["slug"]),
             status=choice_param(request, "status", RankingRun.Status.values),
@@ -439,7 +450,7 @@ class RunDetailApi(APIView):
 
     @extend_schema(responses=RunDetailOut)
     def get(self, request: Request, slug: str, run_id: int) -> Response:
-        run = selectors_api.run_for_organizer(user=request.user, round_=round_or_404(slug), run_id=run_id)
+        run = selectors.run_for_organizer(user=request.user, round_=round_or_404(slug), run_id=run_id)
         if run is None:
             raise NotFound("No such ranking run.")
         return Response(RunDetailOut(run).data)

@@ -198,14 +198,14 @@ def _story_count(rows) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def assignments_next(*, participant: Participant) -> list[TransitionStory]:
-    """The participant's stories: already assigned ones, topped up adaptively to the round's quota."""
+def assignments_take(*, participant: Participant) -> list[TransitionStory]:
+    """Assign the participant stories up to the round's quota (adaptively) and return all of theirs.
+
+    A write: called from write paths only (POST .../stories/assigned/, the seed) and from the vote page, which
+    assigns on purpose when it shows the next story. Reads use `selectors.assignments_of`.
+    """
     round_ = participant.round
-    assigned = list(
-        TransitionStory.objects.filter(assignments__participant=participant)
-        .select_related("context", "from_value", "to_value")
-        .order_by("assignments__id")
-    )
+    assigned = selectors.assignments_of(participant=participant)
     missing = round_.stories_per_participant - len(assigned)
     if missing <= 0 or round_.stage != Stage.VOTING:
         return assigned
@@ -249,11 +249,7 @@ def assignments_next(*, participant: Participant) -> list[TransitionStory]:
             [StoryAssignment(participant=participant, story_id=row[0]) for row in chosen],
             ignore_conflicts=True,
         )
-    return list(
-        TransitionStory.objects.filter(assignments__participant=participant)
-        .select_related("context", "from_value", "to_value")
-        .order_by("assignments__id")
-    )
+    return selectors.assignments_of(participant=participant)
 
 
 def _clean_vote(answer: Any, reason: Any) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from cards.models import CardMerge
 from cards.services import card_submit, dedup_place_card
 from deliberation.models import Participant, Round, Stage
 from deliberation.services import participant_join, round_create, round_set_stage
-from moral_graph.services import assignments_next, ranking_compute, stories_generate, vote_cast
+from moral_graph.services import assignments_take, ranking_compute, stories_generate, vote_cast
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "demo_round.json"
 DEMO_USERNAME = "organizer"
@@ -92,7 +92,7 @@ def seed_demo(*, password: str | None = None, seed: int = 7) -> tuple[Round, str
     with transaction.atomic():
         for participant in participants:
             participant.refresh_from_db()
-            for story in assignments_next(participant=participant):
+            for story in assignments_take(participant=participant):
                 ranks = order.get(story.context.name, {})
                 a, b = value_family.get(story.from_value_id), value_family.get(story.to_value_id)
                 wiser_move = ranks.get(b, 99) < ranks.get(a, 99)

@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
     ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 409})),
     ("post", "/api/v1/cards/{card_id}/confirm/"): ({"answer": "same"}, PARTICIPANT),
     ("get", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
+    ("post", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
     ("post", "/api/v1/stories/{story_id}/vote/"): ({"answer": "wiser"}, _only({"participant": 201})),
     ("get", "/api/v1/votes/{vote_id}/"): (None, PARTICIPANT),
     ("patch", "/api/v1/votes/{vote_id}/"): ({"answer": "not_sure"}, PARTICIPANT),
@@ -132,12 +133,12 @@ def world(db):
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
     participant = people[0].__class__.objects.select_related("round").get(pk=people[0].pk)
-    stories = graph_services.assignments_next(participant=participant)
+    stories = graph_services.assignments_take(participant=participant)
     assert len(stories) >= 2, "the participant needs one voted and one open story"
     vote, _ = graph_services.vote_cast(participant=participant, story_id=stories[0].pk, answer="wiser")
     for other in people[1:]:
         other = other.__class__.objects.select_related("round").get(pk=other.pk)
-        for story in graph_services.assignments_next(participant=other):
+        for story in graph_services.assignments_take(participant=other):
             graph_services.vote_cast(participant=other, story_id=story.pk, answer="wiser")
     run = graph_services.ranking_compute(round_id=round_.pk)
     elsewhere = make_round(slug="elsewhere")

@@ -93,7 +93,7 @@ def test_the_whole_pipeline_through_http():
     rank = {family: i for i, family in enumerate(PLANTED_ORDER)}
     n_votes = 0
     for _, client in participants:
-        stories = client.get("/api/v1/rounds/pipeline/stories/assigned/").json()
+        stories = client.post("/api/v1/rounds/pipeline/stories/assigned/").json()
         assert stories, "every participant gets stories"
         assert len({s["id"] for s in stories}) == len(stories)
         for story in stories:

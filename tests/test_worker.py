@@ -60,7 +60,7 @@ def test_a_ranking_task_completes_through_a_real_worker(worker, settings):
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in services.assignments_next(participant=person):
+        for story in services.assignments_take(participant=person):
             services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     RankingRun.objects.all().delete()
     Round.objects.filter(pk=round_.pk).update(current_ranking=None)

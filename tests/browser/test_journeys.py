@@ -70,7 +70,7 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     page.wait_for_url(re.compile(r"/r/phone/vote/$"))
     check_page(page, "participant-06-vote")
     participant = Participant.objects.latest("id")
-    total = len(graph_services.assignments_next(participant=participant))
+    total = len(graph_services.assignments_take(participant=participant))
     assert total >= 1
     page.get_by_role("button", name="Next").click()
     assert page.url.endswith("/vote/") and WiserVote.objects.filter(participant=participant).count() == 0
@@ -175,7 +175,7 @@ def test_an_organizer_runs_a_round_from_sign_in_to_the_published_report(live_ser
     page.get_by_text("The stage is changed.").wait_for()
     round_.refresh_from_db()
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     page.get_by_role("link", name="Moderation").click()
     page.get_by_role("link", name="Stories").click()

@@ -57,7 +57,7 @@ def test_organizer_merge_and_reassign_conserve_votes():
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     run = graph_services.ranking_compute(round_id=round_.pk)
     context = round_.questions.first().contexts.first()

@@ -16,7 +16,7 @@ from deliberation.services import (
     scheduled_stage,
 )
 from deliberation.tasks import apply_stage_schedules
-from tests.factories import make_round, voting_round
+from tests.factories import join, make_round, submit, voting_round
 
 pytestmark = pytest.mark.django_db
 
@@ -90,21 +90,35 @@ def test_the_periodic_task_moves_only_the_due_rounds():
     }
 
 
-def test_a_participant_page_applies_a_passed_closing_date_at_once():
+def test_a_read_shows_a_passed_closing_date_at_once_without_writing():
     round_ = _dated(
         make_round(slug="sched-page", stage=Stage.VOTING), closes_at=timezone.now() - timedelta(seconds=5)
     )
     response = Client().get(f"/api/v1/rounds/{round_.slug}/")
     assert response.status_code == 200
     assert response.json()["stage"] == Stage.CLOSED
+    assert Round.objects.get(pk=round_.pk).stage == Stage.VOTING  # a read writes nothing
+    assert apply_stage_schedules() == [round_.pk]  # beat records the move
     assert Round.objects.get(pk=round_.pk).stage == Stage.CLOSED
+
+
+def test_a_card_write_applies_a_passed_closing_date_before_checking_the_stage():
+    round_ = make_round(slug="sched-card")
+    person = join(round_)
+    submit(person)  # articulation is open
+    _dated(round_, closes_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(WrongStage):
+        submit(person, family="safety")
+    # The refused write rolls back with the move it saw; beat records it.
+    assert Round.objects.get(pk=round_.pk).stage == Stage.ARTICULATION
+    assert apply_stage_schedules() == [round_.pk]
 
 
 def _voter_with_stories(slug: str):
     from moral_graph import services as graph_services
 
     round_, people = voting_round(slug, people=3)
-    return round_, people[0], graph_services.assignments_next(participant=people[0])
+    return round_, people[0], graph_services.assignments_take(participant=people[0])
 
 
 def test_a_vote_after_the_closing_date_is_refused_even_before_anyone_read_the_round():

@@ -116,7 +116,7 @@ def test_stages_ranking_and_publication_from_the_dashboard():
     assert round_.stage == Stage.VOTING
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     live = client.get("/console/dash/live/", HTTP_HX_REQUEST="true")
     assert live.status_code == 200 and "<html" not in live.content.decode()

@@ -365,7 +365,7 @@ def test_the_chat_and_guidance_pages_speak_spanish(fake_openai):
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     graph_services.ranking_compute(round_id=round_.pk)
     Round.objects.filter(pk=round_.pk).update(stage=Stage.PUBLISHED, report_visibility="public")

@@ -83,7 +83,7 @@ def test_a_participant_joins_writes_a_card_confirms_and_votes_through_the_pages(
 
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
-    assigned = len(graph_services.assignments_next(participant=participant))
+    assigned = len(graph_services.assignments_take(participant=participant))
     assert assigned >= 1
     for _ in range(assigned):
         page = client.get("/r/pages/vote/")
@@ -135,7 +135,7 @@ def test_report_page_follows_visibility_and_shows_ranked_values():
     round_.refresh_from_db()  # the participants hold this instance
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     assert WiserVote.objects.filter(story__round=round_).exists()
     graph_services.ranking_compute(round_id=round_.pk)

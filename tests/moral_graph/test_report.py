@@ -18,7 +18,7 @@ from llm.models import LLMCall
 from moral_graph import ranking
 from moral_graph import services as graph_services
 from moral_graph.exports import export_verify
-from moral_graph.report import (
+from moral_graph.selectors.report import (
     GRAPH_SIZE,
     MIN_GROUP_VOTERS,
     SUPPORT_BROAD_P_TOP,
@@ -26,7 +26,7 @@ from moral_graph.report import (
     graph_layout,
     report_build,
 )
-from moral_graph.report import wrap_label as wrap
+from moral_graph.selectors.report import wrap_label as wrap
 from tests.factories import join, make_round, submit
 
 
@@ -78,7 +78,7 @@ def _ranked_round(slug: str, **settings) -> Round:
     Round.objects.filter(pk=round_.pk).update(stage=Stage.VOTING)
     graph_services.stories_generate(round_id=round_.pk)
     for person in Participant.objects.filter(round=round_).select_related("round"):
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     graph_services.ranking_compute(round_id=round_.pk)
     round_.refresh_from_db()

@@ -21,7 +21,7 @@ def _voting_round(slug="snap", participants=8):
     round_.refresh_from_db()
     services.stories_generate(round_id=round_.pk)
     for person in people[:participants]:
-        for story in services.assignments_next(participant=person):
+        for story in services.assignments_take(participant=person):
             answer = "wiser" if story.to_value_id > story.from_value_id else "not_wiser"
             services.vote_cast(participant=person, story_id=story.pk, answer=answer)
     return round_, people
@@ -40,10 +40,10 @@ def test_stories_come_with_their_reverse_and_are_not_duplicated():
 def test_assignments_never_repeat_and_fill_the_quota():
     round_, people = _voting_round()
     for person in people:
-        stories = services.assignments_next(participant=person)
+        stories = services.assignments_take(participant=person)
         assert len(stories) == len({s.pk for s in stories})
         assert len(stories) <= round_.stories_per_participant
-        again = services.assignments_next(participant=person)
+        again = services.assignments_take(participant=person)
         assert [s.pk for s in again] == [s.pk for s in stories]
     shown = StoryAssignment.objects.values_list("participant_id", "story_id")
     assert len(shown) == len(set(shown))
@@ -76,7 +76,7 @@ def test_new_votes_make_a_new_run_and_the_old_one_stays_readable():
     round_, people = _voting_round(participants=4)
     first = services.ranking_compute(round_id=round_.pk)
     late = people[5]
-    for story in services.assignments_next(participant=late):
+    for story in services.assignments_take(participant=late):
         services.vote_cast(participant=late, story_id=story.pk, answer="not_sure")
     second = services.ranking_compute(round_id=round_.pk)
     assert second.pk != first.pk and second.watermark > first.watermark

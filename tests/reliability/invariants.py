@@ -10,7 +10,7 @@ def cast_votes(participants) -> dict[tuple[int, int], str]:
     """Every participant answers every assigned story; returns the expected answer per (participant, story)."""
     expected = {}
     for person in participants:
-        for story in services.assignments_next(participant=person):
+        for story in services.assignments_take(participant=person):
             answer = "wiser" if story.to_value_id > story.from_value_id else "not_wiser"
             services.vote_cast(participant=person, story_id=story.pk, answer=answer)
             expected[(person.pk, story.pk)] = answer

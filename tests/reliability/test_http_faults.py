@@ -14,7 +14,7 @@ from django.test import Client
 from deliberation.auth import participant_token
 from moral_graph import services
 from moral_graph.models import RankingRun, RankingSnapshot, StoryAssignment, WiserVote, WiserVoteRevision
-from moral_graph.report import report_build
+from moral_graph.selectors.report import report_build
 from tests.factories import voting_round
 from tests.reliability.conftest import database_url
 from tests.reliability.invariants import (
@@ -53,7 +53,7 @@ class DropConnectionAt:
 def test_a_dropped_database_connection_fails_the_request_cleanly_and_the_next_one_works():
     round_, people = voting_round("db-drop", people=4)
     person = people[0]
-    stories = services.assignments_next(participant=person)
+    stories = services.assignments_take(participant=person)
     client = Client(
         raise_request_exception=False, HTTP_AUTHORIZATION=f"Participant {participant_token(person)}"
     )
@@ -87,7 +87,7 @@ def test_a_kept_connection_cut_while_idle_is_replaced_and_the_vote_is_stored_onc
     # restarted, a proxy's idle timeout) is replaced and the statement run again, answering as if nothing happened.
     round_, people = voting_round("db-idle-cut", people=4)
     person = people[0]
-    first, second = services.assignments_next(participant=person)[:2]
+    first, second = services.assignments_take(participant=person)[:2]
     client = Client(HTTP_AUTHORIZATION=f"Participant {participant_token(person)}")
     assert (
         client.post(
@@ -108,7 +108,7 @@ def test_a_kept_connection_cut_while_idle_is_replaced_and_the_vote_is_stored_onc
 def test_fifty_identical_votes_at_once_store_one_vote_and_answer_every_request_alike(live_server):
     round_, people = voting_round("fifty", people=4)
     person = people[0]
-    story = services.assignments_next(participant=person)[0]
+    story = services.assignments_take(participant=person)[0]
     assert StoryAssignment.objects.filter(participant=person, story=story).exists()
     address = urlparse(live_server.url)
     headers = {

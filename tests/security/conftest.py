@@ -72,7 +72,7 @@ def build_world(*, slug: str = "sec", ranked: bool = True, **round_settings) -> 
     round_.refresh_from_db()
     graph_services.stories_generate(round_id=round_.pk)
     for person in people:
-        for story in graph_services.assignments_next(participant=person):
+        for story in graph_services.assignments_take(participant=person):
             graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
     if ranked:
         graph_services.ranking_compute(round_id=round_.pk)

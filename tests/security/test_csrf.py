@@ -87,6 +87,7 @@ def test_a_session_cookie_alone_cannot_act_as_a_participant_through_the_api(worl
         ),
         ("post", f"/api/v1/stories/{story.pk}/vote/", {"answer": "not_wiser"}),
         ("get", f"/api/v1/rounds/{world.round.slug}/stories/assigned/", None),
+        ("post", f"/api/v1/rounds/{world.round.slug}/stories/assigned/", None),
     ]
     for method, url, body in attempts:
         kwargs = {"content_type": "application/json"} if body is not None else {}

@@ -173,7 +173,7 @@ def test_no_personal_data_in_logs_or_snapshots_after_a_journey(caplog):
     assert joined.status_code == 302
     person = Participant.objects.latest("id")
     assert person.attributes == {"party": "Right", "birthplace": "Zanzibar-1987"}
-    for story in graph_services.assignments_next(participant=person):
+    for story in graph_services.assignments_take(participant=person):
         assert (
             client.post(
                 "/r/logs/vote/", {"story": story.pk, "answer": "wiser", "reason": "My private reason"}

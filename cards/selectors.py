@@ -1,0 +1,144 @@
+"""Reads of values cards, canonical values and merges, with the access rules built in.
+
+The card vocabulary the pages use (statuses, the number of policies) is named here too, so frontend/ imports no
+models.
+"""
+
+from django.db.models import Prefetch, QuerySet
+
+from cards.models import MAX_POLICIES, CanonicalValue, CardMerge, ValuesCard
+from core.errors import Forbidden
+from deliberation.models import Participant, Round
+from deliberation.permissions import can
+
+
+def cards_visible(
+    *,
+    user,
+    participant: Participant | None,
+    round_: Round,
+    context_id: int | None = None,
+    status: str | None = None,
+    dedup_status: str | None = None,
+) -> QuerySet[ValuesCard]:
+    """Every card of the round for organizers; a participant's own cards for that participant."""
+    cards = ValuesCard.objects.filter(round=round_).prefetch_related("merges__value", "merges__confirmation")
+    if not can(user, round_, "view_console"):
+        if participant is None or participant.round_id != round_.pk:
+            raise Forbidden("Join the round first: send your participant token.")
+        cards = cards.filter(author=participant)
+    if context_id is not None:
+        cards = cards.filter(context_id=context_id)
+    if status:
+        cards = cards.filter(status=status)
+    if dedup_status:
+        cards = cards.filter(dedup_status=dedup_status)
+    return cards.order_by("id")
+
+
+def values_visible(
+    *,
+    user,
+    participant: Participant | None,
+    round_: Round,
+    context_id: int | None = None,
+    question_id: int | None = None,
+) -> QuerySet[CanonicalValue]:
+    """The round's active canonical values, for its organizers and its participants."""
+    if not can(user, round_, "view_console") and (participant is None or participant.round_id != round_.pk):
+        raise Forbidden("Join the round first: send your participant token.")
+    values = CanonicalValue.objects.filter(round=round_, is_active=True).prefetch_related("contexts")
+    if context_id is not None:
+        values = values.filter(contexts=context_id)
+    if question_id is not None:
+        values = values.filter(question_id=question_id)
+    return values.order_by("id")
+
+
+def value_visible(*, user, participant: Participant | None, value_id: int) -> CanonicalValue | None:
+    """One canonical value (active or merged away), when the caller may see its round's values."""
+    value = (
+        CanonicalValue.objects.select_related("round")
+        .prefetch_related("contexts")
+        .filter(pk=value_id)
+        .first()
+    )
+    if value is None:
+        return None
+    if can(user, value.round, "view_console"):
+        return value
+    if participant is not None and participant.round_id == value.round_id:
+        return value
+    return None
+
+
+__all__ = ["MAX_POLICIES", "CardStatus", "DedupStatus"]  # with every function in this module
+CardStatus = ValuesCard.Status
+DedupStatus = ValuesCard.DedupStatus
+
+
+def card_merge_current(*, card: ValuesCard) -> CardMerge | None:
+    """The card's current merge, with its value and the author's confirmation."""
+    return (
+        CardMerge.objects.filter(card=card, undone_at__isnull=True).select_related("value", "confirmation").first()
+    )
+
+
+def card_confirmed(*, card: ValuesCard) -> bool:
+    """Whether the card's place is settled: split out or placed by an organizer, or confirmed by its author."""
+    merge = card_merge_current(card=card)
+    if merge is None:
+        return False
+    return merge.origin in (CardMerge.Origin.SPLIT, CardMerge.Origin.ORGANIZER) or hasattr(merge, "confirmation")
+
+
+def cards_unconfirmed(*, cards: list[ValuesCard]) -> list[ValuesCard]:
+    """Cards placed into a value whose author has not yet said whether it is theirs."""
+    pending = []
+    for card in cards:
+        merge = card_merge_current(card=card)
+        if merge is not None and merge.origin == CardMerge.Origin.AUTO and not hasattr(merge, "confirmation"):
+            pending.append(card)
+    return pending
+
+
+def cards_of_author(*, participant: Participant) -> list[ValuesCard]:
+    """The participant's own cards, oldest first."""
+    return list(participant.cards.all().order_by("id"))
+
+
+def card_of_author(*, participant: Participant, card_id: int) -> ValuesCard | None:
+    """One of the participant's own cards, or None."""
+    return ValuesCard.objects.filter(pk=card_id, author=participant).first()
+
+
+def cards_of_round(*, round_: Round) -> QuerySet[ValuesCard]:
+    return ValuesCard.objects.filter(round=round_)
+
+
+def values_of_round(*, round_: Round) -> QuerySet[CanonicalValue]:
+    return CanonicalValue.objects.filter(round=round_)
+
+
+def values_active(*, round_: Round) -> list[CanonicalValue]:
+    """The round's active canonical values by title."""
+    return list(CanonicalValue.objects.filter(round=round_, is_active=True).order_by("title"))
+
+
+def values_for_moderation(*, round_: Round) -> QuerySet[CanonicalValue]:
+    """Active values with their current merges (cards) and contexts, for the moderation page."""
+    merges = CardMerge.objects.filter(undone_at__isnull=True).select_related("card")
+    return (
+        CanonicalValue.objects.filter(round=round_, is_active=True)
+        .order_by("id")
+        .prefetch_related(Prefetch("merges", queryset=merges, to_attr="active_merges"), "contexts")
+    )
+
+
+def cards_for_moderation(*, round_: Round, review_only: bool = False) -> tuple[QuerySet[ValuesCard], int]:
+    """The round's cards, newest first (only those waiting for review when asked), and how many wait."""
+    queryset = ValuesCard.objects.filter(round=round_).select_related("context", "author").order_by("-id")
+    in_review = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW).count()
+    if review_only:
+        queryset = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW)
+    return queryset, in_review
