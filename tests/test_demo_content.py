@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_ROUND = ROOT / "deliberation" / "demo" / "demo_round.json"
+DEMO_ROUND = ROOT / "operations" / "demo" / "demo_round.json"
 GUIDANCE = ROOT / "tests" / "data" / "guidance_situations.jsonl"
 
 ONE_SENTENCE = re.compile(r"[^.!?]+[.!?]")
