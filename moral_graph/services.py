@@ -1,9 +1,7 @@
 """Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
 
-import functools
 import logging
 import random
-import time
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -12,7 +10,7 @@ import numpy as np
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -23,7 +21,7 @@ from core.queue import enqueue_on_commit
 from core.text import clean_text
 from deliberation.models import Context, Job, Participant, Round, Stage
 from deliberation.services import round_apply_schedule
-from moral_graph import ranking, selectors
+from moral_graph import ranking, selectors, vote_sql
 from moral_graph.models import (
     Answer,
     RankingRun,
@@ -317,7 +315,7 @@ def vote_cast(
     # The time as the database compares it with stored datetimes (text on SQLite).
     params["at"] = connection.ops.adapt_datetimefield_value(params["now"])
     postgres = connection.vendor == "postgresql"
-    row = _vote_run(_VOTE_CAST_SQL if postgres else _VOTE_TARGET_SQL, params)
+    row = vote_sql.vote_run(vote_sql.VOTE_CAST_SQL if postgres else vote_sql.VOTE_TARGET_SQL, params)
     if row is None:
         raise NotFound(_("No such story."))
     story_round, hidden, stage, known, assigned, prior_id, prior_answer, prior_reason = row[:8]
@@ -361,51 +359,8 @@ def vote_cast(
     )
 
 
-def _vote_run(sql: str, params: dict) -> tuple | None:
-    """One raw statement; on PostgreSQL prepared once per connection, so the server does not re-plan each vote.
-
-    Outside a transaction the connection's health check (a `SELECT 1` round trip per request) is skipped: the
-    vote statement is its own check. When a kept connection turns out dead (PostgreSQL restarted, an idle
-    connection cut), the statement runs once more on a new one; that is safe because it is idempotent: had the
-    first attempt committed before the connection died, the second finds that vote and returns it.
-    """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    if connection.in_atomic_block or connection.connection is None:
-        connection.close_if_health_check_failed()
-        return _vote_execute(sql, params)
-    connection.health_check_done = True
-    try:
-        return _vote_execute(sql, params)
-    except (OperationalError, InterfaceError):
-        log.info("the database connection was lost during a vote; retrying once on a new connection")
-        connection.close()
-        return _vote_execute(sql, params)
-
-
-def _vote_execute(sql: str, params: dict) -> tuple | None:
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-
-        def execute(sql, params, many, context):
-            return cursor.execute(sql, params, prepare=True)
-
-        # What Django's own cursor does around a query: its execute wrappers, and the query log when on.
-        for wrapper in reversed(connection.execute_wrappers):
-            execute = functools.partial(wrapper, execute)
-        started = time.monotonic()
-        execute(sql, params, False, {"connection": connection, "cursor": cursor})
-        if connection.queries_logged:
-            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-        return cursor.fetchone()
-
-
 def _vote_built(participant: Participant, story_id: int, vote_id: int, params: dict) -> WiserVote:
-    """The vote `_VOTE_CAST_SQL` inserted, as it is stored, without reading it back."""
+    """The vote `vote_sql.VOTE_CAST_SQL` inserted, as it is stored, without reading it back."""
     return WiserVote(
         pk=vote_id,
         participant=participant,
@@ -417,63 +372,10 @@ def _vote_built(participant: Participant, story_id: int, vote_id: int, params: d
     )
 
 
-_VOTE_TABLES = {
-    "story": TransitionStory._meta.db_table,
-    "round": Round._meta.db_table,
-    "participant": Participant._meta.db_table,
-    "assignment": StoryAssignment._meta.db_table,
-    "vote": WiserVote._meta.db_table,
-    "revision": WiserVoteRevision._meta.db_table,
-}
-
-# Every precondition of a vote in one read (portable SQL): the story's round and visibility, the round's stage,
-# whether the participant still exists in their round, the assignment, and an earlier vote on the story.
-_VOTE_TARGET_SQL = """
-SELECT s.round_id AS story_round, s.is_hidden AS hidden,
-    -- A voting round whose closing date has passed is closed, unless its stage was set after that date.
-    CASE WHEN r.stage = %(voting)s AND r.closes_at <= %(at)s
-        AND (r.stage_changed_at IS NULL OR r.stage_changed_at < r.closes_at)
-        THEN %(closed)s ELSE r.stage END AS stage,
-    EXISTS (SELECT 1 FROM {participant} p WHERE p.id = %(participant)s AND p.round_id = %(round)s) AS known,
-    EXISTS (SELECT 1 FROM {assignment} a WHERE a.participant_id = %(participant)s AND a.story_id = s.id)
-        AS assigned,
-    v.id AS prior_id, v.answer AS prior_answer, v.reason AS prior_reason
-FROM {story} s
-JOIN {round} r ON r.id = s.round_id
-LEFT JOIN {vote} v ON v.participant_id = %(participant)s AND v.story_id = s.id
-WHERE s.id = %(story)s
-"""
-
-# On PostgreSQL the same read and, when every precondition holds, the vote, its first revision and the round's
-# dirty flag, in one atomic statement (one round trip); the unique constraint settles concurrent first votes.
-_VOTE_CAST_SQL = (
-    "WITH target AS ("  # noqa: S608 - the models' own table names
-    + _VOTE_TARGET_SQL
-    + """), vote AS (
-    INSERT INTO {vote} (participant_id, story_id, answer, reason, created_at, updated_at)
-    SELECT %(participant)s, %(story)s, %(answer)s, %(reason)s, %(now)s, %(now)s FROM target
-    WHERE story_round = %(round)s AND NOT hidden AND stage = %(voting)s AND known AND assigned
-        AND prior_id IS NULL
-    ON CONFLICT (participant_id, story_id) DO NOTHING
-    RETURNING id
-), revision AS (
-    INSERT INTO {revision} (vote_id, round_id, answer, created_at)
-    SELECT id, %(round)s, %(answer)s, %(now)s FROM vote
-), dirty AS (
-    UPDATE {round} SET ranking_dirty_since = %(now)s
-    WHERE id = %(round)s AND ranking_dirty_since IS NULL AND EXISTS (SELECT 1 FROM vote)
-    RETURNING id
-)
-SELECT target.*, (SELECT id FROM vote), (SELECT count(*) FROM dirty) FROM target
-"""
-).format(**_VOTE_TABLES)
-_VOTE_TARGET_SQL = _VOTE_TARGET_SQL.format(**_VOTE_TABLES)
-
-
 def _vote_insert_portable(
     *, participant: Participant, story_id: int, answer: str, reason: str, now
 ) -> tuple[WiserVote | None, bool]:
-    """The writes of `_VOTE_CAST_SQL` through the ORM, in one transaction (databases other than PostgreSQL)."""
+    """The writes of `vote_sql.VOTE_CAST_SQL` through the ORM, in one transaction (databases other than PostgreSQL)."""
     with transaction.atomic():
         try:
             with transaction.atomic():
