@@ -2,19 +2,21 @@
 import logging
 
 from celery import shared_task
-from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 
 from cards.models import ValuesCard
 from cards.services import dedup_place_card
+from core.queue import RETRY_ON_DATABASE_ERROR
 
 log = logging.getLogger(__name__)
 MAX_DEDUP_ATTEMPTS = 5
 
 
-@shared_task(bind=True, max_retries=MAX_DEDUP_ATTEMPTS)
-def dedup_card(self, card_id: int) -> None:
+# A database error retries the task (core.queue's backoff); the attempt counter below turns a card that keeps
+# failing into review.
+@shared_task(max_retries=MAX_DEDUP_ATTEMPTS, **RETRY_ON_DATABASE_ERROR)
+def dedup_card(card_id: int) -> None:
     """Place one card into a canonical value (does nothing when it is already placed or gone)."""
     counted = ValuesCard.objects.filter(
         pk=card_id, dedup_status=ValuesCard.DedupStatus.PENDING, dedup_attempts__lt=MAX_DEDUP_ATTEMPTS
@@ -25,7 +27,4 @@ def dedup_card(self, card_id: int) -> None:
             ValuesCard.objects.filter(pk=card_id).update(dedup_status=ValuesCard.DedupStatus.REVIEW)
             log.warning("card %s failed deduplication %s times; sent to review", card_id, MAX_DEDUP_ATTEMPTS)
         return
-    try:
-        dedup_place_card(card_id=card_id)
-    except DatabaseError as exc:
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    dedup_place_card(card_id=card_id)

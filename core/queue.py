@@ -6,9 +6,19 @@ and move on; the work is delayed, never lost.
 """
 import logging
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 log = logging.getLogger(__name__)
+
+# How a task retries when the database fails it (a lock timeout, a lost connection): Celery's own exponential
+# backoff, 5, 10, 20 ... s apart, at most 300 s; each task's max_retries and attempt counter bound the tries.
+# Use as `@shared_task(max_retries=N, **RETRY_ON_DATABASE_ERROR)`.
+RETRY_ON_DATABASE_ERROR = {
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": False,
+}
 
 
 def enqueue_on_commit(task, *args, countdown: int | None = None) -> None:
