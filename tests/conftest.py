@@ -1,5 +1,7 @@
 """Service fixtures shared by the whole suite: databases, Redis, a real Celery worker, the fake model server.
 
+Tests reach this machine only: pytest-socket (`--allow-hosts` in pyproject.toml) refuses any other host.
+
 A test marked needs_redis / needs_worker / needs_postgres runs only when that service is configured. Without it,
 the test is deselected and the run says so plainly at the end; with WISER_REQUIRE_SERVICES=1 (CI) a missing
 service makes the test fail instead.
@@ -33,10 +35,6 @@ def _configured(variable: str) -> bool:
     return bool(value)
 
 
-def _network_guard(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1", "") or host.startswith("127.")
-
-
 def pytest_collection_modifyitems(config, items):
     keep, dropped = [], []
     for item in items:
@@ -68,20 +66,6 @@ def pytest_runtest_setup(item):
     for marker, (variable, label) in SERVICE_MARKERS.items():
         if item.get_closest_marker(marker) and not _configured(variable):
             pytest.fail(f"{label} is required (WISER_REQUIRE_SERVICES=1) but {variable} is not set.")
-
-
-@pytest.fixture(autouse=True)
-def _block_outside_network(monkeypatch):
-    """Tests may connect to 127.0.0.1 only."""
-    real_connect = socket.socket.connect
-
-    def guarded_connect(self, address):
-        host = address[0] if isinstance(address, tuple) else ""
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _network_guard(str(host)):
-            raise RuntimeError(f"Tests may not reach {host}: only 127.0.0.1 is allowed.")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
 @pytest.fixture(autouse=True)
