@@ -3,15 +3,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(env_str("WISER_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env.str("WISER_VAR_DIR", default=str(BASE_DIR / "var")))
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-wiser-key-change-me")
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-wiser-key-change-me")
 DEBUG = False
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -77,11 +77,11 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL (PostgreSQL through psycopg 3) or the embedded SQLite file under var/.
-DATABASE_URL = env_str("DATABASE_URL", "")
+DATABASE_URL = env.str("DATABASE_URL", default="")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=60), conn_health_checks=True
         )
     }
 else:
@@ -100,7 +100,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: the Celery broker and the cache. Without it, tasks run in-process and the cache is local memory.
-REDIS_URL = env_str("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -108,21 +108,21 @@ else:
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 # At-least-once delivery: https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-acks-late
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 # Longer than the longest task, so a running task is not delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
 CELERY_TASK_DEFAULT_QUEUE = "wiser"
 # The sweeper leaves fresh work alone for a grace period, and treats a job still "running" past the hard time
 # limit as lost (its worker died).
-WISER_SWEEP_GRACE_SECONDS = env_int("WISER_SWEEP_GRACE_SECONDS", 30)
-WISER_SWEEP_LOST_AFTER_SECONDS = env_int("WISER_SWEEP_LOST_AFTER_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
+WISER_SWEEP_GRACE_SECONDS = env.int("WISER_SWEEP_GRACE_SECONDS", default=30)
+WISER_SWEEP_LOST_AFTER_SECONDS = env.int("WISER_SWEEP_LOST_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": 60.0},
     # Rounds also apply their dates when read (deliberation.services.round_apply_schedule); this catches the rest.
@@ -130,21 +130,21 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # The LLM gateway (llm/). No key: the offline provider.
-OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
-OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "")
-WISER_CHAT_MODEL = env_str("WISER_CHAT_MODEL", "gpt-4o-mini")
-WISER_EMBEDDING_MODEL = env_str("WISER_EMBEDDING_MODEL", "text-embedding-3-small")
-WISER_LLM_TIMEOUT = env_float("WISER_LLM_TIMEOUT", 60.0)
-WISER_LLM_MAX_RETRIES = env_int("WISER_LLM_MAX_RETRIES", 3)
-WISER_LLM_BACKOFF_BASE = env_float("WISER_LLM_BACKOFF_BASE", 0.5)  # seconds, doubled per retry, with jitter
-WISER_LLM_BACKOFF_MAX = env_float("WISER_LLM_BACKOFF_MAX", 8.0)
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+WISER_CHAT_MODEL = env.str("WISER_CHAT_MODEL", default="gpt-4o-mini")
+WISER_EMBEDDING_MODEL = env.str("WISER_EMBEDDING_MODEL", default="text-embedding-3-small")
+WISER_LLM_TIMEOUT = env.float("WISER_LLM_TIMEOUT", default=60.0)
+WISER_LLM_MAX_RETRIES = env.int("WISER_LLM_MAX_RETRIES", default=3)
+WISER_LLM_BACKOFF_BASE = env.float("WISER_LLM_BACKOFF_BASE", default=0.5)  # seconds, doubled per retry, with jitter
+WISER_LLM_BACKOFF_MAX = env.float("WISER_LLM_BACKOFF_MAX", default=8.0)
 # "json_schema" (structured outputs) or "json_object" (JSON mode) for servers without json_schema support.
-WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "json_schema")
+WISER_LLM_STRUCTURED_MODE = env.str("WISER_LLM_STRUCTURED_MODE", default="json_schema")
 
-WISER_CHAT_TURN_CAP = env_int("WISER_CHAT_TURN_CAP", 12)
+WISER_CHAT_TURN_CAP = env.int("WISER_CHAT_TURN_CAP", default=12)
 
 # Turns a missing PostgreSQL, Redis or worker into a test failure instead of a deselection (CI sets it).
-WISER_REQUIRE_SERVICES = env_bool("WISER_REQUIRE_SERVICES", False)
+WISER_REQUIRE_SERVICES = env.bool("WISER_REQUIRE_SERVICES", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -172,7 +172,7 @@ LOGIN_REDIRECT_URL = "frontend:console"
 LOGOUT_REDIRECT_URL = "frontend:home"
 
 # django-axes: lock an account and IP after repeated failed logins.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
@@ -196,7 +196,7 @@ WISER_RATE_LIMITED_ROUTES = "config.rate_limits.ROUTES"
 WISER_RATE_LIMIT_PARTICIPANT = "deliberation.auth.participant_id_of"
 
 # Whether anyone may create an organizer account at /signup/ (on for the embedded default, off in production).
-WISER_ALLOW_SIGNUP = env_bool("WISER_ALLOW_SIGNUP", False)
+WISER_ALLOW_SIGNUP = env.bool("WISER_ALLOW_SIGNUP", default=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -239,6 +239,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
