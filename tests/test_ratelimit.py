@@ -173,3 +173,14 @@ def test_concurrent_hits_on_redis_are_counted_exactly(settings, redis_url):
     for thread in threads:
         thread.join()
     assert (len(allowed), len(refused)) == (25, 15)
+
+
+def test_sign_in_lockouts_use_the_same_client_address_as_the_rate_limits(settings):
+    from axes.helpers import get_client_ip_address
+
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.7")
+    for proxies in (0, 1, 2, 3):
+        settings.WISER_TRUSTED_PROXY_COUNT = proxies
+        assert get_client_ip_address(request) == client_ip(request)
+    settings.WISER_TRUSTED_PROXY_COUNT = 1
+    assert get_client_ip_address(request) == "198.51.100.7"  # the address our proxy saw, never the forged one

@@ -176,6 +176,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
+# One client-address rule for sign-in lockouts and rate limits: WISER_TRUSTED_PROXY_COUNT's (core.ratelimit.client_ip).
+# ipware's proxy_count reads X-Forwarded-For from the left, which a client can forge behind our proxy; decision 30.
+AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip"
 
 # Fixed-window limits per scope (atomic counters in the cache: Redis in production); see docs/security.md.
 WISER_RATE_LIMITS = {
