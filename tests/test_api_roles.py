@@ -78,7 +78,7 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
     ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 409})),
     ("post", "/api/v1/cards/{card_id}/confirm/"): ({"answer": "same"}, PARTICIPANT),
     ("get", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
-    ("post", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
+    ("post", "/api/v1/rounds/{slug}/stories/assigned/"): ({}, PARTICIPANT),
     ("post", "/api/v1/stories/{story_id}/vote/"): ({"answer": "wiser"}, _only({"participant": 201})),
     ("get", "/api/v1/votes/{vote_id}/"): (None, PARTICIPANT),
     ("patch", "/api/v1/votes/{vote_id}/"): ({"answer": "not_sure"}, PARTICIPANT),
