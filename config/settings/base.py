@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.ratelimit_middleware.RateLimitMiddleware",
+    "config.schedule.StageScheduleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -123,9 +124,12 @@ CELERY_TASK_DEFAULT_QUEUE = "wiser"
 # limit as lost (its worker died).
 WISER_SWEEP_GRACE_SECONDS = env.int("WISER_SWEEP_GRACE_SECONDS", default=30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env.int("WISER_SWEEP_LOST_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 31).
+WISER_SCHEDULE_ON_REQUEST = env.bool("WISER_SCHEDULE_ON_REQUEST", default=CELERY_TASK_ALWAYS_EAGER)
+WISER_SCHEDULE_TICK_SECONDS = env.int("WISER_SCHEDULE_TICK_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": 60.0},
-    # Rounds also apply their dates when read (deliberation.services.round_apply_schedule); this catches the rest.
+    # Reads only show the stage the dates call for; this records the moves (decision 31).
     "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
 

@@ -23,6 +23,7 @@ if not REDIS_URL:
     raise ImproperlyConfigured("Set REDIS_URL (Redis) in production.")
 
 CELERY_TASK_ALWAYS_EAGER = False
+WISER_SCHEDULE_ON_REQUEST = False  # beat applies the stage dates
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)

@@ -90,7 +90,8 @@ def test_the_periodic_task_moves_only_the_due_rounds():
     }
 
 
-def test_a_read_shows_a_passed_closing_date_at_once_without_writing():
+def test_a_read_shows_a_passed_closing_date_at_once_without_writing(settings):
+    settings.WISER_SCHEDULE_ON_REQUEST = False  # as in production, where beat records the moves
     round_ = _dated(
         make_round(slug="sched-page", stage=Stage.VOTING), closes_at=timezone.now() - timedelta(seconds=5)
     )
@@ -112,6 +113,22 @@ def test_a_card_write_applies_a_passed_closing_date_before_checking_the_stage():
     # The refused write rolls back with the move it saw; beat records it.
     assert Round.objects.get(pk=round_.pk).stage == Stage.ARTICULATION
     assert apply_stage_schedules() == [round_.pk]
+
+
+def test_without_beat_a_request_applies_the_stage_dates_at_most_once_per_tick(settings, monkeypatch):
+    from config import schedule
+
+    settings.WISER_SCHEDULE_ON_REQUEST = True  # the embedded mode: no broker, no beat
+    monkeypatch.setattr(schedule, "_next_tick", 0.0)
+    first = _dated(make_round(slug="sched-tick", stage=Stage.VOTING), closes_at=timezone.now() - timedelta(seconds=5))
+    assert Client().get(f"/api/v1/rounds/{first.slug}/").json()["stage"] == Stage.CLOSED
+    assert Round.objects.get(pk=first.pk).stage == Stage.CLOSED  # recorded before the request was handled
+    second = _dated(make_round(slug="sched-tock", stage=Stage.VOTING), closes_at=timezone.now() - timedelta(seconds=5))
+    Client().get(f"/api/v1/rounds/{second.slug}/")
+    assert Round.objects.get(pk=second.pk).stage == Stage.VOTING  # within the tick interval: not again
+    monkeypatch.setattr(schedule, "_next_tick", 0.0)
+    Client().get("/")
+    assert Round.objects.get(pk=second.pk).stage == Stage.CLOSED
 
 
 def _voter_with_stories(slug: str):
