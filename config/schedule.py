@@ -4,7 +4,7 @@ In production Celery beat runs `deliberation.tasks.apply_stage_schedules` every 
 and so no beat: there this middleware stands in for it, calling the same service (`rounds_apply_schedules`) at
 most once every WISER_SCHEDULE_TICK_SECONDS per process, before the request is handled. Reads stay pure (pages
 and the API show the stage the dates call for with `deliberation.selectors.round_as_scheduled`); this is the
-scheduled write, done where a beat would do it (decision 31).
+scheduled write, done where a beat would do it (decision 20).
 """
 
 from __future__ import annotations

@@ -368,7 +368,7 @@ def round_apply_schedule(*, round_: Round, now: datetime | None = None) -> Round
 
     A write, called explicitly: by Celery beat (`rounds_apply_schedules`), by the writes that depend on the stage
     (`round_lock`, the vote statement's closing check) and never by a read: pages and the API show the stage the
-    dates call for with the pure `selectors.round_as_scheduled` (decision 17, amended by the layering decision).
+    dates call for with the pure `selectors.round_as_scheduled` (decision 20).
     """
     if scheduled_stage(round_, now=now) is None:
         return round_

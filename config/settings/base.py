@@ -124,12 +124,12 @@ CELERY_TASK_DEFAULT_QUEUE = "wiser"
 # limit as lost (its worker died).
 WISER_SWEEP_GRACE_SECONDS = env.int("WISER_SWEEP_GRACE_SECONDS", default=30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env.int("WISER_SWEEP_LOST_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
-# Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 31).
+# Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 20).
 WISER_SCHEDULE_ON_REQUEST = env.bool("WISER_SCHEDULE_ON_REQUEST", default=CELERY_TASK_ALWAYS_EAGER)
 WISER_SCHEDULE_TICK_SECONDS = env.int("WISER_SCHEDULE_TICK_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": 60.0},
-    # Reads only show the stage the dates call for; this records the moves (decision 31).
+    # Reads only show the stage the dates call for; this records the moves (decision 20).
     "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
 
@@ -181,7 +181,7 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
 # One client-address rule for sign-in lockouts and rate limits: WISER_TRUSTED_PROXY_COUNT's (core.ratelimit.client_ip).
-# ipware's proxy_count reads X-Forwarded-For from the left, which a client can forge behind our proxy; decision 30.
+# ipware's proxy_count reads X-Forwarded-For from the left, which a client can forge behind our proxy; decision 22.
 AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip"
 
 # Fixed-window limits per scope (atomic counters in the cache: Redis in production); see docs/security.md.
