@@ -16,11 +16,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cards.models import CanonicalValue
+from cards.services import value_vectors
 from core.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
 from core.queue import enqueue_on_commit
 from core.text import clean_text
 from deliberation.models import Context, Job, Participant, Round, Stage
-from deliberation.services import round_apply_schedule
+from deliberation.permissions import can
+from deliberation.services import audit_log, round_apply_schedule
 from moral_graph import ranking, selectors, vote_sql
 from moral_graph.models import (
     Answer,
@@ -86,9 +89,6 @@ def _model_stories(round_id: int, context: Context, values: list) -> list[Transi
 def stories_generate(*, round_id: int) -> int:
     """Write stories (each with its reverse) for every context: the model's proposals when a model is
     configured, and template stories between neighbouring values in embedding space. Idempotent."""
-    from cards.models import CanonicalValue
-    from cards.services import value_vectors
-
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
         return 0
@@ -134,15 +134,10 @@ def story_write(
     *, actor, context: Context, from_value_id: int, to_value_id: int, text: str
 ) -> TransitionStory:
     """An organizer writes (or rewrites) the story between two values of a context."""
-    from deliberation.permissions import can
-    from deliberation.services import audit_log
-
     round_ = context.question.round
     if not can(actor, round_, "edit_stories"):
         raise Forbidden(_("Your role in this round does not allow editing stories."))
     text = clean_text(text, field="text", max_length=4000, multiline=True)
-    from cards.models import CanonicalValue
-
     ids = set(
         CanonicalValue.objects.filter(round=round_, pk__in=[from_value_id, to_value_id]).values_list(
             "pk", flat=True
@@ -168,9 +163,6 @@ def story_write(
 
 def story_hide(*, actor, story: TransitionStory, reason: str, hidden: bool = True) -> TransitionStory:
     """Hide a story from voting (its votes stop counting), or show it again."""
-    from deliberation.permissions import can
-    from deliberation.services import audit_log
-
     if not can(actor, story.round, "edit_stories"):
         raise Forbidden(_("Your role in this round does not allow editing stories."))
     reason = clean_text(reason, field="reason", max_length=500, required=hidden)

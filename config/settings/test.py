@@ -8,6 +8,9 @@ DEBUG = False
 (VAR_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
+# No stage-date tick before requests (it would add a query to the first request of every 10 s); the tests of
+# stage dates call the services, or switch it on (tests/deliberation/test_schedule.py).
+WISER_SCHEDULE_ON_REQUEST = False
 AXES_ENABLED = True
 OPENAI_API_KEY = ""
 OPENAI_BASE_URL = ""

@@ -11,6 +11,7 @@ from django.db.models import Count, Max, Q, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
+from cards.models import CanonicalValue
 from core.errors import Forbidden
 from deliberation.models import Context, Participant, ParticipantAttribute, Round
 from deliberation.permissions import can
@@ -223,8 +224,6 @@ def impressions_at(
 
 def context_value_ids(*, round_id: int) -> dict[int, list[int]]:
     """The active canonical values placed in each context of the round."""
-    from cards.models import CanonicalValue
-
     result: dict[int, list[int]] = {c.pk: [] for c in Context.objects.filter(question__round_id=round_id)}
     through = CanonicalValue.contexts.through
     for value_id, context_id in (
@@ -290,8 +289,6 @@ def voter_groups(
 
 def value_resolution(*, round_id: int) -> dict[int, int]:
     """Each merged-away value of the round mapped to the active value it now counts for."""
-    from cards.models import CanonicalValue
-
     parent = dict(
         CanonicalValue.objects.filter(round_id=round_id, merged_into__isnull=False).values_list(
             "pk", "merged_into_id"
