@@ -184,3 +184,6 @@ def test_sign_in_lockouts_use_the_same_client_address_as_the_rate_limits(setting
         assert get_client_ip_address(request) == client_ip(request)
     settings.WISER_TRUSTED_PROXY_COUNT = 1
     assert get_client_ip_address(request) == "198.51.100.7"  # the address our proxy saw, never the forged one
+    bare = RequestFactory().get("/")
+    del bare.META["REMOTE_ADDR"]
+    assert client_ip(bare) == "unknown" and get_client_ip_address(bare) is None  # axes stores NULL, not "unknown"

@@ -182,7 +182,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
 # One client-address rule for sign-in lockouts and rate limits: WISER_TRUSTED_PROXY_COUNT's (core.ratelimit.client_ip).
 # ipware's proxy_count reads X-Forwarded-For from the left, which a client can forge behind our proxy; decision 22.
-AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip_for_axes"
 
 # Fixed-window limits per scope (atomic counters in the cache: Redis in production); see docs/security.md.
 WISER_RATE_LIMITS = {
