@@ -323,7 +323,7 @@ def test_resampled_counts_are_each_voters_draws_times_their_votes(votes_per_vote
         src, dst, answer = (np.repeat(x, votes_per_voter) for x in (src, dst, answer))
     voter = np.repeat(np.arange(n_voters) * 7, votes_per_voter)
     votes = ranking._prepare(list(range(5)), voter, src, dst, answer)
-    resampled = np.concatenate(ranking._resampled_counts(votes, 25, seed=9))
+    resampled = ranking._resampled_counts(votes, 25, seed=9)
     assert resampled.shape == (3 * len(votes.counts), 25)
     assert np.array_equal(resampled, _reference_resampled(votes, 25, seed=9))
     assert np.all(resampled.sum(axis=0) == n_voters * votes_per_voter)
