@@ -209,13 +209,17 @@ def _resampled_counts(votes: _Votes, n_boot: int, seed: int, fold: sp.csr_matrix
     resampled = np.empty((n_cells if fold is None else fold.shape[0], n_boot))
     by_voter = votes.per_voter.tocsc()
     single = bool(np.all(np.diff(by_voter.indptr) == 1) and np.all(by_voter.data == 1))
+    if single:
+        for b in range(n_boot):
+            drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
+            cells = np.bincount(np.take(by_voter.indices, drawn), minlength=n_cells)
+            resampled[:, b] = cells if fold is None else fold @ cells
+        return resampled
+    # Voters with several votes: each voter's column already folded, so one product per resample.
+    per_voter = votes.per_voter if fold is None else (fold @ votes.per_voter).tocsr()
     for b in range(n_boot):
         drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
-        if single:
-            cells = np.bincount(np.take(by_voter.indices, drawn), minlength=n_cells)
-        else:
-            cells = votes.per_voter @ np.bincount(drawn, minlength=n_voters)
-        resampled[:, b] = cells if fold is None else fold @ cells
+        resampled[:, b] = per_voter @ np.bincount(drawn, minlength=n_voters)
     return resampled
 
 
