@@ -9,6 +9,9 @@ not the generation. Figures are the pure ranking, not end to end (bench/ranking.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py [--size 3M] [--repeat 2]
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py --growth [--sizes 0.3M,1M,3M,10M]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py --size 3M --check-dense 3
+--check-dense N also ranks the first N contexts with the dense fit that the sparse one replaced
+(tests/moral_graph/bradley_terry_dense.py) and prints the largest differences.
 """
 
 import argparse
@@ -114,6 +117,46 @@ def measure(path: Path, method: str, n_boot: int) -> dict:
     }
 
 
+def check_dense(path: Path, n_contexts: int, method: str, n_boot: int) -> None:
+    """Rank the first contexts with the sparse fit and with the dense reference; print the largest differences."""
+    sys.path.insert(0, str(ROOT / "tests" / "moral_graph"))
+    import bradley_terry_dense
+
+    from moral_graph import bradley_terry, ranking
+
+    for c, context in enumerate(load_inputs(path)[:n_contexts]):
+        results = []
+        for module in (bradley_terry, bradley_terry_dense):
+            ranking.bradley_terry = module
+            started = time.process_time()
+            result = ranking.rank_context(**context, method=method, n_boot=n_boot, seed=1)
+            results.append((result, time.process_time() - started))
+        (sparse, sparse_cpu), (dense, dense_cpu) = results
+        rows = {row["valueId"]: row for row in dense["values"]}
+        score = max(abs(r["score"] - rows[r["valueId"]]["score"]) for r in sparse["values"])
+        relative = max(
+            abs(r["score"] - rows[r["valueId"]]["score"]) / max(rows[r["valueId"]]["score"], 1e-300)
+            for r in sparse["values"]
+        )
+        interval = max(
+            abs(a - b)
+            for r in sparse["values"]
+            for a, b in zip(r["scoreInterval"], rows[r["valueId"]]["scoreInterval"], strict=True)
+        )
+        same_ranks = all(
+            r["rank"] == rows[r["valueId"]]["rank"]
+            and r["rankInterval"] == rows[r["valueId"]]["rankInterval"]
+            for r in sparse["values"]
+        )
+        print(
+            f"  context {c}: sparse vs dense fit: scores differ by at most {score:.1e} (relative {relative:.1e}),"
+            f" score intervals by {interval:.1e}; ranks and rank intervals identical: {same_ranks};"
+            f" CPU {sparse_cpu:.2f} s vs {dense_cpu:.2f} s",
+            flush=True,
+        )
+    ranking.bradley_terry = bradley_terry
+
+
 def _child(path: Path, method: str, n_boot: int) -> dict:
     command = [sys.executable, __file__, "--measure", str(path), "--method", method, "--boot", str(n_boot)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -164,6 +207,7 @@ def main() -> int:
         "--growth", action="store_true", help="Measure each of --sizes; print the growth table."
     )
     parser.add_argument("--sizes", default="0.3M,1M,3M,10M")
+    parser.add_argument("--check-dense", type=int, default=0, help="Compare N contexts with the dense fit.")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -193,6 +237,8 @@ def main() -> int:
                     + ", ".join(f"{label} {seconds:.2f} s" for label, seconds in run["phases"].items()),
                     flush=True,
                 )
+            if args.check_dense:
+                check_dense(path, args.check_dense, args.method, args.boot)
             path.unlink()
     if args.growth:
         print("| votes | values/context | wall | CPU | own peak RSS | load |")
