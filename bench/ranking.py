@@ -3,30 +3,30 @@
 Run from the project root:
     .venv/bin/python bench/ranking.py [--values 10000 --contexts 20 --stories 100000 --votes 1000000
                                        --participants 100000] [--small] [--reuse] [--method bt]
+    .venv/bin/python bench/ranking.py --growth [--sizes 0.3M,1M,3M]   # the growth table of issue 16
 DATABASE_URL must point at PostgreSQL (default postgres://postgres@127.0.0.1:5432/wiser_bench); the
 database is dropped and created again before each fill (so its schema is the models' current one), so the
 script refuses the `wiser` database and any `test*` one. Filling time is printed apart from the goal.
-Each measurement runs in a fresh child process so that the RSS high-water mark is the computation's own.
+Each measurement runs in a fresh child process, which reads its own RSS high-water mark (VmHWM; see
+round_plan.peak_rss_mb for why not ru_maxrss). Every figure printed is measured on this machine.
 """
 
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from round_plan import ANSWERS, GROWTH, PARTIES, load_average, peak_rss_mb, planned, scale_of
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/wiser_bench"
 SLUG = "bench-ranking"
 GOAL_SECONDS = 10.0
 GOAL_MB = 1024.0
-POLIS_SECONDS_PER_1M = 87.0
-ANSWERS = ("wiser", "not_wiser", "not_sure")
-PARTIES = ("Left", "Right", "Centre")
 NOW = "2025-01-01 00:00:00+00"
 
 
@@ -89,72 +89,6 @@ def _copy(cursor, table: str, columns: list[str], rows) -> None:
             copy.write_row(row)
 
 
-def _planned(scale: dict, seed: int = 7):
-    """The synthetic round as numpy arrays: values per context, neighbour stories with reverses, votes."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n_values, n_contexts = scale["values"], scale["contexts"]
-    per_context = n_values // n_contexts
-    value_context = np.minimum(np.arange(n_values) // per_context, n_contexts - 1)
-    pairs_per_context = scale["stories"] // (2 * n_contexts)
-    src, dst, ctx = [], [], []
-    for c in range(n_contexts):
-        members = np.flatnonzero(value_context == c)
-        k = len(members)
-        reach = -(-pairs_per_context // k)
-        if reach >= (k + 1) // 2:
-            raise SystemExit("Too many stories for the values per context.")
-        a = np.tile(np.arange(k), reach)[:pairs_per_context]
-        b = (a + np.repeat(np.arange(1, reach + 1), k)[:pairs_per_context]) % k
-        src += [members[a], members[b]]
-        dst += [members[b], members[a]]
-        ctx += [np.full(2 * len(a), c)]
-    story_src, story_dst, story_ctx = np.concatenate(src), np.concatenate(dst), np.concatenate(ctx)
-    n_stories = len(story_src)
-    hidden = rng.random(n_stories) < 0.01
-    merged = rng.random(n_values) < 0.01
-    # A merged value goes into its neighbour in the same context (so some stories become loops).
-    merge_target = np.where(
-        value_context[np.minimum(np.arange(n_values) + 1, n_values - 1)] == value_context,
-        np.arange(n_values) + 1,
-        np.arange(n_values) - 1,
-    )
-    merged &= ~merged[np.clip(merge_target, 0, n_values - 1)]
-    n_participants = scale["participants"]
-    per_participant = -(-scale["votes"] // n_participants)
-    step = n_stories // (per_participant + 1) + 7
-    if per_participant * step >= n_stories + step:
-        raise SystemExit("Too many votes per participant for the stories.")
-    voter = np.repeat(np.arange(n_participants), per_participant)[: scale["votes"]]
-    base = rng.integers(0, n_stories, n_participants)
-    slot = np.tile(np.arange(per_participant), n_participants)[: scale["votes"]]
-    story = (base[voter] + slot * step) % n_stories
-    # A planted order: moving to a value later in its context is judged wiser more often.
-    upward = story_dst[story] > story_src[story]
-    draw = rng.random(len(story))
-    p_wiser = np.where(upward, 0.6, 0.35)
-    answer = np.where(draw < p_wiser, 0, np.where(draw < p_wiser + 0.2, 2, 1))
-    extra = rng.random(n_participants) < 0.1
-    extra_story = (base + per_participant * step) % n_stories
-    party = rng.integers(0, len(PARTIES) + 1, n_participants)  # the last code: no answer
-    return {
-        "value_context": value_context,
-        "merged": merged,
-        "merge_target": merge_target,
-        "story_src": story_src,
-        "story_dst": story_dst,
-        "story_ctx": story_ctx,
-        "hidden": hidden,
-        "voter": voter,
-        "story": story,
-        "answer": answer,
-        "extra_voter": np.flatnonzero(extra),
-        "extra_story": extra_story[extra],
-        "party": party,
-    }
-
-
 def fill(scale: dict) -> tuple[int, float]:
     """Write one round at the given scale into the fresh database; returns (round id, seconds)."""
     from django.db import connection, transaction
@@ -162,7 +96,7 @@ def fill(scale: dict) -> tuple[int, float]:
     from deliberation.models import Context, ParticipantAttribute, Question, Round
 
     started = time.perf_counter()
-    plan = _planned(scale)
+    plan = planned(scale)
     with transaction.atomic():
         round_ = Round.objects.create(slug=SLUG, title="Ranking at scale", stage="voting")
         question = Question.objects.create(round=round_, text="How should an assistant answer?", order=0)
@@ -494,11 +428,11 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_mb = peak_rss_mb()
     phases = None if trace else _instrument(backend)
     if trace:
         tracemalloc.start()
-    load = os.getloadavg()[0]
+    load = load_average()
     started, cpu, db_cpu = time.perf_counter(), time.process_time(), _backend_cpu(backend)
     run = ranking_compute(round_id=round_id, method=method)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
@@ -506,7 +440,7 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     if trace:
         tracemalloc.stop()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = peak_rss_mb()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*), COALESCE(SUM(pg_column_size(results)), 0),"
@@ -521,8 +455,8 @@ def measure(round_id: int, method: str, trace: bool) -> dict:
         "db_cpu_seconds": db_cpu_seconds,
         "load": load,
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-        "baseline_mb": baseline_kb / 1024,
-        "peak_rss_mb": peak_kb / 1024,
+        "baseline_mb": baseline_mb,
+        "peak_rss_mb": peak_mb,
         "traced_peak_mb": traced_peak / 2**20 if traced_peak is not None else None,
         "snapshots": n_snapshots,
         "snapshot_stored_mb": stored_bytes / 2**20,
@@ -569,7 +503,8 @@ def _report(size: dict, fill_seconds: float | None, timed: dict, traced: dict | 
         f" = {busy:.2f} s, what the wall time would be on an idle core ({'met' if busy <= GOAL_SECONDS else 'NOT met'})"
     )
     print(
-        f"process RSS high-water mark: {timed['peak_rss_mb']:.0f} MB (after Django setup {timed['baseline_mb']:.0f} MB;"
+        f"RSS high-water mark of the measuring process: {timed['peak_rss_mb']:.0f} MB (after Django setup"
+        f" {timed['baseline_mb']:.0f} MB;"
         f" goal <= {GOAL_MB:.0f} MB: {'met' if timed['peak_rss_mb'] <= GOAL_MB else 'NOT met'})"
     )
     if traced is not None:
@@ -586,8 +521,6 @@ def _report(size: dict, fill_seconds: float | None, timed: dict, traced: dict | 
         f"bare scipy.sparse PageRank on the same {timed['bare_edges']:,} per-context wiser edges: {bare * 1000:.1f} ms;"
         f" ranking_compute / bare = {timed['seconds'] / bare:.0f}x"
     )
-    polis = POLIS_SECONDS_PER_1M * size["votes"] / 1_000_000
-    print(f"for comparison, Polis's Python math at this vote count: ~{polis:.0f} s")
     print(
         "where the time goes (inclusive seconds: wall, CPU of this process, CPU of the database backend; calls):"
     )
@@ -596,6 +529,46 @@ def _report(size: dict, fill_seconds: float | None, timed: dict, traced: dict | 
             f"  {label:<44} {seconds:7.2f} {timed['cpu'][label]:7.2f} {timed['db_cpu'][label]:7.2f}"
             f"  x{timed['calls'][label]}"
         )
+
+
+def _filled(url: str, scale: dict, reuse: bool) -> tuple[int, dict, float | None]:
+    """The round at this scale: the last fill's when reuse is set and its vote count matches, else a new fill."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    round_id = _bench_round() if reuse else None
+    fill_seconds = None
+    if round_id is None or _round_size(round_id)["votes"] != scale["votes"]:
+        connections.close_all()
+        _create_database(url, fresh=True)
+        call_command("migrate", verbosity=0)
+        round_id, fill_seconds = fill(scale)
+    size = _round_size(round_id)
+    connections.close_all()
+    return round_id, size, fill_seconds
+
+
+def _growth(url: str, args) -> int:
+    """Fill each size in turn, measure ranking_compute in a fresh child, print the growth table."""
+    rows = []
+    for name in args.sizes.split(","):
+        round_id, size, fill_seconds = _filled(url, scale_of(name, args.contexts), args.reuse)
+        timed = _child(url, round_id, args.method, trace=False, blas_threads=args.blas_threads)
+        rows.append((size, timed))
+        fill_note = "" if fill_seconds is None else f", filled in {fill_seconds:.0f} s"
+        print(f"measured {name}{fill_note}", flush=True)
+    print(
+        f"ranking_compute end to end on PostgreSQL, method {args.method}, 200 resamples, {os.cpu_count()} cores:"
+    )
+    print("| votes | values | values/context | wall | CPU process + backend | peak RSS | load |")
+    print("|---|---|---|---|---|---|---|")
+    for size, timed in rows:
+        print(
+            f"| {size['votes']:,} | {size['values']:,} | {size['values'] // size['contexts']:,} |"
+            f" {timed['seconds']:.2f} s | {timed['cpu_seconds']:.2f} + {timed['db_cpu_seconds']:.2f} s |"
+            f" {timed['peak_rss_mb']:.0f} MB | {timed['load']:.1f} |"
+        )
+    return 0
 
 
 def main() -> int:
@@ -611,6 +584,10 @@ def main() -> int:
     parser.add_argument("--method", default="bt", help="The ranking method (default: %(default)s).")
     parser.add_argument("--no-trace", action="store_true", help="Skip the tracemalloc run.")
     parser.add_argument("--blas-threads", type=int, help="OPENBLAS_NUM_THREADS for the measuring processes.")
+    parser.add_argument(
+        "--growth", action="store_true", help="Fill and measure each of --sizes; print the table."
+    )
+    parser.add_argument("--sizes", default="0.3M,1M,3M", help=f"Sizes for --growth, of {', '.join(GROWTH)}.")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -622,19 +599,11 @@ def main() -> int:
     _create_database(url)
     _setup_django(url)
     from django.core.management import call_command
-    from django.db import connections
 
     call_command("migrate", verbosity=0)
-    scale = _scale(args)
-    round_id = _bench_round() if args.reuse else None
-    fill_seconds = None
-    if round_id is None or _round_size(round_id)["votes"] != scale["votes"]:
-        connections.close_all()
-        _create_database(url, fresh=True)
-        call_command("migrate", verbosity=0)
-        round_id, fill_seconds = fill(scale)
-    size = _round_size(round_id)
-    connections.close_all()
+    if args.growth:
+        return _growth(url, args)
+    round_id, size, fill_seconds = _filled(url, _scale(args), args.reuse)
     timed = _child(url, round_id, args.method, trace=False, blas_threads=args.blas_threads)
     traced = (
         None

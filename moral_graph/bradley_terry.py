@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-DENSE_LIMIT = 3000
+ENVELOPE_FACTOR = 16
+CG_TOL = 1e-11
+CG_MAX_ITER = 5000
+BOOTSTRAP_BLOCK = 50
 EXACT_LIMIT = 50
 NEWTON_TOL = 1e-10
 BOOTSTRAP_TOL = 1e-7
@@ -87,6 +90,14 @@ class Problem:
         self.trials = trials
         self.prior = np.asarray(prior, dtype=np.float64)
 
+    def columns(self, block: slice) -> "Problem":
+        """The same problem restricted to some columns (reweightings), sharing the design's cached matrices."""
+        part = Problem(self.design, self.wins[:, block], self.trials[:, block], self.prior)
+        for name in ("matrix", "transposed", "pattern"):
+            if name in self.__dict__:
+                part.__dict__[name] = self.__dict__[name]
+        return part
+
     @cached_property
     def matrix(self) -> sp.csr_matrix:
         """The design matrix."""
@@ -137,49 +148,136 @@ class Problem:
         return value, grad, denominator
 
     @cached_property
-    def _entries(self):
-        return self.design.hessian_entries()
+    def pattern(self) -> "Pattern":
+        """Where each story's curvature goes in the sparse Hessian, in a bandwidth-reducing order."""
+        return Pattern.of(self.design)
 
-    def hessian(self, curvature: np.ndarray):
-        """Negative Hessian for one column, A' diag(curvature) A + diag(prior): dense up to DENSE_LIMIT."""
+    def hessian(self, curvature: np.ndarray) -> sp.csr_matrix:
+        """Negative Hessian for one column, A' diag(curvature) A + diag(prior), sparse, rows and columns in
+        pattern.order: a weighted Laplacian of the comparison graph plus a diagonal (plus the acquiescence row)."""
+        pattern = self.pattern
+        data = np.bincount(
+            pattern.slot, weights=pattern.sign * curvature[pattern.story], minlength=len(pattern.indices)
+        )
+        data[pattern.diagonal] += self.prior[pattern.order]
         p = self.design.n_params
-        if p > DENSE_LIMIT:
-            return (self.transposed @ sp.diags(curvature) @ self.matrix + sp.diags(self.prior)).tocsc()
-        flat, story, sign = self._entries
-        h = np.bincount(flat, weights=sign * curvature[story], minlength=p * p).reshape(p, p)
-        h[np.arange(p), np.arange(p)] += self.prior
-        return h
+        return sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=(p, p))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """The sparsity pattern of a design's Hessian: one nonzero per compared pair (twice) and per parameter.
+
+    order is reverse Cuthill-McKee on the comparison graph (the acquiescence term last, its row being full);
+    direct says whether the Hessian's envelope in that order (the most a Cholesky factor can fill) is at most
+    ENVELOPE_FACTOR times its nonzeros, so that a sparse factorisation costs in proportion to the pairs.
+    """
+
+    order: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    slot: np.ndarray
+    story: np.ndarray
+    sign: np.ndarray
+    diagonal: np.ndarray
+    direct: bool
+
+    @classmethod
+    def of(cls, design: Design) -> "Pattern":
+        """The pattern of design's Hessians, its order and whether to factorise it."""
+        p, n = design.n_params, design.n_values
+        ends = np.concatenate([design.src, design.dst])
+        graph = sp.csr_matrix(
+            (np.ones(len(ends)), (ends, np.concatenate([design.dst, design.src]))), shape=(n, n)
+        )
+        order = reverse_cuthill_mckee(graph, symmetric_mode=True).astype(np.int64)
+        if design.acquiescence:
+            order = np.append(order, n)
+        position = np.empty(p, dtype=np.int64)
+        position[order] = np.arange(p)
+        flat, story, sign = design.hessian_entries()
+        code = np.concatenate([position[flat // p] * p + position[flat % p], np.arange(p) * (p + 1)])
+        codes, slot = np.unique(code, return_inverse=True)
+        rows, indices = codes // p, codes % p
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=p))])
+        envelope = int((np.arange(p) - indices[indptr[:-1]]).sum()) if p else 0
+        return cls(
+            order=order,
+            indptr=indptr,
+            indices=indices,
+            slot=slot[: len(flat)],
+            story=story,
+            sign=sign,
+            diagonal=slot[len(flat) :],
+            direct=envelope <= ENVELOPE_FACTOR * len(codes),
+        )
 
 
 class Solver:
-    """Solves H x = b for one symmetric positive definite H (dense array or sparse), for many right-hand sides."""
+    """Solves H x = b for one sparse symmetric positive definite H given in pattern order, for many right-hand sides.
 
-    def __init__(self, h):
-        if sp.issparse(h):
-            self.cholesky, self.lu = None, spla.splu(h.tocsc())
+    A sparse LU without pivoting (a Cholesky factor in effect) when the pattern says its fill stays small;
+    otherwise conjugate gradients with the Jacobi preconditioner, which converge in few iterations on the
+    well-connected comparison graphs whose factors would fill. Either way each right-hand side costs in
+    proportion to the compared pairs.
+    """
+
+    def __init__(self, h: sp.csr_matrix, pattern: Pattern):
+        self.order = pattern.order
+        self.h, self.lu, self.inverse_diagonal = h, None, None
+        if pattern.direct:
+            self.lu = spla.splu(
+                h.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+            )
         else:
-            self.cholesky, self.lu = sla.cho_factor(h), None
+            self.inverse_diagonal = 1.0 / h.diagonal()
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """H^-1 b."""
-        return self.lu.solve(b) if self.cholesky is None else sla.cho_solve(self.cholesky, b)
+        """H^-1 b, b in parameter order (a vector or one column per right-hand side)."""
+        permuted = b[self.order]
+        if self.lu is not None:
+            x = self.lu.solve(permuted)
+        else:
+            x = _conjugate_gradients(self.h, permuted, self.inverse_diagonal)
+        solution = np.empty_like(x)
+        solution[self.order] = x
+        return solution
 
-    @cached_property
-    def _inverse(self) -> np.ndarray:
-        factor, lower = self.cholesky
-        inverse, info = sla.lapack.dpotri(factor, lower=lower)
-        if info != 0:
-            raise np.linalg.LinAlgError("the Hessian's Cholesky factor is singular")
-        triangle = np.tril(inverse) if lower else np.triu(inverse)
-        return triangle + triangle.T - np.diag(np.diag(triangle))
 
-    def solve_repeatedly(self, b: np.ndarray) -> np.ndarray:
-        """H^-1 b, for a solver used several times over many columns: dense H is inverted once.
+def _conjugate_gradients(h: sp.csr_matrix, b: np.ndarray, inverse_diagonal: np.ndarray) -> np.ndarray:
+    """H^-1 b by Jacobi-preconditioned conjugate gradients, all columns at once, each to CG_TOL relative residual.
 
-        OpenBLAS's triangular solves with hundreds of right-hand sides run at a quarter of the speed of
-        a matrix product, so five chord steps cost less with the inverse (it agrees to about 1e-15).
-        """
-        return self.lu.solve(b) if self.cholesky is None else self._inverse @ b
+    A column leaves the block when it has converged, so the last iterations cost only what is left.
+    """
+    block = b.reshape(len(b), -1)
+    solution = np.zeros_like(block)
+    limit = CG_TOL * np.linalg.norm(block, axis=0)
+    active = np.flatnonzero(limit > 0)
+    limit = limit[active]
+    x = np.zeros((len(b), len(active)))
+    r = block[:, active].copy()
+    scale = inverse_diagonal[:, None]
+    z = scale * r
+    d = z.copy()
+    rz = _column_dot(r, z)
+    for _ in range(CG_MAX_ITER):
+        if not len(active):
+            break
+        hd = h @ d
+        alpha = rz / _column_dot(d, hd)
+        x += alpha * d
+        r -= alpha * hd
+        going = np.linalg.norm(r, axis=0) > limit
+        if not going.all():
+            solution[:, active[~going]] = x[:, ~going]
+            active, x, r, d, rz, limit = (part[..., going] for part in (active, x, r, d, rz, limit))
+        z = scale * r
+        rz_next = _column_dot(r, z)
+        d *= rz_next / rz
+        d += z
+        rz = rz_next
+    solution[:, active] = x
+    return solution.reshape(b.shape)
 
 
 def _no_worse(new_value, value):
@@ -187,15 +285,20 @@ def _no_worse(new_value, value):
     return new_value >= value - 1e-12 * np.maximum(1.0, np.abs(value))
 
 
-def fit(problem: Problem) -> tuple[np.ndarray, Solver]:
+def fit(problem: Problem, initial: np.ndarray | None = None) -> tuple[np.ndarray, Solver]:
     """Maximum a posteriori parameters by Newton's method with backtracking, and the Hessian's solver there.
 
+    initial (optional) is where Newton starts, e.g. the previous run's parameters (a warm start): the
+    posterior is strictly concave, so any start reaches the same optimum, a close one in fewer steps.
     The solver returned is the last Newton step's, at an iterate within NEWTON_TOL of the optimum.
     """
-    theta = np.zeros(problem.design.n_params)
+    n_params = problem.design.n_params
+    theta = np.zeros(n_params) if initial is None else np.array(initial, dtype=np.float64)
+    if theta.shape != (n_params,) or not np.all(np.isfinite(theta)):
+        raise ValueError(f"initial parameters must be {n_params} finite numbers")
     value, grad, curvature = problem.evaluate(theta)
     for _ in range(NEWTON_MAX_ITER):
-        solver = Solver(problem.hessian(curvature))
+        solver = Solver(problem.hessian(curvature), problem.pattern)
         step = solver.solve(grad)
         t = 1.0
         while True:
@@ -214,13 +317,22 @@ def bootstrap(problem: Problem, theta: np.ndarray, solver: Solver) -> np.ndarray
     """Refit every column of a reweighted problem, starting from the full-data optimum theta.
 
     Up to EXACT_LIMIT values each column gets its own Newton iterations to convergence; above,
-    APPROXIMATE_STEPS steps along H0^-1 g with H0 the full-data Hessian (one dense solve serves all
-    resamples; the first step alone is the score bootstrap).
+    APPROXIMATE_STEPS steps along H0^-1 g with H0 the full-data Hessian (one sparse factorisation or
+    conjugate-gradient block serves all resamples; the first step alone is the score bootstrap).
+    Columns are independent; they go BOOTSTRAP_BLOCK at a time, whose working arrays stay in the
+    processor's cache (a third less time than all 200 at once at 7,500 pairs).
     """
-    thetas = np.repeat(theta[:, None], problem.wins.shape[1], axis=1)
-    if problem.design.n_values <= EXACT_LIMIT:
-        return _batched_newton(problem, thetas)
-    return _chord_steps(problem, thetas, solver)
+    n_columns = problem.wins.shape[1]
+    thetas = np.empty((len(theta), n_columns))
+    for start in range(0, n_columns, BOOTSTRAP_BLOCK):
+        block = slice(start, min(start + BOOTSTRAP_BLOCK, n_columns))
+        part = problem.columns(block)
+        initial = np.repeat(theta[:, None], block.stop - block.start, axis=1)
+        if problem.design.n_values <= EXACT_LIMIT:
+            thetas[:, block] = _batched_newton(part, initial)
+        else:
+            thetas[:, block] = _chord_steps(part, initial, solver)
+    return thetas
 
 
 def _backtrack(problem: Problem, thetas, step, state, columns):
@@ -276,5 +388,5 @@ def _batched_newton(problem: Problem, thetas: np.ndarray) -> np.ndarray:
 def _chord_steps(problem: Problem, thetas: np.ndarray, solver: Solver) -> np.ndarray:
     state = problem.evaluate(thetas, curvature=False)
     for _ in range(APPROXIMATE_STEPS):
-        thetas, state, _ = _backtrack(problem, thetas, solver.solve_repeatedly(state[1]), state, None)
+        thetas, state, _ = _backtrack(problem, thetas, solver.solve(state[1]), state, None)
     return thetas

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from moral_graph.numeric import significant
+from moral_graph.numeric import distinct, significant
 
 WISER, NOT_WISER = 0, 1
 
@@ -55,7 +55,7 @@ def edge_groups(
     votes = np.bincount(cell, minlength=size).reshape(n_stories, n_groups)
     wiser = np.bincount(cell, weights=(answer[known] == WISER), minlength=size).reshape(n_stories, n_groups)
     n_voters = len(voter_group)
-    pairs = np.unique(vote_story[known] * n_voters + vote_voter[known])
+    pairs = distinct(vote_story[known] * n_voters + vote_voter[known])
     voters = np.bincount(
         (pairs // n_voters) * n_groups + voter_group[pairs % n_voters], minlength=size
     ).reshape(n_stories, n_groups)
@@ -108,7 +108,7 @@ def winner_endorsement(
     against = ((dst == winner) & (answer == NOT_WISER)) | ((src == winner) & (answer == WISER))
     n_favour = np.bincount(group[mask], weights=favour[mask], minlength=n_groups)
     n_against = np.bincount(group[mask], weights=against[mask], minlength=n_groups)
-    unique_voters = np.unique(vote_voter[mask])
+    unique_voters = distinct(vote_voter[mask])
     n_voters = np.bincount(voter_group[unique_voters], minlength=n_groups)
     groups, qualifying, shares = {}, [], []
     for g, name in enumerate(names):

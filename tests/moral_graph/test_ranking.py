@@ -300,28 +300,6 @@ def test_chord_bootstrap_for_large_contexts_is_close_to_refitting(monkeypatch):
     assert np.abs(chord - exact).max() < 0.02
 
 
-def test_the_sparse_path_for_very_large_contexts_gives_the_dense_answer(monkeypatch):
-    design, wins, trials, prior, full = _bootstrap_problem(30, 120, 6, seed=3)
-    dense_theta, dense_solver = bradley_terry.fit(full)
-    dense_boot = bradley_terry._chord_steps(
-        bradley_terry.Problem(design, wins, trials, prior),
-        np.repeat(dense_theta[:, None], 6, axis=1),
-        dense_solver,
-    )
-    monkeypatch.setattr(bradley_terry, "DENSE_LIMIT", 10)
-    sparse_theta, sparse_solver = bradley_terry.fit(
-        bradley_terry.Problem(design, full.wins, full.trials, prior)
-    )
-    sparse_boot = bradley_terry._chord_steps(
-        bradley_terry.Problem(design, wins, trials, prior),
-        np.repeat(sparse_theta[:, None], 6, axis=1),
-        sparse_solver,
-    )
-    assert sparse_solver.lu is not None
-    assert sparse_theta == pytest.approx(dense_theta, abs=1e-8)
-    assert sparse_boot == pytest.approx(dense_boot, abs=1e-6)
-
-
 def _reference_resampled(votes, n_boot, seed):
     """Resampled counts the plain way: per resample, each voter's draw count times the voter's votes."""
     rng = np.random.default_rng(seed)
@@ -345,7 +323,7 @@ def test_resampled_counts_are_each_voters_draws_times_their_votes(votes_per_vote
         src, dst, answer = (np.repeat(x, votes_per_voter) for x in (src, dst, answer))
     voter = np.repeat(np.arange(n_voters) * 7, votes_per_voter)
     votes = ranking._prepare(list(range(5)), voter, src, dst, answer)
-    resampled = np.concatenate(ranking._resampled_counts(votes, 25, seed=9))
+    resampled = ranking._resampled_counts(votes, 25, seed=9)
     assert resampled.shape == (3 * len(votes.counts), 25)
     assert np.array_equal(resampled, _reference_resampled(votes, 25, seed=9))
     assert np.all(resampled.sum(axis=0) == n_voters * votes_per_voter)
@@ -379,13 +357,6 @@ def test_voter_group_codes_read_string_and_object_labels_alike():
         assert code.tolist() == [1, 0, -1, 1, -1]
     with pytest.raises(ValueError, match="more than one label"):
         bridging.voter_group_codes(np.array(["b", "a", "b", "", "b", "a"]), vote_voter, 5)
-
-
-def test_repeated_solves_with_the_inverse_equal_the_cholesky_solve():
-    design, wins, trials, prior, full = _bootstrap_problem(12, 80, 7, seed=5)
-    theta, solver = bradley_terry.fit(full)
-    rhs = np.random.default_rng(6).normal(size=(design.n_params, 7))
-    assert solver.solve_repeatedly(rhs) == pytest.approx(solver.solve(rhs), abs=1e-12)
 
 
 def test_evaluate_without_curvature_gives_the_same_value_and_gradient():
