@@ -137,8 +137,16 @@ WISER_LLM_TIMEOUT = env_float("WISER_LLM_TIMEOUT", 60.0)
 WISER_LLM_MAX_RETRIES = env_int("WISER_LLM_MAX_RETRIES", 3)
 WISER_LLM_BACKOFF_BASE = env_float("WISER_LLM_BACKOFF_BASE", 0.5)  # seconds, doubled per retry, with jitter
 WISER_LLM_BACKOFF_MAX = env_float("WISER_LLM_BACKOFF_MAX", 8.0)
-# "json_schema" (structured outputs) or "json_object" (JSON mode) for servers without json_schema support.
-WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "json_schema")
+# How a structured completion asks for JSON (docs/llm.md): "auto" tries json_schema once per server and falls
+# back to "json_object_schema" ({"type": "json_object", "schema": ...}, llama-cpp-python) and then to plain
+# "json_object" (the schema only in the prompt), remembering what the server accepted.
+WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "auto")
+# Output cap for purposes without their own (llm.config.PURPOSE_MAX_TOKENS); every request sets one.
+WISER_LLM_MAX_TOKENS = env_int("WISER_LLM_MAX_TOKENS", 1024)
+# Whole-call time limit (attempts and backoff included) for callers that hold a web request open.
+WISER_LLM_WEB_TIMEOUT = env_float("WISER_LLM_WEB_TIMEOUT", 10.0)
+# "remote": embeddings from the server when a key is set; "offline": always the bundled model (chat still remote).
+WISER_EMBEDDINGS = env_str("WISER_EMBEDDINGS", "remote")
 
 WISER_CHAT_TURN_CAP = env_int("WISER_CHAT_TURN_CAP", 12)
 
