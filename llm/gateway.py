@@ -42,6 +42,7 @@ PROVIDER_OFFLINE = "offline"
 NO_MODEL = "no_model"
 BUDGET_EXCEEDED = "budget_exceeded"
 CALL_FAILED = "call_failed"
+OFFLINE_SPACE = f"{PROVIDER_OFFLINE}:{offline.MODEL_ID}"
 EMBED_BATCH = 256
 CACHE_LOOKUP_CHUNK = 500
 # What a server accepted as response_format is remembered this long (per base URL and model) in "auto" mode.
@@ -81,7 +82,7 @@ def embedding_space(round_id: int | None = None) -> str:
     if _remote_embeddings(round_id):
         config = remote_config()
         return f"{PROVIDER_OPENAI}:{config.base_url}#{config.embedding_model}"
-    return f"{PROVIDER_OFFLINE}:{offline.MODEL_ID}"
+    return OFFLINE_SPACE
 
 
 def embed(
@@ -92,21 +93,27 @@ def embed(
 
 
 def embed_tagged(
-    texts: list[str], *, purpose: str, round_id: int | None = None, timeout: float | None = None
+    texts: list[str],
+    *,
+    purpose: str,
+    round_id: int | None = None,
+    timeout: float | None = None,
+    space: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """Like `embed`, also returning the embedding space that answered (see `embedding_space`).
 
     `timeout` limits the remote call as a whole (retries included); the offline model answers after it.
+    `space` set to the offline space (vectors to match others already made offline) skips the server.
     """
     texts = list(texts)
-    if _remote_embeddings(round_id):
+    if space != OFFLINE_SPACE and _remote_embeddings(round_id):
         config = remote_config()
         try:
             vectors = _embed_remote(texts, config, purpose=purpose, round_id=round_id, timeout=timeout)
             return vectors, f"{PROVIDER_OPENAI}:{config.base_url}#{config.embedding_model}"
         except LLMUnavailable as failure:
             logger.warning("remote embedding failed (%s); using the offline model", failure)
-    return _embed_offline(texts, purpose=purpose, round_id=round_id), f"{PROVIDER_OFFLINE}:{offline.MODEL_ID}"
+    return _embed_offline(texts, purpose=purpose, round_id=round_id), OFFLINE_SPACE
 
 
 def _remote_embeddings(round_id: int | None) -> bool:
