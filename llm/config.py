@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import openai
@@ -44,6 +45,13 @@ class RemoteConfig:
     embeddings: str = "remote"
     max_tokens: int = 1024
     web_timeout: float = 10.0
+    call_timeout: float = 120.0
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The time.monotonic() by which a call must end: `timeout` from now, else WISER_LLM_CALL_TIMEOUT
+        (0 or less: no limit beyond WISER_LLM_TIMEOUT per request)."""
+        limit = timeout if timeout else self.call_timeout
+        return time.monotonic() + limit if limit and limit > 0 else None
 
     def max_tokens_for(self, purpose: str) -> int:
         """The output cap of a purpose."""
@@ -72,6 +80,7 @@ def remote_config() -> RemoteConfig:
         embeddings=_choice("WISER_EMBEDDINGS", EMBEDDING_MODES),
         max_tokens=max(1, int(getattr(settings, "WISER_LLM_MAX_TOKENS", 1024))),
         web_timeout=float(getattr(settings, "WISER_LLM_WEB_TIMEOUT", 10.0)),
+        call_timeout=float(getattr(settings, "WISER_LLM_CALL_TIMEOUT", 120.0)),
     )
 
 

@@ -141,15 +141,15 @@ def complete_structured(
     """Ask the model for a JSON object matching `schema` about `data`; raises LLMUnavailable when it cannot.
 
     `max_tokens` caps the reply (default: the purpose's, llm.config.PURPOSE_MAX_TOKENS); `timeout` limits the
-    whole call in seconds, retries and repair included (default: none beyond WISER_LLM_TIMEOUT per request;
-    callers inside a web request pass `web_timeout()`).
+    whole call in seconds, retries and repair included (default WISER_LLM_CALL_TIMEOUT, for tasks; callers
+    inside a web request pass `web_timeout()`). Each request is also capped by WISER_LLM_TIMEOUT.
     """
     version = prompts.prompt_version(instructions, prompt_version)
     if not api_key_set():
         raise LLMUnavailable(NO_MODEL, "OPENAI_API_KEY is not set")
     config = remote_config()
     limit = max_tokens or config.max_tokens_for(purpose)
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = config.deadline(timeout)
     modes = _structured_modes(config)
     client = client_for(config)
     started = time.monotonic()
@@ -321,7 +321,7 @@ def chat(
     config, conversation, base, limit = _prepare_chat(
         "chat", purpose, instructions, messages, round_id, max_tokens
     )
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = config.deadline(timeout)
     cached = cached_response(base["input_hash"])
     if isinstance(cached, dict) and isinstance(cached.get("text"), str):
         record_call(**base, outcome=Outcome.CACHED)
@@ -376,7 +376,7 @@ def chat_stream(
     config, conversation, base, limit = _prepare_chat(
         "chat_stream", purpose, instructions, messages, round_id, max_tokens
     )
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = config.deadline(timeout)
     cached = cached_response(base["input_hash"])
     if isinstance(cached, dict) and isinstance(cached.get("text"), str):
         record_call(**base, outcome=Outcome.CACHED)
@@ -530,7 +530,7 @@ def _embed_remote(
         return np.stack([vectors[h] for h in hashes]).astype(np.float32)
 
     client = client_for(config)
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = config.deadline(timeout)
     started = time.monotonic()
     tokens_in = attempts = 0
     fresh: list[CachedEmbedding] = []

@@ -143,8 +143,10 @@ WISER_LLM_BACKOFF_MAX = env_float("WISER_LLM_BACKOFF_MAX", 8.0)
 WISER_LLM_STRUCTURED_MODE = env_str("WISER_LLM_STRUCTURED_MODE", "auto")
 # Output cap for purposes without their own (llm.config.PURPOSE_MAX_TOKENS); every request sets one.
 WISER_LLM_MAX_TOKENS = env_int("WISER_LLM_MAX_TOKENS", 1024)
-# Whole-call time limit (attempts and backoff included) for callers that hold a web request open.
+# Whole-call time limits (every attempt and backoff included): for callers that hold a web request open, and
+# for the others (tasks, commands) when they pass none. WISER_LLM_TIMEOUT caps each single request.
 WISER_LLM_WEB_TIMEOUT = env_float("WISER_LLM_WEB_TIMEOUT", 10.0)
+WISER_LLM_CALL_TIMEOUT = env_float("WISER_LLM_CALL_TIMEOUT", 120.0)
 # "remote": embeddings from the server when a key is set; "offline": always the bundled model (chat still remote).
 WISER_EMBEDDINGS = env_str("WISER_EMBEDDINGS", "remote")
 

@@ -215,3 +215,14 @@ def test_a_sound_vector_is_normalised():
     vector = gateway._checked_vector([3, 4], 2)
     assert vector.dtype == np.float32
     np.testing.assert_allclose(vector, [0.6, 0.8])
+
+
+def test_callers_without_a_timeout_get_the_call_timeout(fake_openai, settings):
+    settings.WISER_LLM_TIMEOUT = 5.0
+    settings.WISER_LLM_CALL_TIMEOUT = 0.8
+    fake_openai.always(slow(3))
+    started = time.monotonic()
+    with pytest.raises(gateway.LLMUnavailable, match="timeout"):
+        gateway.chat(purpose="test", instructions="Hi.", messages=[{"role": "user", "content": "hello"}])
+    assert time.monotonic() - started < 2.0
+    assert len(fake_openai.requests) == 1
