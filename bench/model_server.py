@@ -135,6 +135,22 @@ def judge_agreement(count: int) -> dict:
     }
 
 
+def print_latency(label: str) -> None:
+    """Per purpose: calls, median seconds and tokens in/out of the calls made so far (the cache left out)."""
+    from llm.models import LLMCall
+
+    rows: dict[str, list] = {}
+    for call in LLMCall.objects.exclude(outcome="cached").exclude(provider="offline"):
+        rows.setdefault(call.purpose, []).append(call)
+    for purpose, calls in sorted(rows.items()):
+        print(
+            f"  {label} {purpose}: {len(calls)} calls ({sum(c.outcome == 'error' for c in calls)} failed), "
+            f"median {statistics.median(c.latency_ms for c in calls) / 1000:.1f} s, "
+            f"median tokens in/out {statistics.median(c.tokens_in for c in calls):.0f}/"
+            f"{statistics.median(c.tokens_out for c in calls):.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=len(CHATS))
@@ -177,9 +193,11 @@ def main() -> None:
             f"{statistics.median(turns):.1f}, max {max(turns):.1f}"
         )
         print(f"structured mode found: {gateway.structured_mode()}")
+        print_latency("chat")
         if args.pairs:
             judged = judge_agreement(args.pairs)
             print(f"judge: {json.dumps(judged)}")
+            print_latency("judge")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         if process is not None:

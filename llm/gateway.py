@@ -222,6 +222,10 @@ def complete_structured(
             if position + 1 < len(modes) and is_unsupported(failure.error):
                 logger.info("structured mode %s not supported by %s: %s", mode, config.base_url, failure)
                 continue
+            if config.structured_mode == "auto" and is_unsupported(failure.error):
+                cache.delete(
+                    _structured_mode_key(config)
+                )  # the server changed: find its mode again next time
             _record_failure(
                 base, started, tally["tokens_in"], tally["tokens_out"], tally["attempts"], str(failure)
             )

@@ -98,7 +98,9 @@ def test_every_request_sets_max_tokens_by_purpose(fake_openai, monkeypatch):
     monkeypatch.setitem(llm_config.PURPOSE_MAX_TOKENS, "test", 123)
     ask()
     gateway.chat(purpose="test", instructions="Hi.", messages=[{"role": "user", "content": "hello"}])
-    list(gateway.chat_stream(purpose="other", instructions="Hi.", messages=[{"role": "user", "content": "yo"}]))
+    list(
+        gateway.chat_stream(purpose="other", instructions="Hi.", messages=[{"role": "user", "content": "yo"}])
+    )
     ask(max_tokens=77, data={"a": "b", "b": "c"})
     caps = [r.body.get("max_tokens") for r in fake_openai.requests_to("/chat/completions")]
     assert caps == [123, 123, llm_config.remote_config().max_tokens, 77]
@@ -175,7 +177,10 @@ def test_a_vector_of_another_dimension_than_the_cached_ones_is_refused(fake_open
     fake_openai.embedding_dim = 5
     vectors, space = gateway.embed_tagged(["new"], purpose="dedup")
     assert space == OFFLINE_SPACE and vectors.shape == (1, offline.DIMENSIONS)
-    assert "5 dimensions where this model's vectors have 8" in LLMCall.objects.filter(outcome="error").get().error
+    assert (
+        "5 dimensions where this model's vectors have 8"
+        in LLMCall.objects.filter(outcome="error").get().error
+    )
     assert CachedEmbedding.objects.count() == 1
 
 
@@ -226,3 +231,15 @@ def test_callers_without_a_timeout_get_the_call_timeout(fake_openai, settings):
         gateway.chat(purpose="test", instructions="Hi.", messages=[{"role": "user", "content": "hello"}])
     assert time.monotonic() - started < 2.0
     assert len(fake_openai.requests) == 1
+
+
+def test_a_remembered_mode_the_server_now_refuses_is_found_again(fake_openai, settings):
+    settings.WISER_LLM_STRUCTURED_MODE = "auto"
+    ask()
+    assert gateway.structured_mode() == "json_schema"
+    fake_openai.like_llama_cpp = True  # another server behind the same URL
+    with pytest.raises(gateway.LLMUnavailable):
+        ask(data={"a": "care", "b": "attention"})
+    assert gateway.structured_mode() is None
+    assert ask(data={"a": "care", "b": "attention"}).reason == "x"
+    assert gateway.structured_mode() == "json_object_schema"
