@@ -1,5 +1,4 @@
 """Ranking runs: one at a time, idempotent, reproducible at their watermark, published atomically."""
-
 import pytest
 from django.db import connection
 
@@ -30,9 +29,7 @@ def _voting_round(slug="snap", participants=8):
 
 def test_stories_come_with_their_reverse_and_are_not_duplicated():
     round_, _ = _voting_round()
-    pairs = set(
-        TransitionStory.objects.filter(round=round_).values_list("context_id", "from_value_id", "to_value_id")
-    )
+    pairs = set(TransitionStory.objects.filter(round=round_).values_list("context_id", "from_value_id", "to_value_id"))
     assert pairs
     assert all((c, b, a) in pairs for c, a, b in pairs)
     before = TransitionStory.objects.count()
@@ -68,9 +65,7 @@ def test_a_recompute_at_the_same_watermark_is_identical_and_duplicate_runs_leave
     assert again.pk == first.pk
     assert RankingRun.objects.filter(round=round_).count() == 1
     recomputed = services.ranking_results(
-        round_=round_,
-        watermark=first.watermark,
-        assignment_watermark=first.parameters["assignmentWatermark"],
+        round_=round_, watermark=first.watermark, assignment_watermark=first.parameters["assignmentWatermark"],
         method=first.method,
     )
     stored = {s.context_id: s.results for s in RankingSnapshot.objects.filter(run=first)}
@@ -98,10 +93,7 @@ def _hold_advisory_lock(round_id: int):
 
     settings = connection.settings_dict
     other = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        dbname=settings["NAME"],
+        host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"], dbname=settings["NAME"],
         autocommit=True,
     )
     other.execute("SELECT pg_advisory_lock(%s, %s)", [services.ADVISORY_LOCK_NAMESPACE, round_id])
@@ -155,10 +147,8 @@ def test_votes_at_watermark_use_the_answer_as_it_was():
     new_answer = "not_sure" if vote.answer != "not_sure" else "wiser"
     services.vote_update(participant=person, vote_id=vote.pk, answer=new_answer)
     still = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark)
-    assert {k: v.answer.tolist() for k, v in before.items()} == {
-        k: v.answer.tolist() for k, v in still.items()
-    }
-    now = selectors.votes_at_watermark(
-        round_id=round_.pk, watermark=selectors.round_watermark(round_id=round_.pk)
-    )
+    assert {k: v.answer.tolist() for k, v in before.items()} == {k: v.answer.tolist() for k, v in still.items()}
+    now = selectors.votes_at_watermark(round_id=round_.pk, watermark=selectors.round_watermark(round_id=round_.pk))
     assert {k: v.answer.tolist() for k, v in now.items()} != {k: v.answer.tolist() for k, v in before.items()}
+
+
