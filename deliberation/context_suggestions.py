@@ -92,6 +92,7 @@ def contexts_suggest(*, round_: Round, actor) -> list[dict[str, str]]:
             schema=SuggestedContexts,
             round_id=round_.pk,
             temperature=0.7,
+            timeout=gateway.web_timeout(),  # an organizer waits on the page
         )
     except gateway.LLMUnavailable as exc:
         if exc.reason == gateway.CALL_FAILED:

@@ -13,8 +13,12 @@ from deliberation import selectors
 from deliberation.permissions import can_read_report
 from frontend import session
 from llm import gateway
-from moral_graph.guidance import assistant_answers
-from moral_graph.guidance_services import SITUATION_MAX_LENGTH, guidance_answer, guidance_available
+from moral_graph.guidance_services import (
+    SITUATION_MAX_LENGTH,
+    assistant_answers,
+    guidance_answer,
+    guidance_available,
+)
 
 RATE_SCOPE = "guidance"
 

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import openai
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from llm.retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+STRUCTURED_MODES = ("auto", "json_schema", "json_object_schema", "json_object")
+EMBEDDING_MODES = ("remote", "offline")
+
+# Every request caps its output: without max_tokens a small model writes to the end of its context, and a
+# local server goes on generating after the client has given up. Sized per purpose from what its schema
+# needs, with room to spare; other purposes get WISER_LLM_MAX_TOKENS.
+PURPOSE_MAX_TOKENS = {
+    "articulation.turn": 400,
+    "articulation.draft": 800,
+    "dedup.judge": 300,
+    "stories.propose": 3000,
+    "contexts.suggest": 800,
+    "guidance_route": 100,
+    "guidance_try_with": 500,
+    "guidance_try_without": 500,
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +42,20 @@ class RemoteConfig:
     timeout: float
     structured_mode: str
     policy: RetryPolicy
+    embeddings: str = "remote"
+    max_tokens: int = 1024
+    web_timeout: float = 10.0
+    call_timeout: float = 120.0
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The time.monotonic() by which a call must end: `timeout` from now, else WISER_LLM_CALL_TIMEOUT
+        (0 or less: no limit beyond WISER_LLM_TIMEOUT per request)."""
+        limit = timeout if timeout else self.call_timeout
+        return time.monotonic() + limit if limit and limit > 0 else None
+
+    def max_tokens_for(self, purpose: str) -> int:
+        """The output cap of a purpose."""
+        return PURPOSE_MAX_TOKENS.get(purpose, self.max_tokens)
 
 
 def api_key_set() -> bool:
@@ -39,13 +71,29 @@ def remote_config() -> RemoteConfig:
         chat_model=getattr(settings, "WISER_CHAT_MODEL", "gpt-4o-mini"),
         embedding_model=getattr(settings, "WISER_EMBEDDING_MODEL", "text-embedding-3-small"),
         timeout=float(getattr(settings, "WISER_LLM_TIMEOUT", 60.0)),
-        structured_mode=getattr(settings, "WISER_LLM_STRUCTURED_MODE", "json_schema"),
+        structured_mode=_choice("WISER_LLM_STRUCTURED_MODE", STRUCTURED_MODES),
         policy=RetryPolicy(
             max_retries=int(getattr(settings, "WISER_LLM_MAX_RETRIES", 3)),
             backoff_base=float(getattr(settings, "WISER_LLM_BACKOFF_BASE", 0.5)),
             backoff_max=float(getattr(settings, "WISER_LLM_BACKOFF_MAX", 8.0)),
         ),
+        embeddings=_choice("WISER_EMBEDDINGS", EMBEDDING_MODES),
+        max_tokens=max(1, int(getattr(settings, "WISER_LLM_MAX_TOKENS", 1024))),
+        web_timeout=float(getattr(settings, "WISER_LLM_WEB_TIMEOUT", 10.0)),
+        call_timeout=float(getattr(settings, "WISER_LLM_CALL_TIMEOUT", 120.0)),
     )
+
+
+def remote_embeddings_enabled() -> bool:
+    """True unless WISER_EMBEDDINGS=offline keeps embeddings on the bundled model while chat uses the server."""
+    return _choice("WISER_EMBEDDINGS", EMBEDDING_MODES) == "remote"
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = str(getattr(settings, name, allowed[0]) or allowed[0]).strip().lower()
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+    return value
 
 
 _clients: dict[tuple[str, str, float], openai.OpenAI] = {}

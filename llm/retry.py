@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +32,32 @@ class RetriesExhausted(Exception):
         self.attempts = attempts
 
 
+# Words of a server that does not support what was asked (a response_format, a parameter). Some servers
+# (llama-cpp-python's) answer such requests with HTTP 500, which must not be mistaken for a passing fault.
+_UNSUPPORTED = re.compile(
+    r"not supported|unsupported|not implemented|response_format|json_schema|literal_error|"
+    r"validation error|extra inputs are not permitted|unknown (parameter|field)",
+    re.IGNORECASE,
+)
+_UNSUPPORTED_STATUSES = {400, 404, 405, 415, 422, 500, 501}
+
+
+def is_unsupported(error: BaseException) -> bool:
+    """True when the server says it cannot do what the request asks (a 4xx or a "not supported" 500)."""
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in _UNSUPPORTED_STATUSES:
+        return False
+    return bool(_UNSUPPORTED.search(f"{error.message} {error.body}"))
+
+
 def is_retryable(error: BaseException) -> bool:
-    """429, 5xx, timeouts and connection errors are transient; other 4xx and bad bodies are not."""
+    """429, 5xx, timeouts and connection errors are transient; other 4xx, "not supported" 500s and bad
+    bodies are not."""
     if isinstance(error, openai.APIConnectionError):
         return True
     if isinstance(error, openai.APIStatusError):
-        return error.status_code == 429 or error.status_code >= 500
+        if error.status_code == 429:
+            return True
+        return error.status_code >= 500 and not is_unsupported(error)
     return False
 
 
@@ -72,10 +93,22 @@ def backoff_delay(attempt: int, policy: RetryPolicy, error: BaseException | None
     return delay
 
 
+# A retry is not started with less time than this left before the call's deadline.
+MIN_ATTEMPT_SECONDS = 0.5
+
+
 def call_with_retries(
-    request: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep
+    request: Callable[[], T],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    *,
+    deadline: float | None = None,
 ) -> tuple[T, int]:
-    """Run `request` until it succeeds or fails for good; returns its result and the number of requests made."""
+    """Run `request` until it succeeds or fails for good; returns its result and the number of requests made.
+
+    `deadline` (time.monotonic() value) ends the retries: no retry starts when its backoff would leave less
+    than MIN_ATTEMPT_SECONDS before it.
+    """
     attempt = 0
     while True:
         try:
@@ -83,5 +116,8 @@ def call_with_retries(
         except Exception as error:
             if not is_retryable(error) or attempt >= policy.max_retries:
                 raise RetriesExhausted(error, attempt + 1) from error
-            sleep(backoff_delay(attempt, policy, error))
+            delay = backoff_delay(attempt, policy, error)
+            if deadline is not None and time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
+                raise RetriesExhausted(error, attempt + 1) from error
+            sleep(delay)
             attempt += 1

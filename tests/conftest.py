@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 
-pytest_plugins = ["tests.fake_openai"]
+pytest_plugins = ["tests.fake_openai", "tests.model_server"]
 
 SERVICE_MARKERS = {
     "needs_redis": ("REDIS_URL", "Redis"),

@@ -32,12 +32,19 @@ class Behaviour:
     raw_body: bytes | None = None
     disconnect: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    message: str | None = None
+    finish_reason: str = "stop"
 
 
-def error(status: int, retry_after: float | None = None) -> Behaviour:
+def error(status: int, retry_after: float | None = None, message: str | None = None) -> Behaviour:
     """Answer with an OpenAI-style error body and this HTTP status."""
     headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
-    return Behaviour(status=status, headers=headers)
+    return Behaviour(status=status, headers=headers, message=message)
+
+
+def truncated(text: str) -> Behaviour:
+    """A chat completion cut off at max_tokens (finish_reason "length") with this content."""
+    return Behaviour(content=text, finish_reason="length")
 
 
 def slow(seconds: float) -> Behaviour:
@@ -126,8 +133,18 @@ def instance_of(schema: dict[str, Any], root: dict[str, Any] | None = None) -> A
 class FakeOpenAI:
     """The server: start(), enqueue(...) behaviours, inspect `requests`, stop()."""
 
+    # What llama-cpp-python's server answers to response_format json_schema (HTTP 500).
+    JSON_SCHEMA_REFUSAL = (
+        "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\"}"
+    )
+
     def __init__(self, embedding_dim: int = 8):
         self.embedding_dim = embedding_dim
+        # Behave like llama-cpp-python's server: refuse json_schema, constrain json_object + schema.
+        self.like_llama_cpp = False
+        # Answer embeddings per token ([[...], ...], floats), as a server without pooling does.
+        self.token_embeddings = False
         self.requests: list[RecordedRequest] = []
         self.default: Behaviour | None = None
         self._queue: list[Behaviour] = []
@@ -215,6 +232,8 @@ class FakeOpenAI:
         if response_format.get("type") == "json_schema":
             return json.dumps(instance_of(response_format["json_schema"]["schema"]))
         if response_format.get("type") == "json_object":
+            if isinstance(response_format.get("schema"), dict):
+                return json.dumps(instance_of(response_format["schema"]))
             return "{}"
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         last = str(users[-1].get("content", "")) if users else ""
@@ -252,10 +271,14 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour is not None and behaviour.disconnect:
             self.close_connection = True
             return
+        if behaviour is None and self.fake.like_llama_cpp and isinstance(body, dict):
+            if (body.get("response_format") or {}).get("type") == "json_schema":
+                behaviour = Behaviour(status=500, message=FakeOpenAI.JSON_SCHEMA_REFUSAL)
         if behaviour is not None and behaviour.status >= 400:
+            message = behaviour.message or f"fake error {behaviour.status}"
             self._send_json(
                 behaviour.status,
-                {"error": {"message": f"fake error {behaviour.status}", "type": "fake_error", "code": None}},
+                {"error": {"message": message, "type": "fake_error", "code": None}},
                 behaviour.headers,
             )
             return
@@ -283,6 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
                 content, usage, model, created, bool((body.get("stream_options") or {}).get("include_usage"))
             )
             return
+        finish_reason = behaviour.finish_reason if behaviour is not None else "stop"
         self._send_json(
             200,
             {
@@ -294,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -342,8 +366,10 @@ class _Handler(BaseHTTPRequestHandler):
         data = []
         for index, text in enumerate(inputs):
             vector = self.fake.vector(text)
-            if encoding == "base64":
-                embedding: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            if self.fake.token_embeddings:
+                embedding: Any = [self.fake.vector(f"{word}#{i}") for i, word in enumerate(text.split() or [""])]
+            elif encoding == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             else:
                 embedding = vector
             data.append({"object": "embedding", "index": index, "embedding": embedding})

@@ -142,8 +142,18 @@ WISER_LLM_TIMEOUT = env.float("WISER_LLM_TIMEOUT", default=60.0)
 WISER_LLM_MAX_RETRIES = env.int("WISER_LLM_MAX_RETRIES", default=3)
 WISER_LLM_BACKOFF_BASE = env.float("WISER_LLM_BACKOFF_BASE", default=0.5)  # seconds, doubled per retry, with jitter
 WISER_LLM_BACKOFF_MAX = env.float("WISER_LLM_BACKOFF_MAX", default=8.0)
-# "json_schema" (structured outputs) or "json_object" (JSON mode) for servers without json_schema support.
-WISER_LLM_STRUCTURED_MODE = env.str("WISER_LLM_STRUCTURED_MODE", default="json_schema")
+# How a structured completion asks for JSON (docs/llm.md): "auto" tries json_schema once per server and falls
+# back to "json_object_schema" ({"type": "json_object", "schema": ...}, llama-cpp-python) and then to plain
+# "json_object" (the schema only in the prompt), remembering what the server accepted.
+WISER_LLM_STRUCTURED_MODE = env.str("WISER_LLM_STRUCTURED_MODE", default="auto")
+# Output cap for purposes without their own (llm.config.PURPOSE_MAX_TOKENS); every request sets one.
+WISER_LLM_MAX_TOKENS = env.int("WISER_LLM_MAX_TOKENS", default=1024)
+# Whole-call time limits (every attempt and backoff included): for callers that hold a web request open, and
+# for the others (tasks, commands) when they pass none. WISER_LLM_TIMEOUT caps each single request.
+WISER_LLM_WEB_TIMEOUT = env.float("WISER_LLM_WEB_TIMEOUT", default=10.0)
+WISER_LLM_CALL_TIMEOUT = env.float("WISER_LLM_CALL_TIMEOUT", default=120.0)
+# "remote": embeddings from the server when a key is set; "offline": always the bundled model (chat still remote).
+WISER_EMBEDDINGS = env.str("WISER_EMBEDDINGS", default="remote")
 
 WISER_CHAT_TURN_CAP = env.int("WISER_CHAT_TURN_CAP", default=12)
 
