@@ -594,3 +594,107 @@ def card_review_keep(*, actor, card: ValuesCard) -> ValuesCard:
         audit_log(round_=card.round, actor=actor, action="card.review_keep", target=card)
     card.refresh_from_db()
     return card
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def dedup_scratch_run(
+    *, cards: list[tuple[str, "dedup.CardText", str | None]], threshold: float = 0.0
+) -> dict:
+    """Place cards (id, text, question or None), one by one in the given order, with the placement code of live
+    cards, in a scratch round created for the run and deleted after it. Returns {"assignments": {id: value key},
+    "values": n, ...}; a value's key is the id of its representative card."""
+    import uuid
+
+    from cards.models import DESCRIPTION_MAX, POLICY_MAX, TITLE_MAX
+
+    settled: dict[int, tuple[list, dedup.Placement]] = {}
+    round_ = None
+    try:
+        with transaction.atomic():
+            round_ = Round.objects.create(
+                slug=f"dedup-scratch-{uuid.uuid4().hex[:12]}",
+                title="Scratch round of dedup_cards (deleted after the run)",
+                stage=Stage.ARTICULATION,
+                dedup_threshold=threshold,
+            )
+            contexts: dict[str | None, Context] = {}
+            for order, question in enumerate(dict.fromkeys(q for _, _, q in cards)):
+                row = Question.objects.create(round=round_, text=question or "(no question given)", order=order)
+                contexts[question] = Context.objects.create(question=row, name="scratch")
+            rows: list[tuple[str, ValuesCard]] = []
+            for card_id, text, question in cards:
+                context = contexts[question]
+                stored = dedup.CardText(
+                    _clip(text.title, TITLE_MAX),
+                    _clip(text.description, DESCRIPTION_MAX),
+                    tuple(_clip(p, POLICY_MAX) for p in text.policies),
+                )
+                # The database keeps texts within its limits; the vectors are always those of the full text.
+                embedding = None
+                if stored != text:
+                    from llm.gateway import embed
+
+                    embedding = vectors_to_bytes(
+                        embed(
+                            dedup.card_texts(text.title, text.description, text.policies),
+                            purpose="dedup.embed",
+                            round_id=round_.pk,
+                        )
+                    )
+                row = ValuesCard.objects.create(
+                    round=round_,
+                    question_id=context.question_id,
+                    context=context,
+                    title=stored.title,
+                    description=stored.description,
+                    policies=list(stored.policies),
+                    source="dedup_cards",
+                    embedding=embedding,
+                )
+                rows.append((card_id, row))
+        for _, row in rows:
+            dedup_place_card(
+                card_id=row.pk,
+                on_settled=lambda card, candidates, placement: settled.__setitem__(card.pk, (candidates, placement)),
+            )
+        input_id = {row.pk: card_id for card_id, row in rows}
+        value_of = dict(
+            CardMerge.objects.filter(card__round=round_, undone_at__isnull=True).values_list("card_id", "value_id")
+        )
+        representative = dict(
+            CanonicalValue.objects.filter(round=round_, is_active=True).values_list("pk", "representative_id")
+        )
+        statuses = dict(ValuesCard.objects.filter(round=round_).values_list("pk", "dedup_status"))
+        thresholds = dedup.thresholds_for(threshold)
+        doubtful = sum(
+            bool(dedup.doubtful(candidates, thresholds)) and candidates[0][1] < dedup.NEAR_VERBATIM
+            for candidates, _ in settled.values()
+        )
+        assignments = {
+            card_id: input_id[representative[value_of[row.pk]]] for card_id, row in rows
+        }
+        return {
+            "assignments": assignments,
+            "values": len(set(assignments.values())),
+            "cards": len(rows),
+            "review": sum(status == ValuesCard.DedupStatus.REVIEW for status in statuses.values()),
+            "doubtful": doubtful,
+            "judged": sum(placement.judged for _, placement in settled.values()),
+            "model": judge.judge_available(round_.pk),
+            "thresholds": {
+                "same": thresholds.threshold,
+                "review_low": thresholds.review_low,
+                "review_high": thresholds.review_high,
+            },
+        }
+    finally:
+        if round_ is not None:
+            with transaction.atomic():
+                # Cards first: they protect the contexts that deleting the round would otherwise cascade to.
+                CanonicalValue.objects.filter(round=round_).delete()
+                ValuesCard.objects.filter(round=round_).delete()
+                Round.objects.filter(pk=round_.pk).delete()
+            dedup_index_cache_clear()
