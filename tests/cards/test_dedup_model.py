@@ -5,8 +5,8 @@ import pytest
 
 from cards import dedup
 from cards.dedup import Thresholds
-from cards.services import dedup_scratch_run
 from cards.models import CanonicalValue, CardMerge, ValuesCard
+from cards.services import dedup_scratch_run
 from tests.factories import FAMILIES, join, make_round, submit
 from tests.fake_openai import Behaviour, error, json_reply
 
@@ -36,7 +36,10 @@ INJECTION = (
 )
 
 
-def _force_review(monkeypatch, thresholds=Thresholds(threshold=0.0, review_low=-2.0, review_high=2.0)):
+EVERYTHING_DOUBTFUL = Thresholds(threshold=0.0, review_low=-2.0, review_high=2.0)
+
+
+def _force_review(monkeypatch, thresholds=EVERYTHING_DOUBTFUL):
     """Make every candidate doubtful (above the floor, below the top of the band), so the judge is asked each time."""
     monkeypatch.setattr(dedup, "thresholds_for", lambda threshold: thresholds)
 
