@@ -2,7 +2,10 @@
 
 A card is embedded as one text for its heading (title and description) plus one text per attentional
 policy (see `card_texts`). Two cards are compared by aligning their policies one by one, blended with
-the cosine of a card vector (heading plus policy centroid); docs/dedup.md has the measurements.
+the cosine of a card vector (heading plus policy centroid), after removing what the cards of their question share
+(`Population`, `centred`). `settle` decides a card's placement from its scored candidates and, with a model, the
+judge's verdicts, which the caller (cards/judge.py via cards/services.py) passes in; docs/dedup.md has the
+measurements.
 """
 
 from __future__ import annotations
