@@ -48,11 +48,14 @@ def near(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def full_scan_best(card, vectors: np.ndarray):
     """Placement's search before the cache: every active value of the question read, decoded and scored."""
+    from cards import dedup
     from cards.models import CanonicalValue
-    from cards.services import best_scored
+    from cards.services import best_scored, value_vectors
 
     values = list(CanonicalValue.objects.filter(question_id=card.question_id, is_active=True).order_by("id"))
-    return best_scored(vectors, values)
+    # Centred by the population of the question's values, as placement scores.
+    population = dedup.Population.of([value_vectors(v, like=vectors) for v in values])
+    return best_scored(vectors, values, population)
 
 
 class ReadCounter:

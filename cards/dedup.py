@@ -2,7 +2,10 @@
 
 A card is embedded as one text for its heading (title and description) plus one text per attentional
 policy (see `card_texts`). Two cards are compared by aligning their policies one by one, blended with
-the cosine of a card vector (heading plus policy centroid); docs/dedup.md has the measurements.
+the cosine of a card vector (heading plus policy centroid), after removing what the cards of their question share
+(`Population`, `centred`). `settle` decides a card's placement from its scored candidates and, with a model, the
+judge's verdicts, which the caller (cards/judge.py via cards/services.py) passes in; docs/dedup.md has the
+measurements.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pydantic
 
 Decision = Literal["same", "different", "review"]
 Embed = Callable[[list[str]], np.ndarray]
@@ -25,8 +27,14 @@ PRECISION_TARGET = 0.95
 RECALL_TARGET = 0.98
 REPRESENTATIVE_TIE = 0.01
 MEDOID_SAMPLE = 200
-JUDGE_PURPOSE = "dedup.judge"
 JUDGE_MIN_CONFIDENCE = 0.6
+# A card is judged against at most this many candidates, in one model call.
+JUDGE_CANDIDATES = 3
+# At or above this (centred) similarity two cards are the same text in all but punctuation: no judge needed.
+NEAR_VERBATIM = 0.9
+# Centring: subtract CENTRING x n / (n + CENTRING_PRIOR) of the mean of a question's n values (docs/dedup.md).
+CENTRING = 1.0
+CENTRING_PRIOR = 5
 FILLER_WORDS = ("meaningful", "deep", "deeply")
 STYLE_MIN_POLICIES, STYLE_MAX_POLICIES = 3, 7
 
@@ -109,6 +117,58 @@ def as_card_vectors(vectors: CardVectors | np.ndarray) -> CardVectors:
     return vectors if isinstance(vectors, CardVectors) else CardVectors.from_matrix(vectors)
 
 
+@dataclass(frozen=True)
+class Population:
+    """What the cards answering one question share: the shift subtracted from every card vector (`whole`) and
+    from every policy vector (`policy`) before two cards are compared.
+
+    Cards that answer one question share framing ("ChatGPT should...", "the user's feelings"), which raises the
+    similarity of unrelated values. Subtracting the mean of the question's values removes that component. With
+    few values the mean is mostly the values themselves, so it is shrunk towards no shift: n / (n + prior).
+    """
+
+    whole: np.ndarray
+    policy: np.ndarray
+    count: int = 0
+
+    @classmethod
+    def from_sums(cls, whole_sum: np.ndarray, policy_sum: np.ndarray, count: int) -> Population:
+        """From the sums, over `count` cards, of their card vectors and of their policy centroids."""
+        if count <= 0:
+            return cls(np.zeros_like(whole_sum, dtype=np.float32), np.zeros_like(policy_sum, dtype=np.float32))
+        weight = CENTRING * count / (count + CENTRING_PRIOR) / count
+        return cls(
+            (np.asarray(whole_sum, dtype=np.float64) * weight).astype(np.float32),
+            (np.asarray(policy_sum, dtype=np.float64) * weight).astype(np.float32),
+            count,
+        )
+
+    @classmethod
+    def of(cls, cards: Sequence[CardVectors | np.ndarray]) -> Population:
+        """The population of these cards (a question's values, or every card of a labelled file)."""
+        vectors = [as_card_vectors(c) for c in cards]
+        if not vectors:
+            raise ValueError("a population needs at least one card")
+        wholes = np.stack([v.whole for v in vectors]).astype(np.float64)
+        centroids = np.stack([v.policies.mean(axis=0) for v in vectors]).astype(np.float64)
+        return cls.from_sums(wholes.sum(axis=0), centroids.sum(axis=0), len(vectors))
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def centred(card: CardVectors | np.ndarray, population: Population | None) -> CardVectors:
+    """The card with the population's shared component removed, rows renormalised (unchanged when None)."""
+    card = as_card_vectors(card)
+    if population is None or population.count == 0:
+        return card
+    whole = _unit_rows(card.whole.astype(np.float32) - population.whole)
+    policies = _unit_rows(card.policies.astype(np.float32) - population.policy)
+    return CardVectors(whole=whole.astype(np.float32), policies=policies.astype(np.float32))
+
+
 def embed_cards(cards: Sequence[CardText], embed: Embed) -> list[CardVectors]:
     """Embed many cards with one call of `embed` (texts -> unit rows)."""
     # Participants often adopt a card or a policy verbatim, so each distinct text is embedded once.
@@ -135,17 +195,25 @@ def alignment(a: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * (sims.max(axis=1).mean() + sims.max(axis=0).mean()))
 
 
-def similarity(a: CardVectors | np.ndarray, b: CardVectors | np.ndarray) -> float:
-    """How likely two cards express the same value: policy alignment blended with the card-vector cosine."""
-    a, b = as_card_vectors(a), as_card_vectors(b)
+def similarity(
+    a: CardVectors | np.ndarray, b: CardVectors | np.ndarray, population: Population | None = None
+) -> float:
+    """How likely two cards express the same value: policy alignment blended with the card-vector cosine,
+    after removing what the population's cards share (when given)."""
+    a, b = centred(a, population), centred(b, population)
     card_cosine = float(a.whole @ b.whole)
     return ALIGNMENT_WEIGHT * alignment(a.policies, b.policies) + (1 - ALIGNMENT_WEIGHT) * card_cosine
 
 
-def similarity_matrix(left: Sequence[CardVectors], right: Sequence[CardVectors]) -> np.ndarray:
+def similarity_matrix(
+    left: Sequence[CardVectors], right: Sequence[CardVectors], population: Population | None = None
+) -> np.ndarray:
     """`similarity` for every pair of left x right cards, vectorised: float32 (len(left), len(right))."""
     if not left or not right:
         return np.zeros((len(left), len(right)), dtype=np.float32)
+    if population is not None and population.count:
+        left = [centred(v, population) for v in left]
+        right = [centred(v, population) for v in right]
     left_counts = np.array([v.policy_count for v in left])
     right_counts = np.array([v.policy_count for v in right])
     left_starts = np.concatenate(([0], np.cumsum(left_counts)[:-1]))
@@ -184,8 +252,9 @@ class Thresholds:
             raise ValueError("thresholds must satisfy review_low <= threshold <= review_high")
 
 
-# Calibrated on all of tests/data/dedup_pairs.jsonl with `calibrate` (docs/dedup.md).
-DEFAULT_THRESHOLDS = Thresholds(threshold=0.438, review_low=0.424, review_high=0.502)
+# Calibrated with `calibrate` on all 273 pairs of tests/data/dedup_pairs.jsonl, scored centred by the population
+# of the file's cards; leave-one-topic-out validation in docs/dedup.md.
+DEFAULT_THRESHOLDS = Thresholds(threshold=0.312, review_low=0.292, review_high=0.424)
 
 
 def thresholds_for(threshold: float | None) -> Thresholds:
@@ -319,6 +388,10 @@ class CanonicalIndex:
         self._policies: list[np.ndarray] = []
         self._keys: list[Hashable] = []
         self._rows: dict[Hashable, int] = {}
+        # Running sums of the card vectors and policy centroids held, for the population's shared component.
+        self._whole_sum = np.zeros(dimensions or 0, dtype=np.float64)
+        self._policy_sum = np.zeros(dimensions or 0, dtype=np.float64)
+        self._centroids: list[np.ndarray] = []
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -341,6 +414,8 @@ class CanonicalIndex:
         if self._dimensions is None:
             self._dimensions = int(vectors.whole.shape[0])
             self._wholes = np.zeros((0, self._dimensions), dtype=np.float32)
+            self._whole_sum = np.zeros(self._dimensions, dtype=np.float64)
+            self._policy_sum = np.zeros(self._dimensions, dtype=np.float64)
         if vectors.whole.shape[0] != self._dimensions:
             raise ValueError(f"expected {self._dimensions}-dimensional vectors, got {vectors.whole.shape[0]}")
         if key in self._rows:
@@ -355,45 +430,78 @@ class CanonicalIndex:
         self._policies.append(vectors.policies.astype(self._policy_dtype))
         self._keys.append(key)
         self._rows[key] = row
+        centroid = vectors.policies.mean(axis=0).astype(np.float64)
+        self._centroids.append(centroid)
+        self._whole_sum += vectors.whole
+        self._policy_sum += centroid
 
     def replace(self, key: Hashable, vectors: CardVectors | np.ndarray) -> None:
         """Swap in new vectors for a canonical value (its representative changed); KeyError if absent."""
         vectors = as_card_vectors(vectors)
         row = self._rows[key]
+        centroid = vectors.policies.mean(axis=0).astype(np.float64)
+        self._whole_sum += vectors.whole.astype(np.float64) - self._wholes[row]
+        self._policy_sum += centroid - self._centroids[row]
         self._wholes[row] = vectors.whole
         self._policies[row] = vectors.policies.astype(self._policy_dtype)
+        self._centroids[row] = centroid
 
     def remove(self, key: Hashable) -> None:
         """Drop a canonical value (merged away or deactivated); KeyError if absent."""
         row = self._rows.pop(key)
+        self._whole_sum -= self._wholes[row]
+        self._policy_sum -= self._centroids[row]
         last = len(self._keys) - 1
         if row != last:
             moved = self._keys[last]
             self._wholes[row] = self._wholes[last]
             self._policies[row] = self._policies[last]
+            self._centroids[row] = self._centroids[last]
             self._keys[row] = moved
             self._rows[moved] = row
         self._keys.pop()
         self._policies.pop()
+        self._centroids.pop()
+        if not self._keys:
+            self._whole_sum[:] = 0.0
+            self._policy_sum[:] = 0.0
+
+    def population(self) -> Population:
+        """The population of the values held: what a new card is centred by before it is compared."""
+        return Population.from_sums(self._whole_sum, self._policy_sum, len(self._keys))
 
     def memory_bytes(self) -> int:
         """Bytes held by the vectors (allocated card-vector rows plus policy matrices)."""
         return int(self._wholes.nbytes + sum(p.nbytes for p in self._policies))
 
     def candidates(
-        self, vectors: CardVectors | np.ndarray, k: int = DEFAULT_K, threshold: float | None = None
+        self,
+        vectors: CardVectors | np.ndarray,
+        k: int = DEFAULT_K,
+        threshold: float | None = None,
+        population: Population | None = None,
     ) -> list[tuple[Hashable, float]]:
-        """Up to k (canonical key, similarity) pairs, best first, at or above `threshold` when given."""
-        vectors = as_card_vectors(vectors)
+        """Up to k (canonical key, similarity) pairs, best first, at or above `threshold` when given. Scores are
+        centred by `population`, by default the population of the values held (`population()`)."""
         size = len(self._keys)
         if size == 0 or k < 1:
             return []
-        cosines = self._wholes[:size] @ vectors.whole.astype(np.float32)
+        population = self.population() if population is None else population
+        query = centred(vectors, population)
+        wholes = self._wholes[:size]
+        # Centred cosines without copying the matrix: (w - m).q / |w - m|, with |w - m|^2 = 1 - 2 w.m + m.m.
+        shift = population.whole.astype(np.float32)
+        products = wholes @ np.stack([query.whole.astype(np.float32), shift], axis=1)
+        norms = np.sqrt(np.maximum(1.0 - 2.0 * products[:, 1] + float(shift @ shift), 1e-12))
+        cosines = (products[:, 0] - float(shift @ query.whole)) / norms
         pool = min(size, max(PREFILTER_POOL, 4 * k))
         rows = np.argpartition(-cosines, pool - 1)[:pool] if pool < size else np.arange(size)
         mats = [self._policies[r] for r in rows]
         counts = np.array([m.shape[0] for m in mats])
-        scores = _scores_against(vectors, np.concatenate(mats), counts, cosines[rows])
+        policies = np.concatenate(mats).astype(np.float32)
+        if population.count:
+            policies = _unit_rows(policies - population.policy)
+        scores = _scores_against(query, policies, counts, cosines[rows])
         found = [
             (self._keys[int(row)], float(score))
             for row, score in zip(rows, scores, strict=True)
@@ -466,7 +574,85 @@ class _Cluster:
         self.wholes = np.concatenate([self.wholes, card.whole[None, :]])
 
 
-Judge = Callable[[int, int], bool | None]
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer on one candidate: the same value or not, and how sure it is (0..1)."""
+
+    same: bool
+    confidence: float
+    differing_parts: tuple[str, ...] = ()
+
+
+class JudgeUnavailable(Exception):
+    """No model could judge now (none configured, budget spent, call failed); decide without it."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a card goes: "same" joins `key`; "different" founds a value; "review" founds a value and waits for
+    an organizer. `score` is the best candidate's; `judged` says whether the judge's verdicts were used."""
+
+    decision: Decision
+    key: Hashable | None
+    score: float | None
+    judged: bool = False
+
+
+def doubtful(candidates: Sequence[tuple[Hashable, float]], thresholds: Thresholds) -> list[tuple[Hashable, float]]:
+    """The candidates a judge must see: above the review band's floor, not near-verbatim, the best few."""
+    ranked = sorted(candidates, key=lambda item: -item[1])
+    return [(k, s) for k, s in ranked if thresholds.review_low <= s < NEAR_VERBATIM][:JUDGE_CANDIDATES]
+
+
+def settle(
+    candidates: Sequence[tuple[Hashable, float]],
+    thresholds: Thresholds,
+    verdicts: Mapping[Hashable, Verdict | None] | None = None,
+    *,
+    judge_failed: bool = False,
+) -> Placement:
+    """Decide a card's placement from its scored candidates and, with a model, the judge's verdicts on the
+    `doubtful` ones (None: no judge configured; `judge_failed`: one was, but gave no answer).
+
+    Precision over recall: a wrong merge silently takes someone's value away, a missed one stays visible.
+    - No candidate above the floor: a new value. A near-verbatim one: joined, no judge needed.
+    - No judge configured: the embeddings decide; only above the review band is a card merged, inside it the
+      card founds its own value and waits for review.
+    - Judge configured but failed: every doubtful card founds its own value and waits for review.
+    - With verdicts: a confident "same" joins that candidate. A best candidate above the band that the judge did
+      not confidently call "same" goes to review (a verdict against strong evidence is not trusted blindly); so
+      does any doubtful candidate without a confident verdict; confident "different" on all: a new value.
+    """
+    ranked = sorted(candidates, key=lambda item: -item[1])
+    if not ranked or ranked[0][1] < thresholds.review_low:
+        return Placement("different", None, ranked[0][1] if ranked else None)
+    best_key, best = ranked[0]
+    if best >= NEAR_VERBATIM:
+        return Placement("same", best_key, best)
+    if judge_failed:
+        return Placement("review", None, best)
+    if verdicts is None:
+        decision = decide(best, thresholds)
+        return Placement(decision, best_key if decision == "same" else None, best)
+
+    def confident(key: Hashable) -> Verdict | None:
+        verdict = verdicts.get(key)
+        return verdict if verdict is not None and verdict.confidence >= JUDGE_MIN_CONFIDENCE else None
+
+    asked = doubtful(ranked, thresholds)
+    best_verdict = confident(best_key)
+    if best >= thresholds.review_high and not (best_verdict and best_verdict.same):
+        return Placement("review", None, best, judged=True)
+    for key, score in asked:
+        verdict = confident(key)
+        if verdict is not None and verdict.same:
+            return Placement("same", key, score, judged=True)
+    if any(confident(key) is None for key, _ in asked):
+        return Placement("review", None, best, judged=True)
+    return Placement("different", None, best, judged=True)
+
+
+Judge = Callable[[int, list[int]], Sequence[Verdict | None]]
 
 
 def cluster_cards(
@@ -476,25 +662,28 @@ def cluster_cards(
     cards: Sequence[CardText] | None = None,
     judge: Judge | None = None,
 ) -> list[int]:
-    """Greedy online clustering in arrival order: each card joins its best canonical candidate when
-    `decide` says "same" (or, in the review band, when `judge(card, representative)` says so; with no
-    judge or no verdict, the threshold decides), else founds a new canonical value. Returns cluster ids."""
+    """Greedy online clustering in arrival order, with the rules of `settle` (as live placement): each card is
+    scored against the canonical values so far (centred by their population) and joins one or founds its own.
+    `judge(card, [representatives])` gives a verdict per doubtful candidate, or raises JudgeUnavailable.
+    Returns cluster ids; a card in review founds its own cluster."""
     vectors = [as_card_vectors(v) for v in vectors_list]
     styles = [articulation_score(c) for c in cards] if cards is not None else [0.0] * len(vectors)
     index = CanonicalIndex()
     clusters: list[_Cluster] = []
     labels: list[int] = []
     for i, card in enumerate(vectors):
-        best = index.candidates(card, k=1)
-        joined: int | None = None
-        if best:
-            key, score = int(best[0][0]), best[0][1]
-            decision = decide(score, thresholds)
-            same = decision == "same"
-            if decision == "review":
-                verdict = judge(i, clusters[key].representative) if judge is not None else None
-                same = is_same(score, thresholds) if verdict is None else verdict
-            joined = key if same else None
+        found = [(int(key), score) for key, score in index.candidates(card, k=DEFAULT_K)]
+        verdicts: dict[Hashable, Verdict | None] | None = None
+        failed = False
+        asked = doubtful(found, thresholds)
+        if judge is not None and asked and found[0][1] < NEAR_VERBATIM:
+            try:
+                answers = judge(i, [clusters[key].representative for key, _ in asked])
+                verdicts = {key: answer for (key, _), answer in zip(asked, answers, strict=False)}
+            except JudgeUnavailable:
+                failed = True
+        placement = settle(found, thresholds, verdicts, judge_failed=failed)
+        joined = placement.key if placement.decision == "same" else None
         if joined is None:
             joined = len(clusters)
             clusters.append(_Cluster.founded_by(i, card))
@@ -512,7 +701,7 @@ def cluster_cards(
             if chosen != cluster.representative:
                 cluster.representative = chosen
                 index.replace(joined, vectors[chosen])
-        labels.append(joined)
+        labels.append(int(joined))
     return labels
 
 
@@ -539,87 +728,3 @@ def cluster_agreement(predicted: Sequence[Hashable], truth: Sequence[Hashable]) 
     maximum = (predicted_pairs + true_pairs) / 2
     ari = (together - expected) / (maximum - expected) if maximum != expected else 1.0
     return {"precision": precision, "recall": recall, "f1": f1, "ari": float(ari)}
-
-
-class DedupJudgement(pydantic.BaseModel):
-    """The model's verdict on whether two values cards express the same value."""
-
-    same_value: bool
-    differing_parts: list[str]
-    confidence: float = pydantic.Field(ge=0.0, le=1.0)
-
-
-JUDGE_INSTRUCTIONS = """You decide whether two values cards, written by different people, express the same value.
-A values card names what someone attends to when making a choice: a title, a one-sentence description and
-attentional policies (the things they look for). The two cards are in the data.
-They express the same value when a person living by one card would attend to the same things, and so make
-the same choices, as a person living by the other; wording, order and the number of policies do not matter,
-and one card may spell out a policy the other implies.
-They are different values when following one would lead you to attend to something the other would not,
-or to choose differently in the same situation (for example autonomy in a decision versus protection from
-harm, or honest feedback versus gentle encouragement), even on the same topic.
-Answer with same_value, differing_parts (the policies or ideas present in one card and absent from the
-other; empty when none) and confidence between 0 and 1."""
-
-
-class JudgeUnavailable(Exception):
-    """No model can judge now (none configured, budget spent, call failed); decide without it."""
-
-
-def judge_available(round_id: int | None = None) -> bool:
-    """True when the gateway has a model that could judge a pair."""
-    try:
-        from llm import gateway
-    except ImportError:
-        return False
-    return bool(gateway.model_available(round_id))
-
-
-def judge_pair(a: CardText, b: CardText, *, round_id: int | None = None) -> DedupJudgement:
-    """Ask the model whether two cards express the same value; raise JudgeUnavailable when it cannot."""
-    try:
-        from llm import gateway
-    except ImportError as missing:
-        raise JudgeUnavailable("the LLM gateway is not installed") from missing
-    try:
-        return gateway.complete_structured(
-            purpose=JUDGE_PURPOSE,
-            instructions=JUDGE_INSTRUCTIONS,
-            data={"card_a": a.as_dict(), "card_b": b.as_dict()},
-            schema=DedupJudgement,
-            round_id=round_id,
-        )
-    except gateway.LLMUnavailable as failure:
-        raise JudgeUnavailable(str(failure)) from failure
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """The decision on a card's best candidate, and whether a model call was spent on it."""
-
-    decision: Decision
-    judged: bool
-    judgement: DedupJudgement | None = None
-
-
-def resolve_pair(
-    score: float,
-    thresholds: Thresholds,
-    a: CardText,
-    b: CardText,
-    *,
-    round_id: int | None = None,
-    judge: Callable[..., DedupJudgement] = judge_pair,
-) -> Resolution:
-    """Decide by threshold, and call the judge only inside the review band (at most one call per card);
-    a confident verdict decides, otherwise the pair stays in review for organizers."""
-    decision = decide(score, thresholds)
-    if decision != "review":
-        return Resolution(decision, judged=False)
-    try:
-        judgement = judge(a, b, round_id=round_id)
-    except JudgeUnavailable:
-        return Resolution("review", judged=False)
-    if judgement.confidence < JUDGE_MIN_CONFIDENCE:
-        return Resolution("review", judged=True, judgement=judgement)
-    return Resolution("same" if judgement.same_value else "different", judged=True, judgement=judgement)

@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cards import dedup
+from cards import dedup, judge
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
 from cards.validation import validate_card
 from core import events
@@ -327,8 +327,9 @@ def _index_sync(entry: _QuestionIndex, question_id: int, recomputed: dict[int, n
     return unusable
 
 
-def _ranked_candidates(card: ValuesCard, vectors: np.ndarray) -> list[int]:
-    """Ids of the index's best candidates for the card, from an index exact for the question's values now."""
+def _ranked_candidates(card: ValuesCard, vectors: np.ndarray) -> tuple[list[int], dedup.Population]:
+    """Ids of the index's best candidates for the card, from an index exact for the question's values now, and the
+    population of those values (what the card is centred by before it is scored)."""
     entry = _question_index(card.question_id, int(vectors.shape[1]))
     recomputed: dict[int, np.ndarray] = {}
     for attempt in range(1, SYNC_ATTEMPTS + 1):
@@ -336,7 +337,11 @@ def _ranked_candidates(card: ValuesCard, vectors: np.ndarray) -> list[int]:
             unusable = _index_sync(entry, card.question_id, recomputed)
             if not unusable or attempt == SYNC_ATTEMPTS:
                 entry.nbytes = entry.index.memory_bytes()
-                found = [int(key) for key, _ in entry.index.candidates(vectors, k=RESCORE_CANDIDATES)]
+                population = entry.index.population()
+                found = [
+                    int(key)
+                    for key, _ in entry.index.candidates(vectors, k=RESCORE_CANDIDATES, population=population)
+                ]
                 break
         # Rare (no vectors yet, or another embedding space): recompute and store them outside the index lock, as
         # a placement in a transaction may be waiting for that lock while holding the database's write lock.
@@ -347,78 +352,99 @@ def _ranked_candidates(card: ValuesCard, vectors: np.ndarray) -> list[int]:
     if unusable:
         # Still changing under us after SYNC_ATTEMPTS: score those values as the full scan did.
         found.extend(unusable)
-    return found
+    return found, population
+
+
+def _scored_candidates(card: ValuesCard, vectors: np.ndarray) -> list[tuple[CanonicalValue, float]]:
+    """The card's best candidates among its question's active values, best first, with their exact similarity."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    found, population = _ranked_candidates(card, vectors)
+    values = list(CanonicalValue.objects.filter(pk__in=found, is_active=True).order_by("id")) if found else []
+    return scored(vectors, values, population)
 
 
 def _best_candidate(card: ValuesCard, vectors: np.ndarray) -> tuple[CanonicalValue | None, float]:
     """The active canonical value of the card's question closest to the card, and its similarity."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    found = _ranked_candidates(card, vectors)
-    values = list(CanonicalValue.objects.filter(pk__in=found, is_active=True).order_by("id")) if found else []
-    return best_scored(vectors, values)
+    ranked = _scored_candidates(card, vectors)
+    return ranked[0] if ranked else (None, -1.0)
 
 
-def best_scored(vectors: np.ndarray, values: list[CanonicalValue]) -> tuple[CanonicalValue | None, float]:
-    """The value scoring highest against the card's vectors with the exact `similarity`, and its score."""
+def scored(
+    vectors: np.ndarray, values: list[CanonicalValue], population: dedup.Population | None = None
+) -> list[tuple[CanonicalValue, float]]:
+    """The values with their exact `similarity` to the card's vectors (centred by `population`), best first."""
     if not values:
-        return None, -1.0
+        return []
     scores = dedup.similarity_matrix(
         [dedup.as_card_vectors(vectors)],
         [dedup.as_card_vectors(value_vectors(v, like=vectors)) for v in values],
+        population,
     )[0]
-    best = int(np.argmax(scores))
-    return values[best], float(scores[best])
+    order = np.argsort(-scores, kind="stable")
+    return [(values[int(i)], float(scores[int(i)])) for i in order]
+
+
+def best_scored(
+    vectors: np.ndarray, values: list[CanonicalValue], population: dedup.Population | None = None
+) -> tuple[CanonicalValue | None, float]:
+    """The value scoring highest against the card's vectors with the exact `similarity`, and its score."""
+    ranked = scored(vectors, values, population)
+    return ranked[0] if ranked else (None, -1.0)
 
 
 def _card_text(item: ValuesCard | CanonicalValue) -> "dedup.CardText":
-    return dedup.CardText(item.title, item.description, list(item.policies))
+    return dedup.CardText(item.title, item.description, tuple(item.policies))
 
 
-def dedup_place_card(*, card_id: int) -> CardMerge | None:
-    """Place a pending card into the canonical value it expresses, or found a new one. Idempotent."""
+def _judge_doubtful(
+    card: ValuesCard, ranked: list[tuple[CanonicalValue, float]], thresholds: dedup.Thresholds
+) -> tuple[dict[int, dedup.Verdict | None] | None, bool]:
+    """With a model, ask the judge about every doubtful candidate in one call: (verdicts by value id, failed).
+    (None, False) when no model is configured or nothing is doubtful."""
+    asked = dedup.doubtful([(value.pk, score) for value, score in ranked], thresholds)
+    if not asked or ranked[0][1] >= dedup.NEAR_VERBATIM or not judge.judge_available(card.round_id):
+        return None, False
+    by_id = {value.pk: value for value, _ in ranked}
+    try:
+        answers = judge.judge_candidates(
+            _card_text(card), [_card_text(by_id[pk]) for pk, _ in asked], round_id=card.round_id
+        )
+    except dedup.JudgeUnavailable as failure:
+        log.warning("dedup judge unavailable for card %s (%s); it waits for review", card.pk, failure)
+        return None, True
+    return {pk: answer for (pk, _), answer in zip(asked, answers, strict=True)}, False
+
+
+def dedup_place_card(*, card_id: int, on_settled=None) -> CardMerge | None:
+    """Place a pending card into the canonical value it expresses, or found a new one. Idempotent.
+    `on_settled(card, candidates, placement)`, when given, is called with the decision (the dedup_cards command
+    counts the doubtful cards with it)."""
     card = ValuesCard.objects.filter(pk=card_id).select_related("round").first()
     if card is None or card.dedup_status != ValuesCard.DedupStatus.PENDING:
         return None
-    # The slow calls (embedding, and the model judge for a borderline pair) happen outside the transaction.
+    # The slow calls (embedding, and the model judge for doubtful pairs) happen outside the transaction.
     vectors = card_vectors(card)
     thresholds = dedup.thresholds_for(card.round.dedup_threshold)
-    judged: tuple[int, dedup.Resolution] | None = None
-    candidate, score = _best_candidate(card, vectors)
-    if (
-        candidate is not None
-        and dedup.decide(score, thresholds) == "review"
-        and dedup.judge_available(card.round_id)
-    ):
-        judged = (
-            candidate.pk,
-            dedup.resolve_pair(
-                score, thresholds, _card_text(card), _card_text(candidate), round_id=card.round_id
-            ),
-        )
+    verdicts, failed = _judge_doubtful(card, _scored_candidates(card, vectors), thresholds)
     with transaction.atomic():
         # One placement per question at a time: two cards of the same new value end in one canonical value.
         Question.objects.select_for_update().get(pk=card.question_id)
         card = ValuesCard.objects.select_for_update().select_related("round").get(pk=card_id)
         if card.dedup_status != ValuesCard.DedupStatus.PENDING:
             return None
-        best_value, best_score = _best_candidate(card, vectors)
-        decision = dedup.decide(best_score, thresholds) if best_value is not None else "different"
-        origin = CardMerge.Origin.AUTO
-        if (
-            judged is not None
-            and best_value is not None
-            and judged[0] == best_value.pk
-            and decision == "review"
-        ):
-            decision = judged[1].decision
-            origin = CardMerge.Origin.JUDGE if judged[1].judged else origin
+        ranked = _scored_candidates(card, vectors)
+        candidates = [(value.pk, score) for value, score in ranked]
+        # A value placed since the judge was asked has no verdict: if it is doubtful, the card waits for review.
+        placement = dedup.settle(candidates, thresholds, verdicts, judge_failed=failed)
+        decision = placement.decision
+        origin = CardMerge.Origin.JUDGE if placement.judged else CardMerge.Origin.AUTO
         if decision == "same":
-            value = best_value
+            value = next(v for v, _ in ranked if v.pk == placement.key)
             merge = CardMerge.objects.create(
-                card=card, value=value, origin=origin, similarity=round(best_score, 6)
+                card=card, value=value, origin=origin, similarity=round(placement.score, 6)
             )
         else:
-            # A borderline card starts a value of its own and waits for an organizer: a wrong merge would hide
+            # A doubtful card starts a value of its own and waits for an organizer: a wrong merge would hide
             # someone's value, a missed one stays visible and can be merged later.
             value = _new_value_from_card(card, vectors)
             merge = CardMerge.objects.create(card=card, value=value, origin=origin, similarity=None)
@@ -432,6 +458,8 @@ def dedup_place_card(*, card_id: int) -> CardMerge | None:
         elif card.round.stage == Stage.VOTING:
             # A value founded while voting is open needs stories (moral_graph writes them).
             events.emit(events.VALUE_FOUNDED, round_id=card.round_id, value_id=value.pk)
+    if on_settled is not None:
+        on_settled(card, candidates, placement)
     return merge
 
 
@@ -565,3 +593,107 @@ def card_review_keep(*, actor, card: ValuesCard) -> ValuesCard:
         audit_log(round_=card.round, actor=actor, action="card.review_keep", target=card)
     card.refresh_from_db()
     return card
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def dedup_scratch_run(
+    *, cards: list[tuple[str, "dedup.CardText", str | None]], threshold: float = 0.0
+) -> dict:
+    """Place cards (id, text, question or None), one by one in the given order, with the placement code of live
+    cards, in a scratch round created for the run and deleted after it. Returns {"assignments": {id: value key},
+    "values": n, ...}; a value's key is the id of its representative card."""
+    import uuid
+
+    from cards.models import DESCRIPTION_MAX, POLICY_MAX, TITLE_MAX
+
+    settled: dict[int, tuple[list, dedup.Placement]] = {}
+    round_ = None
+    try:
+        with transaction.atomic():
+            round_ = Round.objects.create(
+                slug=f"dedup-scratch-{uuid.uuid4().hex[:12]}",
+                title="Scratch round of dedup_cards (deleted after the run)",
+                stage=Stage.ARTICULATION,
+                dedup_threshold=threshold,
+            )
+            contexts: dict[str | None, Context] = {}
+            for order, question in enumerate(dict.fromkeys(q for _, _, q in cards)):
+                row = Question.objects.create(round=round_, text=question or "(no question given)", order=order)
+                contexts[question] = Context.objects.create(question=row, name="scratch")
+            rows: list[tuple[str, ValuesCard]] = []
+            for card_id, text, question in cards:
+                context = contexts[question]
+                stored = dedup.CardText(
+                    _clip(text.title, TITLE_MAX),
+                    _clip(text.description, DESCRIPTION_MAX),
+                    tuple(_clip(p, POLICY_MAX) for p in text.policies),
+                )
+                # The database keeps texts within its limits; the vectors are always those of the full text.
+                embedding = None
+                if stored != text:
+                    from llm.gateway import embed
+
+                    embedding = vectors_to_bytes(
+                        embed(
+                            dedup.card_texts(text.title, text.description, text.policies),
+                            purpose="dedup.embed",
+                            round_id=round_.pk,
+                        )
+                    )
+                row = ValuesCard.objects.create(
+                    round=round_,
+                    question_id=context.question_id,
+                    context=context,
+                    title=stored.title,
+                    description=stored.description,
+                    policies=list(stored.policies),
+                    source="dedup_cards",
+                    embedding=embedding,
+                )
+                rows.append((card_id, row))
+        for _, row in rows:
+            dedup_place_card(
+                card_id=row.pk,
+                on_settled=lambda card, candidates, placement: settled.__setitem__(card.pk, (candidates, placement)),
+            )
+        input_id = {row.pk: card_id for card_id, row in rows}
+        value_of = dict(
+            CardMerge.objects.filter(card__round=round_, undone_at__isnull=True).values_list("card_id", "value_id")
+        )
+        representative = dict(
+            CanonicalValue.objects.filter(round=round_, is_active=True).values_list("pk", "representative_id")
+        )
+        statuses = dict(ValuesCard.objects.filter(round=round_).values_list("pk", "dedup_status"))
+        thresholds = dedup.thresholds_for(threshold)
+        doubtful = sum(
+            bool(dedup.doubtful(candidates, thresholds)) and candidates[0][1] < dedup.NEAR_VERBATIM
+            for candidates, _ in settled.values()
+        )
+        assignments = {
+            card_id: input_id[representative[value_of[row.pk]]] for card_id, row in rows
+        }
+        return {
+            "assignments": assignments,
+            "values": len(set(assignments.values())),
+            "cards": len(rows),
+            "review": sum(status == ValuesCard.DedupStatus.REVIEW for status in statuses.values()),
+            "doubtful": doubtful,
+            "judged": sum(placement.judged for _, placement in settled.values()),
+            "model": judge.judge_available(round_.pk),
+            "thresholds": {
+                "same": thresholds.threshold,
+                "review_low": thresholds.review_low,
+                "review_high": thresholds.review_high,
+            },
+        }
+    finally:
+        if round_ is not None:
+            with transaction.atomic():
+                # Cards first: they protect the contexts that deleting the round would otherwise cascade to.
+                CanonicalValue.objects.filter(round=round_).delete()
+                ValuesCard.objects.filter(round=round_).delete()
+                Round.objects.filter(pk=round_.pk).delete()
+            dedup_index_cache_clear()

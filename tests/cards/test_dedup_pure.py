@@ -201,7 +201,7 @@ def test_index_finds_the_matching_canonical_value_first():
         assert found[0][0] == key
         assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
         assert found[0][1] == pytest.approx(
-            dedup.similarity(query, vectors[[*index.keys()].index(key)]), abs=3e-3
+            dedup.similarity(query, vectors[[*index.keys()].index(key)], index.population()), abs=3e-3
         )
 
 
@@ -270,7 +270,10 @@ def test_index_after_adds_replaces_and_removes_answers_like_one_built_fresh():
         query = random_card()
         scores = dict(index.candidates(query, k=len(live)))
         assert scores == pytest.approx(dict(fresh.candidates(query, k=len(live))), abs=1e-6)
-        assert scores == pytest.approx({key: dedup.similarity(query, v) for key, v in live.items()}, abs=3e-3)
+        population = dedup.Population.of(list(live.values()))
+        assert scores == pytest.approx(
+            {key: dedup.similarity(query, v, population) for key, v in live.items()}, abs=3e-3
+        )
     for key in list(live):
         index.remove(key)
     assert len(index) == 0 and index.candidates(random_card()) == []
@@ -380,29 +383,42 @@ def test_cluster_cards_groups_articulations_of_one_value():
     assert labels == [0, 1, 2, 0, 1, 2, 0, 1, 2]
 
 
-def test_cluster_cards_asks_the_judge_only_in_the_band_and_at_most_once_a_card():
+SURE_DIFFERENT = dedup.Verdict(same=False, confidence=0.9)
+SURE_SAME = dedup.Verdict(same=True, confidence=0.9)
+
+
+def test_cluster_cards_judges_every_doubtful_card_once_against_its_top_candidates():
     cards = AUTONOMY + SAFETY
     vectors = vectors_of(cards)
     asked = []
 
-    def judge(card_index, representative_index):
-        asked.append((card_index, representative_index))
-        return False
+    def judge(card_index, representatives):
+        asked.append((card_index, list(representatives)))
+        return [SURE_DIFFERENT] * len(representatives)
 
-    everything_in_band = Thresholds(threshold=0.0, review_low=-2.0, review_high=2.0)
-    labels = dedup.cluster_cards(vectors, everything_in_band, judge=judge)
+    everything_doubtful = Thresholds(threshold=0.0, review_low=-2.0, review_high=2.0)
+    labels = dedup.cluster_cards(vectors, everything_doubtful, judge=judge)
     assert labels == list(range(6))
-    assert len(asked) == 5 and [c for c, _ in asked] == [1, 2, 3, 4, 5]
+    # One call per card after the first, each with all its candidates up to JUDGE_CANDIDATES.
+    assert [c for c, _ in asked] == [1, 2, 3, 4, 5]
+    assert [len(r) for _, r in asked] == [min(i, dedup.JUDGE_CANDIDATES) for i in range(1, 6)]
     asked.clear()
-    nothing_in_band = Thresholds(threshold=0.5, review_low=0.5, review_high=0.5)
-    dedup.cluster_cards(vectors, nothing_in_band, judge=judge)
+    nothing_doubtful = Thresholds(threshold=2.0, review_low=2.0, review_high=2.0)
+    dedup.cluster_cards(vectors, nothing_doubtful, judge=judge)
     assert asked == []
 
 
-def test_cluster_cards_with_no_verdict_falls_back_to_the_threshold():
+def test_cluster_cards_keeps_doubtful_cards_apart_when_the_judge_is_unavailable():
     vectors = vectors_of(AUTONOMY)
+
+    def unavailable(card_index, representatives):
+        raise dedup.JudgeUnavailable("no model")
+
     band = Thresholds(threshold=-2.0, review_low=-2.0, review_high=2.0)
-    assert dedup.cluster_cards(vectors, band, judge=lambda *_: None) == [0, 0, 0]
+    assert dedup.cluster_cards(vectors, band, judge=unavailable) == [0, 1, 2]
+    # Offline (no judge at all), only a card above the band merges.
+    assert dedup.cluster_cards(vectors, band) == [0, 1, 2]
+    assert dedup.cluster_cards(vectors, Thresholds(-2.0, -2.0, -2.0)) == [0, 0, 0]
 
 
 def test_cluster_cards_keeps_the_representative_that_choose_representative_would_pick():
@@ -410,15 +426,99 @@ def test_cluster_cards_keeps_the_representative_that_choose_representative_would
     vectors = vectors_of(cards)
     seen = []
 
-    def judge(card_index, representative_index):
-        seen.append((card_index, representative_index))
-        return True
+    def judge(card_index, representatives):
+        seen.append((card_index, representatives[0]))
+        return [SURE_SAME] * len(representatives)
 
     labels = dedup.cluster_cards(vectors, Thresholds(0.0, -2.0, 2.0), cards=cards, judge=judge)
     assert labels == [0] * 5
     for card_index, representative_index in seen:
         expected = dedup.choose_representative(vectors[:card_index], cards[:card_index])
         assert representative_index == expected
+
+
+BAND = Thresholds(threshold=0.5, review_low=0.4, review_high=0.6)
+
+
+def test_doubtful_is_above_the_floor_below_near_verbatim_and_the_best_few():
+    candidates = [("a", 0.39), ("b", 0.45), ("c", dedup.NEAR_VERBATIM), ("d", 0.7), ("e", 0.5), ("f", 0.41)]
+    assert dedup.doubtful(candidates, BAND) == [("d", 0.7), ("e", 0.5), ("b", 0.45)][: dedup.JUDGE_CANDIDATES]
+
+
+def test_settle_without_a_judge_merges_only_above_the_band():
+    assert dedup.settle([], BAND) == dedup.Placement("different", None, None)
+    assert dedup.settle([("a", 0.39)], BAND).decision == "different"
+    assert dedup.settle([("a", 0.55), ("b", 0.3)], BAND) == dedup.Placement("review", None, 0.55)
+    assert dedup.settle([("b", 0.3), ("a", 0.65)], BAND) == dedup.Placement("same", "a", 0.65)
+
+
+def test_settle_with_a_failed_judge_sends_every_doubtful_card_to_review():
+    assert dedup.settle([("a", 0.65)], BAND, judge_failed=True) == dedup.Placement("review", None, 0.65)
+    assert dedup.settle([("a", 0.3)], BAND, judge_failed=True).decision == "different"
+    # A near-verbatim copy needs no judge.
+    assert dedup.settle([("a", 0.95)], BAND, judge_failed=True) == dedup.Placement("same", "a", 0.95)
+
+
+def test_settle_follows_confident_verdicts_and_joins_the_best_candidate_called_same():
+    candidates = [("a", 0.55), ("b", 0.5), ("c", 0.45)]
+    verdicts = {"a": SURE_DIFFERENT, "b": SURE_SAME, "c": SURE_SAME}
+    assert dedup.settle(candidates, BAND, verdicts) == dedup.Placement("same", "b", 0.5, judged=True)
+    different = {key: SURE_DIFFERENT for key, _ in candidates}
+    assert dedup.settle(candidates, BAND, different) == dedup.Placement("different", None, 0.55, judged=True)
+    # A judge may merge below the band's top: it saw the pair.
+    assert dedup.settle([("a", 0.42)], BAND, {"a": SURE_SAME}).decision == "same"
+
+
+def test_settle_sends_a_verdict_against_strong_evidence_to_review():
+    # Issue #19: a pair far above the band judged "different" at confidence 1.0 is not placed apart silently.
+    verdicts = {"a": dedup.Verdict(same=False, confidence=1.0)}
+    assert dedup.settle([("a", 0.8)], BAND, verdicts) == dedup.Placement("review", None, 0.8, judged=True)
+    # Nor is it merged into a weaker candidate the judge liked better.
+    verdicts = {"a": dedup.Verdict(same=False, confidence=1.0), "b": SURE_SAME}
+    assert dedup.settle([("a", 0.8), ("b", 0.5)], BAND, verdicts).decision == "review"
+
+
+def test_settle_sends_unsure_or_missing_verdicts_to_review():
+    unsure = {"a": dedup.Verdict(same=True, confidence=dedup.JUDGE_MIN_CONFIDENCE - 0.01)}
+    assert dedup.settle([("a", 0.5)], BAND, unsure).decision == "review"
+    # "b" was placed after the judge was asked: no verdict on a doubtful candidate.
+    assert dedup.settle([("a", 0.5), ("b", 0.45)], BAND, {"a": SURE_DIFFERENT}).decision == "review"
+
+
+def test_centring_removes_what_a_populations_cards_share():
+    rng = np.random.default_rng(3)
+    shared = rng.standard_normal(DIMENSIONS).astype(np.float32)
+
+    def framed(seed: int) -> CardVectors:
+        own = np.random.default_rng(seed).standard_normal((4, DIMENSIONS)).astype(np.float32)
+        rows = own + 3 * shared
+        return CardVectors.from_matrix(rows / np.linalg.norm(rows, axis=1, keepdims=True))
+
+    cards = [framed(seed) for seed in range(40)]
+    population = dedup.Population.of(cards)
+    raw = dedup.similarity(cards[0], cards[1])
+    centred = dedup.similarity(cards[0], cards[1], population)
+    # Unrelated cards that share framing look alike until the framing is removed.
+    assert raw > 0.8 and abs(centred) < 0.3
+    assert dedup.similarity(cards[0], cards[0], population) == pytest.approx(1.0, abs=1e-5)
+    # Shrunk towards no shift: one card's population removes a sixth of it, none removes nothing.
+    one = dedup.Population.of(cards[:1])
+    assert np.allclose(one.whole, cards[0].whole / (1 + dedup.CENTRING_PRIOR), atol=1e-6)
+    assert dedup.centred(cards[0], None) is cards[0]
+
+
+def test_the_pure_module_imports_nothing_from_the_model_gateway_or_the_orm():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(dedup.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not imported & {"llm", "django", "openai", "cards", "deliberation", "moral_graph"}
 
 
 def test_choose_representative_is_the_medoid():
@@ -484,44 +584,3 @@ def test_cluster_agreement_counts_pairs_and_adjusts_for_chance():
     assert result["ari"] == pytest.approx((2 - 1.2) / (4.5 - 1.2))
     with pytest.raises(ValueError):
         dedup.cluster_agreement([1], [1, 2])
-
-
-def test_resolve_pair_calls_the_judge_only_in_the_band():
-    thresholds = Thresholds(threshold=0.5, review_low=0.4, review_high=0.6)
-    calls = []
-
-    def judge(a, b, *, round_id=None):
-        calls.append((a, b, round_id))
-        return dedup.DedupJudgement(same_value=True, differing_parts=[], confidence=0.9)
-
-    a, b = AUTONOMY[0], AUTONOMY[1]
-    assert dedup.resolve_pair(0.7, thresholds, a, b, judge=judge) == dedup.Resolution("same", judged=False)
-    assert dedup.resolve_pair(0.3, thresholds, a, b, judge=judge).decision == "different"
-    assert calls == []
-    resolved = dedup.resolve_pair(0.45, thresholds, a, b, round_id=4, judge=judge)
-    assert (resolved.decision, resolved.judged) == ("same", True) and calls == [(a, b, 4)]
-
-
-def test_resolve_pair_keeps_unsure_or_unavailable_judgements_in_review():
-    thresholds = Thresholds(threshold=0.5, review_low=0.4, review_high=0.6)
-
-    def unsure(a, b, *, round_id=None):
-        return dedup.DedupJudgement(same_value=False, differing_parts=["PRESSURE"], confidence=0.3)
-
-    def unavailable(a, b, *, round_id=None):
-        raise dedup.JudgeUnavailable("no model")
-
-    def sure_different(a, b, *, round_id=None):
-        return dedup.DedupJudgement(same_value=False, differing_parts=["DANGERS"], confidence=0.8)
-
-    a, b = AUTONOMY[0], SAFETY[0]
-    assert dedup.resolve_pair(0.5, thresholds, a, b, judge=unsure).decision == "review"
-    assert dedup.resolve_pair(0.5, thresholds, a, b, judge=unavailable) == dedup.Resolution(
-        "review", judged=False
-    )
-    assert dedup.resolve_pair(0.5, thresholds, a, b, judge=sure_different).decision == "different"
-
-
-def test_judge_schema_bounds_confidence():
-    with pytest.raises(ValueError):
-        dedup.DedupJudgement(same_value=True, differing_parts=[], confidence=1.5)

@@ -42,10 +42,9 @@ def _value(question, matrix: np.ndarray, title: str, description: str = "A value
 def _full_scan(question, vectors: np.ndarray) -> tuple[int, float]:
     """The reference: every active value scored, as placement did before the index."""
     values = list(CanonicalValue.objects.filter(question=question, is_active=True).order_by("id"))
-    scores = dedup.similarity_matrix(
-        [dedup.as_card_vectors(vectors)],
-        [dedup.as_card_vectors(vectors_from_bytes(v.embedding)) for v in values],
-    )[0]
+    stored = [dedup.as_card_vectors(vectors_from_bytes(v.embedding)) for v in values]
+    # Centred by the population of the question's active values, as placement centres a new card.
+    scores = dedup.similarity_matrix([dedup.as_card_vectors(vectors)], stored, dedup.Population.of(stored))[0]
     best = int(np.argmax(scores))
     return values[best].pk, float(scores[best])
 

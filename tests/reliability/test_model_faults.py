@@ -57,7 +57,10 @@ def test_cards_are_placed_with_the_offline_model_when_the_model_server_fails(fau
     assert_cards_kept([c.pk for c in cards])
     assert CardMerge.objects.filter(card__in=cards).count() == 3
     honest_a, honest_b, safety = cards
-    assert CardMerge.objects.get(card=honest_a).value_id == CardMerge.objects.get(card=honest_b).value_id
+    # The judge fails as well, so the second honesty card (a doubtful pair, not a copy) is not merged on the
+    # embeddings alone: it founds its own value and waits for review (precision over recall, docs/dedup.md).
+    assert honest_b.dedup_status == ValuesCard.DedupStatus.REVIEW
+    assert CardMerge.objects.get(card=honest_a).value_id != CardMerge.objects.get(card=honest_b).value_id
     assert CardMerge.objects.get(card=safety).value_id != CardMerge.objects.get(card=honest_a).value_id
 
 
