@@ -6,23 +6,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError, ServiceUnavailable, TooLarge, service_unavailable_error
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing a document nested too deeply for Python's decoder (400, not a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from exc
-
 
 UNAVAILABLE = {
     "code": ServiceUnavailable.code,

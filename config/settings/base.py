@@ -116,15 +116,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
-# Longer than the longest task, so a running task is not delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
+# Redis hands an unacknowledged message out again after this long. It must stay longer than the hard time limit
+# (the longest a task can run), or a running task is delivered twice; no longer than that plus a minute, so a
+# message of a worker killed outright comes back soon. A lost ranking does not wait for it: the sweeper takes it
+# back after WISER_RANKING_STALE_SECONDS without a heartbeat.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 60)
+}
 CELERY_TASK_DEFAULT_QUEUE = "wiser"
-# The sweeper leaves fresh work alone for a grace period, and treats a job still "running" past the hard time
+# The sweeper leaves fresh work alone for a grace period, and treats a card "in progress" past the hard time
 # limit as lost (its worker died).
 WISER_SWEEP_GRACE_SECONDS = env_int("WISER_SWEEP_GRACE_SECONDS", 30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env_int("WISER_SWEEP_LOST_AFTER_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
+WISER_SWEEP_INTERVAL_SECONDS = env_float("WISER_SWEEP_INTERVAL_SECONDS", 15.0)
+# A running ranking touches its Job row every WISER_RANKING_HEARTBEAT_SECONDS; one silent for
+# WISER_RANKING_STALE_SECONDS was lost and is taken over (by the sweeper or the next vote's ranking).
+WISER_RANKING_HEARTBEAT_SECONDS = env_float("WISER_RANKING_HEARTBEAT_SECONDS", 5.0)
+WISER_RANKING_STALE_SECONDS = env_int("WISER_RANKING_STALE_SECONDS", 20)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending-work": {"task": "deliberation.tasks.sweep_pending_work", "schedule": 60.0},
+    "sweep-pending-work": {
+        "task": "deliberation.tasks.sweep_pending_work",
+        "schedule": WISER_SWEEP_INTERVAL_SECONDS,
+    },
     # Rounds also apply their dates when read (deliberation.services.round_apply_schedule); this catches the rest.
     "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
@@ -204,7 +217,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": [
-        "core.apis_common.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
