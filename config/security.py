@@ -65,3 +65,22 @@ class ContentSecurityPolicyMiddleware:
         if HEADER not in response and REPORT_ONLY_HEADER not in response:
             response[header] = csp_header(csp_policy(request.path))
         return response
+
+
+AXES_USERNAME_MAX = 255  # axes' AccessAttempt / AccessFailureLog username columns
+
+
+def axes_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """django-axes' AXES_USERNAME_CALLABLE: the username tried, without NUL and cut to axes' column width.
+
+    axes writes the username of every failed attempt to a varchar(255); PostgreSQL refuses a longer value or a
+    NUL character (a 500 on a login form). No real account is affected: usernames are at most 150 characters.
+    """
+    if credentials:
+        username = credentials.get("username")
+    else:
+        data = getattr(request, "data", None) or request.POST
+        username = data.get("username") if hasattr(data, "get") else None
+    if not isinstance(username, str):
+        return username
+    return username.replace("\x00", "")[:AXES_USERNAME_MAX]

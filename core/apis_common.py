@@ -2,6 +2,7 @@
 
 import re
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
@@ -10,7 +11,13 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DomainError
+from core.errors import DomainError, ServiceUnavailable, TooLarge, service_unavailable_error
+
+UNAVAILABLE = {
+    "code": ServiceUnavailable.code,
+    "message": ServiceUnavailable.default_message,
+    "fields": {},
+}
 
 
 def _flatten(detail) -> dict[str, list[str]]:
@@ -23,6 +30,11 @@ def _flatten(detail) -> dict[str, list[str]]:
 
 def exception_handler(exc, context):
     """One error body everywhere: {"error": {"code", "message", "fields"}}."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooLarge("The request body is too large.")
+    elif service_unavailable_error(exc):
+        # Redis (the cache, the rate limiter, the broker) is unreachable: nothing was half-done; retry soon.
+        exc = ServiceUnavailable(ServiceUnavailable.default_message)
     if isinstance(exc, DomainError):
         response = Response(
             {"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=exc.status
@@ -39,16 +51,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database went away mid-request: nothing was half-written (writes are atomic); try again shortly.
-        response = Response(
-            {
-                "error": {
-                    "code": "unavailable",
-                    "message": "The service is briefly unavailable; please retry.",
-                    "fields": {},
-                }
-            },
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        response = Response({"error": dict(UNAVAILABLE)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         response["Retry-After"] = "5"
         return response
     if isinstance(exc, Http404):
@@ -66,14 +69,40 @@ def exception_handler(exc, context):
     return response
 
 
+_WHOLE = re.compile(r"[0-9]+")
+
+
+def _whole_param(request, name: str, *, minimum: int) -> int | None:
+    """A query parameter that must be a whole number from `minimum` (ASCII digits); None when absent."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not _WHOLE.fullmatch(raw) or int(raw) < minimum:
+        raise exceptions.ValidationError({name: [f"A whole number from {minimum}."]})
+    return int(raw)
+
+
 class Pagination(LimitOffsetPagination):
-    """`?limit=&offset=` with bounds: a page holds at most 1000 rows, and an offset past a 64-bit integer is the end."""
+    """`?limit=&offset=` with bounds: a page holds 1 to 1000 rows, and an offset past a 64-bit integer is the end.
+
+    A limit or offset that is not a whole number in range is refused (400), like every other bad filter."""
 
     max_limit = 1000
 
+    def get_limit(self, request) -> int:
+        limit = _whole_param(request, self.limit_query_param, minimum=1)
+        return self.default_limit if limit is None else min(limit, self.max_limit)
+
     def get_offset(self, request) -> int:
         # SQLite and PostgreSQL refuse an OFFSET beyond a signed 64-bit integer (a 500 instead of an empty page).
-        return min(super().get_offset(request), 2**63 - 1)
+        return min(_whole_param(request, self.offset_query_param, minimum=0) or 0, 2**63 - 1)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            bounds = {"minimum": 1, "maximum": self.max_limit} if parameter["name"] == self.limit_query_param else {}
+            parameter["schema"] = {**parameter["schema"], **({"minimum": 0} | bounds)}
+        return parameters
 
 
 ERROR_SCHEMA = {
@@ -98,8 +127,15 @@ ERRORS = {
     "400": "Invalid input: `fields` names each field with its messages.",
     "403": "Not allowed for this caller (or no credentials).",
     "404": "No such round or object (or not visible to this caller).",
+    "503": "A service the API depends on (the database, Redis) is briefly unavailable: retry after `Retry-After` "
+    "seconds.",
 }
-WRITE_ERRORS = {"409": "The round's stage (or the object's state) refuses this now."}
+WRITE_ERRORS = {
+    "409": "The round's stage (or the object's state) refuses this now.",
+    "413": "The request body is larger than the server accepts.",
+}
+# Answered by the HTTP server (gunicorn) before the application, as plain text.
+URI_TOO_LONG = {"description": "The request line (path and query) is longer than the server accepts."}
 TOO_MANY = "Rate-limited: wait `Retry-After` seconds."
 VIEW_ERRORS = {
     "api:articulation-start": {"503": "No model is available for this round: write the card instead."}
@@ -151,6 +187,7 @@ def error_responses_hook(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for code, description in errors.items():
                 responses.setdefault(code, {"description": description, "content": reference})
+            responses.setdefault("414", dict(URI_TOO_LONG))
             if _rate_limited(view_name, method):
                 responses.setdefault(
                     "429",

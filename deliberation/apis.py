@@ -22,6 +22,12 @@ AUTH_RATE_SCOPE = "api_auth"
 # Guessing passwords through the token endpoint is as slow as through the sign-in page.
 AUTH_DEFAULT_RATE = Rate(limit=10, window=60)
 MAX_ID = 2**63 - 1
+USERNAME_MAX_LENGTH = 150  # django.contrib.auth's User.username
+
+
+class TokenIn(AuthTokenSerializer):
+    # DRF leaves the username unbounded; one longer than any account's is refused before authentication.
+    username = serializers.CharField(label="Username", write_only=True, max_length=USERNAME_MAX_LENGTH)
 
 
 class ParticipantTokenScheme(OpenApiAuthenticationExtension):
@@ -401,10 +407,10 @@ class TokenApi(APIView):
 
     authentication_classes: list = []
 
-    @extend_schema(request=AuthTokenSerializer, responses={200: TokenOut})
+    @extend_schema(request=TokenIn, responses={200: TokenOut})
     def post(self, request: Request) -> Response:
         ratelimit_request(request, scope=AUTH_RATE_SCOPE, rate=rate_for(AUTH_RATE_SCOPE) or AUTH_DEFAULT_RATE)
-        data = AuthTokenSerializer(data=request.data, context={"request": request})
+        data = TokenIn(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=data.validated_data["user"])
         return Response({"token": token.key})

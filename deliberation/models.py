@@ -242,8 +242,14 @@ class Job(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     attempts = models.PositiveIntegerField(default=0)
+    claim = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Raised by every claim (and by the sweeper when it takes a lost job back): a computation may "
+        "publish only while the claim it took is still the job's (fencing).",
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A running job's heartbeat: its computation touches it every few seconds (moral_graph.services).
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

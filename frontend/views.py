@@ -10,8 +10,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -97,8 +98,24 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html", {"public_rounds": selectors.rounds_public()[:20]})
 
 
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form, enforcing the username's length (Django only sets the input's maxlength)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))
+
+
 class LoginView(auth_views.LoginView):
     template_name = "frontend/login.html"
+    form_class = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("username") or form.has_error("password"):
+            response.status_code = 400  # malformed input, not merely a wrong password
+        return response
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "signup_allowed": _signup_allowed()}

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Conflict, Forbidden, NotFound
+from core.queue import enqueue_on_commit
 from deliberation.apis import (
     bool_param,
     choice_param,
@@ -23,6 +24,7 @@ from deliberation.apis import (
     require_participant,
     round_or_404,
 )
+from deliberation.auth import ParticipantTokenAuthentication
 from deliberation.models import Participant
 from deliberation.permissions import can_read_report
 from moral_graph import selectors, services
@@ -116,6 +118,11 @@ class StoryVoteApi(APIView):
     # vote_cast checks in its one statement that the token's participant still exists (401 when not).
     participant_from_claims = True
 
+    def get_authenticate_header(self, request: Request) -> str:
+        # A deleted participant's token is refused here after authentication: 401 with the participant scheme,
+        # as on every other endpoint (DRF would take the first authenticator's header, none, and answer 403).
+        return ParticipantTokenAuthentication.keyword
+
     @extend_schema(request=VoteIn, responses={201: VoteOut, 200: VoteOut})
     def post(self, request: Request, story_id: int) -> Response:
         participant = request.auth if isinstance(request.auth, Participant) else None
@@ -197,7 +204,8 @@ class RankApi(APIView):
         method = data.validated_data.get("method")
         if method is not None and method not in METHODS:
             raise serializers.ValidationError({"method": [f"One of {', '.join(METHODS)}."]})
-        rank_round.delay(round_.pk, method)
+        # After commit and without failing on a broker outage: the sweeper re-sends a ranking that fell behind.
+        enqueue_on_commit(rank_round, round_.pk, method)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -211,7 +219,7 @@ class ReportApi(APIView):
                 OpenApiTypes.STR,
                 description=f"How many values of each context to detail, best first: a whole number from 1, "
                 f"or 'all' (default {REPORT_VALUES_PER_CONTEXT}; `valuesTotal` says how many there are).",
-                pattern="^(all|[0-9]+)$",
+                pattern="^(all|0*[1-9][0-9]*)$",
             )
         ],
         responses=OpenApiResponse(

@@ -11,7 +11,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 STORY_NEIGHBOURS = 3
 RANK_DEBOUNCE_SECONDS = 5
-RANKING_LOCK_STALE = timedelta(minutes=15)
+RANKING_HEARTBEAT_SECONDS = 5
+RANKING_STALE_SECONDS = 20
 SOFTWARE_VERSION = "0.1.0"
 
 
@@ -495,22 +496,66 @@ def _advisory_lock(round_id: int):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, key])
 
 
-def _claim_ranking_lock(round_: Round, *, exclusive: bool = False) -> Job | None:
-    """Mark the round's ranking job running; `exclusive` (we hold the advisory lock) overrides a lost claim."""
-    job, _created = Job.objects.get_or_create(round=round_, kind="ranking", key="round")
-    claimable = Job.objects.filter(pk=job.pk)
-    if not exclusive:
-        claimable = claimable.filter(
-            ~Q(status=Job.Status.RUNNING) | Q(updated_at__lt=timezone.now() - RANKING_LOCK_STALE)
-        )
-    claimed = claimable.update(
-        status=Job.Status.RUNNING,
-        attempts=F("attempts") + 1,
-        progress=0.0,
-        error="",
-        updated_at=timezone.now(),
-    )
-    return job if claimed else None
+def ranking_heartbeat_seconds() -> float:
+    """How often a running ranking touches its Job row (its heartbeat)."""
+    return float(getattr(settings, "WISER_RANKING_HEARTBEAT_SECONDS", RANKING_HEARTBEAT_SECONDS))
+
+
+def ranking_stale_after() -> timedelta:
+    """A running ranking whose heartbeat is older than this was lost (its worker died): anyone may take it over."""
+    return timedelta(seconds=getattr(settings, "WISER_RANKING_STALE_SECONDS", RANKING_STALE_SECONDS))
+
+
+def _claim_ranking_lock(round_: Round, *, exclusive: bool = False) -> tuple[Job, int] | None:
+    """Mark the round's ranking job running and return it with the claim it now holds (its fencing stamp).
+
+    A job running with a fresh heartbeat is left alone unless `exclusive` (we hold the round's advisory lock, so
+    its computation is surely dead)."""
+    Job.objects.get_or_create(round=round_, kind="ranking", key="round")
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(round=round_, kind="ranking", key="round")
+        alive = job.status == Job.Status.RUNNING and job.updated_at >= timezone.now() - ranking_stale_after()
+        if alive and not exclusive:
+            return None
+        job.status, job.attempts, job.claim = Job.Status.RUNNING, job.attempts + 1, job.claim + 1
+        job.progress, job.error = 0.0, ""
+        job.save(update_fields=["status", "attempts", "claim", "progress", "error", "updated_at"])
+    return job, job.claim
+
+
+@contextmanager
+def _ranking_heartbeat(job_id: int, claim: int):
+    """Touch the running job every few seconds from a thread (on its own connection) while the body computes.
+
+    The beat stops by itself once the claim is no longer ours (the sweeper or a new attempt took the job)."""
+    import threading
+
+    from django.db import connections
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(ranking_heartbeat_seconds()):
+                try:
+                    touched = Job.objects.filter(pk=job_id, claim=claim, status=Job.Status.RUNNING).update(
+                        updated_at=timezone.now()
+                    )
+                except Exception:  # a heartbeat missed is a takeover risked, never a failed computation
+                    log.warning("ranking heartbeat of job %s failed", job_id, exc_info=True)
+                    continue
+                if not touched:
+                    return
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"ranking-heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun | None:
@@ -524,40 +569,55 @@ def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun |
         return _ranking_compute_locked(round_, method, exclusive=connection.vendor == "postgresql")
 
 
+class _Superseded(Exception):
+    """Our claim on the ranking job was taken back (our heartbeat went stale): another attempt owns the round."""
+
+
 def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: bool) -> RankingRun | None:
     round_id = round_.pk
-    job = _claim_ranking_lock(round_, exclusive=exclusive)
-    if job is None:
+    claimed = _claim_ranking_lock(round_, exclusive=exclusive)
+    if claimed is None:
         return None  # another computation runs; it re-checks for newer votes when it ends
+    job, claim = claimed
+    ours = Job.objects.filter(pk=job.pk, claim=claim)
     method = method or round_.ranking_method
     try:
-        Round.objects.filter(pk=round_id).update(ranking_dirty_since=None)
-        watermark = selectors.round_watermark(round_id=round_id)
-        current = selectors.current_run(round_=round_)
-        structure = Round.objects.values_list("structure_version", flat=True).get(pk=round_id)
-        if current is not None and (current.watermark, current.method, current.structure_version) == (
-            watermark,
-            method,
-            structure,
-        ):
-            run = current
-        else:
-            assignment_wm = selectors.assignment_watermark(round_id=round_id)
-            results = ranking_results(
-                round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method=method
-            )
-            run = _publish(
-                round_=round_,
-                method=method,
-                watermark=watermark,
-                assignment_watermark=assignment_wm,
-                results=results,
-            )
-        Job.objects.filter(pk=job.pk).update(
-            status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now()
+        with _ranking_heartbeat(job.pk, claim):
+            Round.objects.filter(pk=round_id).update(ranking_dirty_since=None)
+            watermark = selectors.round_watermark(round_id=round_id)
+            current = selectors.current_run(round_=round_)
+            structure = Round.objects.values_list("structure_version", flat=True).get(pk=round_id)
+            if current is not None and (current.watermark, current.method, current.structure_version) == (
+                watermark,
+                method,
+                structure,
+            ):
+                run = current
+            else:
+                assignment_wm = selectors.assignment_watermark(round_id=round_id)
+                results = ranking_results(
+                    round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method=method
+                )
+                with transaction.atomic():
+                    # Fencing: publish only while the claim is still ours (the row lock holds it until commit).
+                    if not ours.select_for_update().exists():
+                        raise _Superseded
+                    run = _publish(
+                        round_=round_,
+                        method=method,
+                        watermark=watermark,
+                        assignment_watermark=assignment_wm,
+                        results=results,
+                    )
+        ours.update(status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now())
+    except _Superseded:
+        log.warning("ranking of round %s superseded (claim %s taken back); nothing published", round_id, claim)
+        run = None
+        Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=True).update(
+            ranking_dirty_since=timezone.now()
         )
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(
+        ours.update(
             status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
         )
         raise

@@ -1,4 +1,7 @@
-"""The periodic sweeper: re-enqueues what the database says is pending, so a lost message only delays work."""
+"""The periodic sweeper: re-enqueues what the database says is pending, so a lost message only delays work.
+
+Celery beat runs it every 15 s (CELERY_BEAT_SCHEDULE); a ranking whose worker died is taken back once its
+heartbeat is WISER_RANKING_STALE_SECONDS old, so a round is re-ranked well within a minute."""
 
 from datetime import timedelta
 
@@ -11,7 +14,7 @@ from cards.models import ValuesCard
 from cards.tasks import MAX_DEDUP_ATTEMPTS, dedup_card
 from deliberation.models import Job, Round
 from moral_graph.models import WiserVoteRevision
-from moral_graph.services import ranking_due_rounds
+from moral_graph.services import RANKING_STALE_SECONDS, ranking_due_rounds
 from moral_graph.tasks import MAX_RANKING_ATTEMPTS, rank_round
 
 SWEEP_BATCH = 500
@@ -32,13 +35,26 @@ def _lost_after() -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _ranking_stale_after() -> timedelta:
+    """A running ranking's heartbeat older than this means its worker died (moral_graph.services beats every few
+    seconds while it computes)."""
+    return timedelta(seconds=getattr(settings, "WISER_RANKING_STALE_SECONDS", RANKING_STALE_SECONDS))
+
+
 def _release_lost_ranking_locks(now) -> list[int]:
-    """Ranking jobs still 'running' long after any worker could be running them: their worker was lost."""
-    lost = Job.objects.filter(kind="ranking", status=Job.Status.RUNNING, updated_at__lt=now - _lost_after())
-    round_ids = list(lost.values_list("round_id", flat=True))
-    # The attempt counter is kept, so a round whose ranking kills its worker every time becomes poison.
-    lost.filter(round_id__in=round_ids).update(
-        status=Job.Status.FAILED, error="The worker computing this ranking was lost.", updated_at=now
+    """Ranking jobs still 'running' whose heartbeat went stale: their worker was lost (kill -9, OOM, machine gone).
+
+    The claim is raised too, so the lost attempt, should it still be alive after all, can no longer publish."""
+    stale = Q(kind="ranking", status=Job.Status.RUNNING, updated_at__lt=now - _ranking_stale_after())
+    round_ids = list(Job.objects.filter(stale).values_list("round_id", flat=True))
+    # The attempt counter is kept, so a round whose ranking kills its worker every time becomes poison. The
+    # condition is repeated in the UPDATE: a job whose heartbeat came in meanwhile is left running (its round
+    # is re-sent anyway, and that message finds the job busy).
+    Job.objects.filter(stale, round_id__in=round_ids).update(
+        status=Job.Status.FAILED,
+        claim=F("claim") + 1,
+        error="The worker computing this ranking was lost (no heartbeat).",
+        updated_at=now,
     )
     return round_ids
 
@@ -47,7 +63,8 @@ def _rounds_behind_their_snapshot(now) -> list[int]:
     """Rounds with votes (or a structure change) newer than their current ranking and nothing on its way."""
     newest = WiserVoteRevision.objects.filter(round_id=OuterRef("pk")).order_by("-id").values("id")[:1]
     busy = Job.objects.filter(kind="ranking").filter(
-        Q(status=Job.Status.RUNNING) | Q(status=Job.Status.FAILED, attempts__gte=MAX_RANKING_ATTEMPTS)
+        Q(status=Job.Status.RUNNING, updated_at__gte=now - _ranking_stale_after())
+        | Q(status=Job.Status.FAILED, attempts__gte=MAX_RANKING_ATTEMPTS)
     )
     return list(
         Round.objects.annotate(newest=Subquery(newest))

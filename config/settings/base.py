@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.RequestGuardMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,18 +118,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
-# Longer than the longest task, so a running task is not delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+# Redis hands an unacknowledged message out again after this long. It must stay longer than the hard time limit
+# (the longest a task can run), or a running task is delivered twice; no longer than that plus a minute, so a
+# message of a worker killed outright comes back soon. A lost ranking does not wait for it: the sweeper takes it
+# back after WISER_RANKING_STALE_SECONDS without a heartbeat.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60)
+}
 CELERY_TASK_DEFAULT_QUEUE = "wiser"
-# The sweeper leaves fresh work alone for a grace period, and treats a job still "running" past the hard time
+# The sweeper leaves fresh work alone for a grace period, and treats a card "in progress" past the hard time
 # limit as lost (its worker died).
 WISER_SWEEP_GRACE_SECONDS = env.int("WISER_SWEEP_GRACE_SECONDS", default=30)
 WISER_SWEEP_LOST_AFTER_SECONDS = env.int("WISER_SWEEP_LOST_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+WISER_SWEEP_INTERVAL_SECONDS = env.float("WISER_SWEEP_INTERVAL_SECONDS", default=15.0)
+# A running ranking touches its Job row every WISER_RANKING_HEARTBEAT_SECONDS; one silent for
+# WISER_RANKING_STALE_SECONDS was lost and is taken over (by the sweeper or the next vote's ranking).
+WISER_RANKING_HEARTBEAT_SECONDS = env.float("WISER_RANKING_HEARTBEAT_SECONDS", default=5.0)
+WISER_RANKING_STALE_SECONDS = env.int("WISER_RANKING_STALE_SECONDS", default=20)
 # Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 20).
 WISER_SCHEDULE_ON_REQUEST = env.bool("WISER_SCHEDULE_ON_REQUEST", default=CELERY_TASK_ALWAYS_EAGER)
 WISER_SCHEDULE_TICK_SECONDS = env.int("WISER_SCHEDULE_TICK_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": 60.0},
+    "sweep-pending-work": {"task": "operations.tasks.sweep_pending_work", "schedule": WISER_SWEEP_INTERVAL_SECONDS},
     # Reads only show the stage the dates call for; this records the moves (decision 20).
     "apply-stage-schedules": {"task": "deliberation.tasks.apply_stage_schedules", "schedule": 60.0},
 }
@@ -193,6 +204,8 @@ AXES_LOCKOUT_CALLABLE = "frontend.views.lockout"
 # One client-address rule for sign-in lockouts and rate limits: WISER_TRUSTED_PROXY_COUNT's (core.ratelimit.client_ip).
 # ipware's proxy_count reads X-Forwarded-For from the left, which a client can forge behind our proxy; decision 22.
 AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip_for_axes"
+# axes stores the username in a varchar(255): a longer one (or one holding NUL) must not reach PostgreSQL.
+AXES_USERNAME_CALLABLE = "config.security.axes_username"
 
 # Fixed-window limits per scope (atomic counters in the cache: Redis in production); see docs/security.md.
 WISER_RATE_LIMITS = {
@@ -222,6 +235,11 @@ REST_FRAMEWORK = {
         "deliberation.auth.ParticipantTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "core.apis_common.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -5,6 +5,7 @@ graph for the page's interactive view and its printed image. What each figure me
 """
 
 import math
+import re
 from collections import Counter
 from statistics import median
 from typing import Any
@@ -329,7 +330,7 @@ def values_per_context_param(raw: str | None) -> int | None:
         return REPORT_VALUES_PER_CONTEXT
     if raw == "all":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not re.fullmatch(r"[0-9]+", raw) or int(raw) < 1:  # ASCII digits: str.isdigit() also takes "²"
         raise ValidationError({"values": [_("Give a whole number from 1, or 'all'.")]})
     return int(raw)
 

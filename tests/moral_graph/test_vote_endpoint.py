@@ -81,8 +81,8 @@ def test_a_deleted_participants_token_cannot_vote():
     client = _client(person)
     anonymous = participant_delete(participant=person)
     response = _vote(client, story)
-    # 403, not 401: DRF answers 401 only when the view's first authenticator names a scheme (sessions do not).
-    assert response.status_code == 403
+    # 401 with the participant scheme, as `me/` answers the same token (issue 15).
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Participant"
     assert response.json()["error"]["code"] == "authentication_failed"
     assert not WiserVote.objects.exists()
     assert StoryAssignment.objects.filter(participant=anonymous, story=story).exists()

@@ -115,24 +115,29 @@ class Worker:
         }
         self.process: subprocess.Popen | None = None
 
+    ready_marker = "ready."
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "tests.reliability.worker_main",
+            "-Q",
+            "wiser",
+            "-n",
+            f"{self.name}@%h",
+            f"--concurrency={self.concurrency}",
+            "--pool=prefork",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+
     def start(self) -> "Worker":
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.reliability.worker_main",
-                    "-Q",
-                    "wiser",
-                    "-n",
-                    f"{self.name}@%h",
-                    f"--concurrency={self.concurrency}",
-                    "--pool=prefork",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                self.command(),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -140,7 +145,7 @@ class Worker:
                 start_new_session=True,
             )
         wait_for(
-            lambda: "ready." in self.log() or self.process.poll() is not None,
+            lambda: self.ready_marker in self.log() or self.process.poll() is not None,
             timeout=60,
             what=f"worker {self.name} to be ready",
             workers=[self],
@@ -175,6 +180,24 @@ class Worker:
         """The test is over: kill the worker outright (its private Redis goes too, so nothing is left queued)."""
         if self.process is not None and self.process.poll() is None:
             self.kill9()
+
+
+class Beat(Worker):
+    """`celery beat` in its own process group, as deployed (deploy/Procfile): it only sends the periodic tasks."""
+
+    ready_marker = "beat: Starting"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={self.log_path.with_suffix('.schedule')}",
+        ]
 
 
 def _reset_broker_pools() -> None:
@@ -219,6 +242,23 @@ def start_worker(private_redis, tmp_path) -> Iterator[Callable[..., Worker]]:
     finally:
         for worker in started:
             worker.stop()
+
+
+@pytest.fixture
+def start_beat(private_redis, tmp_path) -> Iterator[Callable[..., Beat]]:
+    """start_beat(**env) starts `celery beat` on the private Redis; it is stopped after the test."""
+    started: list[Beat] = []
+
+    def start(**env: str) -> Beat:
+        beat = Beat("beat", private_redis.url, tmp_path, 0, env).start()
+        started.append(beat)
+        return beat
+
+    try:
+        yield start
+    finally:
+        for beat in started:
+            beat.stop()
 
 
 @pytest.fixture
