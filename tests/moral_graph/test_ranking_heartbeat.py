@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from deliberation.models import Job
-from operations.tasks import sweep_pending_work
 from moral_graph import services
 from moral_graph.models import RankingRun
+from operations.tasks import sweep_pending_work
 from tests.factories import voting_round
 from tests.reliability.invariants import assert_current_ranking_is_up_to_date, cast_votes
 
