@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
 from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
-from deliberation.models import Round
+from deliberation.models import Round, Stage
 from llm.models import LLMCall
 from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
@@ -265,6 +265,28 @@ def report_participation(*, round_: Round) -> dict[str, Any]:
     }
 
 
+def report_version(*, round_: Round, run, public) -> dict[str, Any]:
+    """Which version of the result this is: the public one or an earlier or unpublished run; whether and why the
+    public result was revised, with the earlier versions it replaced (docs/report.md, "Published means frozen")."""
+    revisions = selectors.ranking_revisions(round_=round_)
+    frozen = round_.stage == Stage.PUBLISHED and round_.published_ranking_id is not None
+    if public is not None and run.pk == public.pk:
+        version = "published" if frozen else "live"
+    elif run.pk in selectors.once_public_run_ids(round_=round_):
+        version = "earlier"
+    else:
+        version = "unpublished"
+    revision = next((r for r in revisions if r["runId"] == run.pk), None)
+    return {
+        "version": version,
+        "frozen": frozen,
+        "publicRunId": public.pk if public is not None else None,
+        "revised": revision is not None,
+        "revision": revision,
+        "revisions": revisions,
+    }
+
+
 def report_methodology(*, round_: Round, run) -> dict[str, Any]:
     """The parameters, thresholds, models and prompt versions behind the round's current ranking."""
     dedup = thresholds_for(round_.dedup_threshold)
@@ -335,13 +357,16 @@ def values_per_context_param(raw: str | None) -> int | None:
 
 
 def report_build(
-    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT
+    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
     `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
+    `run` is the run to show (an earlier version, or an organizer's preview); by default the public one
+    (`selectors.public_run`: frozen once the round is published).
     """
-    run = selectors.current_run(round_=round_)
+    public = selectors.public_run(round_=round_)
+    run = public if run is None else run
     report: dict[str, Any] = {
         "round": {
             "slug": round_.slug,
@@ -364,6 +389,7 @@ def report_build(
         "publishedAt": run.published_at.isoformat() if run.published_at else None,
         "parameters": run.parameters,
         "softwareVersion": run.software_version,
+        **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
     snapshots = selectors.snapshots_of(run=run)
