@@ -124,6 +124,8 @@ def export_build(*, round_, run=None) -> dict[str, Any]:
                 "values": result.get("values", []),
                 "support": result.get("support"),
                 "pTop": result.get("pTop"),
+                "winnerVoters": result.get("winnerVoters"),
+                "minVoters": result.get("minVoters", 0),
                 "nVotes": result.get("nVotes", 0),
                 "nVoters": result.get("nVoters", 0),
                 "parameters": result.get("parameters", {}),
@@ -488,6 +490,9 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
             n_boot=int(parameters["bootstrapResamples"]),
             seed=int(parameters["seed"]),
             voter_groups=groups,
+            # Runs made before posterior draws joined the intervals name no interval method: the bootstrap alone.
+            interval=entry.get("parameters", {}).get("interval", "bootstrap"),
+            min_broad_voters=int(entry.get("minVoters", 0)),
         )
     return results
 

@@ -5,28 +5,26 @@ graph for the page's interactive view and its printed image. What each figure me
 """
 
 import math
-from collections import Counter
-from statistics import median
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
-from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
+from cards.models import CanonicalValue
 from deliberation.models import Round, Stage
 from llm.models import LLMCall
 from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
-from moral_graph.models import TransitionStory, WiserVote
+from moral_graph.models import TransitionStory
+from moral_graph.participation import participation_figures
 
 # rank_context's default: a group counts for bridging only with this many voters.
 MIN_GROUP_VOTERS = 5
 # The support levels of moral_graph.ranking._support, as the report states them.
 SUPPORT_BROAD_P_TOP = 0.9
 SUPPORT_SOME_P_TOP = 0.5
-EVALUATION_SCALE = (1, 2, 3, 4, 5)
 
 METHOD_DESCRIPTIONS = {
     "bt": "Bradley-Terry: each 'wiser' answer counts as the later value beating the earlier one and each 'not "
@@ -143,9 +141,12 @@ def _context_entry(
         ]
         incoming.sort(key=lambda e: (-e["counts"]["markedWiser"], e["sourceTitle"]))
         empty = {"wiser": 0, "notWiser": 0, "unsure": 0}
+        low, high = entry["rankInterval"]
         ranked.append(
             {
                 **entry,
+                # The rank as readers see it: its 95% range, never a bare number when the range is wider.
+                "rankLabel": str(low) if low == high else f"{low}–{high}",
                 "title": value.title,
                 "description": value.description,
                 "policies": value.policies,
@@ -201,6 +202,9 @@ def _context_entry(
         "description": snapshot.context.description if snapshot.context else "",
         "support": result.get("support"),
         "pTop": result.get("pTop"),
+        # Distinct people on the winner's stories, and the fewest a support level is called from.
+        "winnerVoters": result.get("winnerVoters"),
+        "minVoters": result.get("minVoters", ranking.MIN_BROAD_VOTERS),
         "nVotes": result.get("nVotes", 0),
         "nVoters": result.get("nVoters", 0),
         "methodParameters": result.get("parameters", {}),
@@ -220,49 +224,10 @@ def _context_entry(
     }
 
 
-def _evaluation(values: list[int | None]) -> dict[str, Any]:
-    answered = [v for v in values if v is not None]
-    counts = Counter(answered)
-    return {
-        "answered": len(answered),
-        "mean": sum(answered) / len(answered) if answered else None,
-        "distribution": [{"answer": a, "count": counts.get(a, 0)} for a in EVALUATION_SCALE],
-    }
-
-
 def report_participation(*, round_: Round) -> dict[str, Any]:
-    """Who took part and how: joined, finished, cards, values, votes, confirmations, time and evaluation."""
-    people = list(
-        round_.participants.values_list(
-            "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated"
-        )
-    )
-    minutes = [(done - joined).total_seconds() / 60 for joined, done, *_ in people if done is not None]
-    cards = ValuesCard.objects.filter(round=round_).aggregate(
-        total=Count("id"), hidden=Count("id", filter=Q(status=ValuesCard.Status.HIDDEN))
-    )
-    confirmations = MergeConfirmation.objects.filter(merge__card__round=round_).aggregate(
-        total=Count("id"), same=Count("id", filter=Q(answer=MergeConfirmation.Answer.SAME))
-    )
-    votes = WiserVote.objects.filter(story__round=round_)
-    return {
-        "joined": len(people),
-        "simulated": sum(1 for *_, simulated in people if simulated),
-        "finished": len(minutes),
-        "cards": cards["total"],
-        "cardsHidden": cards["hidden"],
-        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
-        "stories": TransitionStory.objects.filter(round=round_, is_hidden=False).count(),
-        "votes": votes.count(),
-        "voters": votes.values("participant_id").distinct().count(),
-        "confirmations": confirmations["total"],
-        "confirmationRate": confirmations["same"] / confirmations["total"]
-        if confirmations["total"]
-        else None,
-        "medianMinutes": median(minutes) if minutes else None,
-        "represented": _evaluation([p[2] for p in people]),
-        "fair": _evaluation([p[3] for p in people]),
-    }
+    """Who took part and how (moral_graph.participation: the same figures the organizers' console shows)."""
+    figures = participation_figures(round_=round_)
+    return {key: value for key, value in figures.items() if key not in ("cardsPending", "cardsReview", "coverage")}
 
 
 def report_version(*, round_: Round, run, public) -> dict[str, Any]:
@@ -323,6 +288,8 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
         "thresholds": {
             "supportBroadPTop": SUPPORT_BROAD_P_TOP,
             "supportSomePTop": SUPPORT_SOME_P_TOP,
+            "supportMinVoters": ranking.MIN_BROAD_VOTERS,
+            "intervals": ranking.DEFAULT_INTERVAL,
             "bridgingMinGroupVoters": MIN_GROUP_VOTERS,
             "maiMinWiser": ranking.MAI_MIN_WISER,
             "maiMinLikelihood": ranking.MAI_MIN_LIKELIHOOD,
