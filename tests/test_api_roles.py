@@ -74,8 +74,8 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
         _only({"participant": 201}),
     ),
     ("get", "/api/v1/cards/{card_id}/"): (None, PARTICIPANT),
-    # The author may edit, but not once voting has started (docs/decisions.md 1): 409 for them.
-    ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 409})),
+    # The author may edit, but not once voting has started (docs/decisions.md 1): 400 with the reason.
+    ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 400})),
     ("post", "/api/v1/cards/{card_id}/confirm/"): ({"answer": "same"}, PARTICIPANT),
     ("get", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
     ("post", "/api/v1/stories/{story_id}/vote/"): ({"answer": "wiser"}, _only({"participant": 201})),
