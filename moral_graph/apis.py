@@ -56,10 +56,20 @@ class StoryOut(serializers.ModelSerializer):
     from_value = ValueBrief()
     to_value = ValueBrief()
     vote = serializers.SerializerMethodField()
+    illustrative = serializers.SerializerMethodField(
+        help_text="True for a template story: written from the two values' own words, not told by a person."
+    )
+    question = serializers.SerializerMethodField(help_text="The direction asked about, in words.")
 
     class Meta:
         model = TransitionStory
-        fields = ["id", "context", "from_value", "to_value", "text", "vote"]
+        fields = ["id", "context", "from_value", "to_value", "text", "illustrative", "question", "vote"]
+
+    def get_illustrative(self, story: TransitionStory) -> bool:
+        return story.origin == TransitionStory.Origin.TEMPLATE
+
+    def get_question(self, story: TransitionStory) -> str:
+        return f"Is moving from “{story.from_value.title}” to “{story.to_value.title}” wiser in this situation?"
 
     @extend_schema_field(ContextBrief)
     def get_context(self, story: TransitionStory) -> dict:

@@ -225,13 +225,15 @@ def assignments_next(*, participant: Participant) -> list[TransitionStory]:
             n_votes=_story_count(WiserVote.objects.all()),
         )
         .order_by("pk")
-        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes")
+        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes", "context_id")
     )
+    # Nobody judges both directions of one pair: the second would only echo the first answer.
+    taken = {(s.context_id, frozenset((s.from_value_id, s.to_value_id))) for s in assigned}
     rng = random.Random(f"{participant.pk}")  # noqa: S311 - ordering ties, not security
     minimum = round_.min_votes_per_story
 
     def priority(row: tuple) -> tuple:
-        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes = row
+        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes, _context = row
         share = (n_wiser + 1) / (n_votes + 2)
         uncertainty = share * (1 - share) / (n_votes + 1)
         touches_own = from_value_id in own_values or to_value_id in own_values
@@ -244,7 +246,15 @@ def assignments_next(*, participant: Participant) -> list[TransitionStory]:
             rng.random(),
         )
 
-    chosen = sorted(candidates, key=priority)[:missing]
+    chosen = []
+    for row in sorted(candidates, key=priority):
+        pair = (row[6], frozenset((row[1], row[2])))
+        if pair in taken:
+            continue
+        taken.add(pair)
+        chosen.append(row)
+        if len(chosen) == missing:
+            break
     with transaction.atomic():
         StoryAssignment.objects.bulk_create(
             [StoryAssignment(participant=participant, story_id=row[0]) for row in chosen],
