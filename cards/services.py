@@ -171,7 +171,8 @@ def _represent_after_edit(value: CanonicalValue, edited: ValuesCard) -> None:
 def _release_represented(card: ValuesCard, placed_in: CanonicalValue) -> None:
     """Values the card represents but is no longer in (it was edited and placed elsewhere): the earliest remaining
     card represents each, or the value retires when none is left."""
-    for value in CanonicalValue.objects.filter(representative=card, is_active=True).exclude(pk=placed_in.pk):
+    represented = CanonicalValue.objects.filter(representative=card, is_active=True).exclude(pk=placed_in.pk)
+    for value in represented.only("pk"):
         successor = (
             ValuesCard.objects.filter(merges__value=value, merges__undone_at__isnull=True).order_by("id").first()
         )
