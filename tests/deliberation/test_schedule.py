@@ -103,7 +103,8 @@ def test_a_participant_page_applies_a_passed_closing_date_at_once():
 def _voter_with_stories(slug: str):
     from moral_graph import services as graph_services
 
-    round_, people = voting_round(slug, people=3)
+    # Four people: two pairs of values, so the voter gets two stories (never both directions of one pair).
+    round_, people = voting_round(slug, people=4)
     return round_, people[0], graph_services.assignments_next(participant=people[0])
 
 
