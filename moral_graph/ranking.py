@@ -32,7 +32,7 @@ POSTERIOR_DENSE_LIMIT = 2000
 POSTERIOR_EXACT_LIMIT = 60
 POSTERIOR_OVERSAMPLING = 8
 # "Broadly supported" needs at least this many distinct voters on the winner's stories; chosen from the simulation
-# (`python -m moral_graph.simulate calibrate`, docs/ranking.md "How many voters a clear result needs").
+# (`python -m moral_graph.simulate calibrate`, docs/ranking.md "Small rounds: intervals and the voter minimum").
 MIN_BROAD_VOTERS = 20
 TOO_FEW_VOTERS = "too few voters to call"
 # How rank and score intervals are drawn: the voter bootstrap alone, or with draws from the Bradley–Terry
