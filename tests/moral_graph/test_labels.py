@@ -73,3 +73,12 @@ def test_on_held_out_small_rounds_intervals_hold_the_truth_and_clear_winners_are
         assert row["broadRight"] >= 0.95 * row["broad"], row
     assert [row["voters"] for row in rows] == [10, 40, 200]
     assert rows[0]["broad"] == 0, "nobody is called broadly supported from 10 voters"
+
+
+def test_guidance_from_too_few_voters_is_held_lightly():
+    from moral_graph.guidance import GuidanceContext, GuidanceValue, guidance_block
+
+    value = GuidanceValue(value_id=1, title="Space to say no", description="", policies=["BOUNDARIES she states"],
+                          score=1.0, score_interval=[0.5, 1.0], rank=1, rank_interval=[1, 1], p_top=1.0, n_votes=6)
+    block = guidance_block(GuidanceContext(context_id=1, name="In distress", support=TOO_FEW_VOTERS), [value])
+    assert "Too few people judged these values" in block
