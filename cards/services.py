@@ -18,7 +18,7 @@ from cards import dedup, judge
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
 from cards.validation import validate_card
 from core import events
-from core.errors import Conflict, Forbidden, NotFound, WrongStage
+from core.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
 from core.queue import enqueue_on_commit
 from deliberation.models import Context, Participant, Question, Round, Stage
 from deliberation.permissions import can
@@ -98,10 +98,21 @@ def card_submit(
     return card
 
 
+class CardLocked(DomainError):
+    """A card edit after voting opened (400: the request cannot succeed in this round any more)."""
+
+    code = "card_locked"
+
+
 def card_update(
     *, participant: Participant, card: ValuesCard, title, description, policies, context_id=None
 ) -> ValuesCard:
-    """Let the author edit their card until the voting stage; it is placed again."""
+    """Let the author edit their card until the voting stage; it is placed again.
+
+    A value whose representative card is edited shows the edit at once (and is embedded again); when the text
+    changed the card is deduplicated again. Once voting opens, edits are refused: people vote on the values as
+    they read them then.
+    """
     if card.author_id != participant.pk:
         raise Forbidden(_("Only the author can edit this card."))
     fields = validate_card(title=title, description=description, policies=policies)
@@ -109,9 +120,19 @@ def card_update(
     with transaction.atomic():
         round_ = round_lock(round_id=participant.round_id)  # applies due stage dates first
         if round_.stage != Stage.ARTICULATION:
-            raise WrongStage(_("Cards can be edited only until the voting stage starts."))
+            raise CardLocked(
+                _(
+                    "Cards can no longer be edited: voting has started, and people are voting on the values "
+                    "as they were written then. Your card stays as it is."
+                )
+                if round_.stage in (Stage.VOTING, Stage.CLOSED, Stage.PUBLISHED)
+                else _("Cards can be edited only while the round collects cards.")
+            )
         locked = ValuesCard.objects.select_for_update().get(pk=card.pk)
-        locked.title, locked.description, locked.policies = fields.title, fields.description, fields.policies
+        text = (fields.title, fields.description, list(fields.policies))
+        if text == (locked.title, locked.description, list(locked.policies)) and context.pk == locked.context_id:
+            return locked
+        locked.title, locked.description, locked.policies = text
         locked.context = context
         locked.embedding = None
         locked.dedup_status = ValuesCard.DedupStatus.PENDING
@@ -119,10 +140,54 @@ def card_update(
         CardMerge.objects.filter(card=locked, undone_at__isnull=True).update(
             undone_at=timezone.now(), undo_reason="edited by its author"
         )
+        for value in CanonicalValue.objects.select_for_update().filter(representative=locked, is_active=True):
+            _represent_after_edit(value, locked)
         from cards.tasks import dedup_card
 
         enqueue_on_commit(dedup_card, locked.pk)
     return locked
+
+
+def _represent_after_edit(value: CanonicalValue, edited: ValuesCard) -> None:
+    """A value whose representative card was edited. Alone in it, the card's edit is the value's text at once
+    (embedded again when next compared). With other cards, the earliest of them represents the value while the
+    edited card is compared again, so the edit is judged against the others and not against itself; if it rejoins
+    and reads best, it represents the value again (`_refresh_representative`)."""
+    others = (
+        ValuesCard.objects.filter(merges__value=value, merges__undone_at__isnull=True)
+        .exclude(pk=edited.pk)
+        .order_by("id")
+    )
+    source = others.first() or edited
+    CanonicalValue.objects.filter(pk=value.pk).update(
+        representative=source,
+        title=source.title,
+        description=source.description,
+        policies=source.policies,
+        embedding=None if source is edited else source.embedding,
+        updated_at=timezone.now(),
+    )
+
+
+def _release_represented(card: ValuesCard, placed_in: CanonicalValue) -> None:
+    """Values the card represents but is no longer in (it was edited and placed elsewhere): the earliest remaining
+    card represents each, or the value retires when none is left."""
+    represented = CanonicalValue.objects.filter(representative=card, is_active=True).exclude(pk=placed_in.pk)
+    for value in represented.only("pk"):
+        successor = (
+            ValuesCard.objects.filter(merges__value=value, merges__undone_at__isnull=True).order_by("id").first()
+        )
+        if successor is None:
+            _retire_if_empty(value)
+            continue
+        CanonicalValue.objects.filter(pk=value.pk).update(
+            representative=successor,
+            title=successor.title,
+            description=successor.description,
+            policies=successor.policies,
+            embedding=successor.embedding,
+            updated_at=timezone.now(),
+        )
 
 
 def card_hide(*, actor, card: ValuesCard, reason: str, hidden: bool = True) -> ValuesCard:
@@ -453,6 +518,7 @@ def dedup_place_card(*, card_id: int, on_settled=None) -> CardMerge | None:
             ValuesCard.DedupStatus.REVIEW if decision == "review" else ValuesCard.DedupStatus.PLACED
         )
         card.save(update_fields=["dedup_status", "updated_at"])
+        _release_represented(card, value)
         if decision == "same":
             _refresh_representative(value)
         elif card.round.stage == Stage.VOTING:

@@ -52,6 +52,11 @@ urlpatterns = [
     path(
         "rounds/<slug:slug>/rankings/<int:run_id>/", graph_apis.RunDetailApi.as_view(), name="round-ranking"
     ),
+    path(
+        "rounds/<slug:slug>/rankings/<int:run_id>/publish/",
+        graph_apis.ReleaseApi.as_view(),
+        name="round-ranking-publish",
+    ),
     # Results.
     path("rounds/<slug:slug>/report/", graph_apis.ReportApi.as_view(), name="round-report"),
     path("rounds/<slug:slug>/exports/<str:kind>/", graph_apis.ExportApi.as_view(), name="round-export"),

@@ -72,6 +72,15 @@ class Round(models.Model):
     current_ranking = models.ForeignKey(
         "moral_graph.RankingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    published_ranking = models.ForeignKey(
+        "moral_graph.RankingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run readers of the published round see; later runs replace it only when published "
+        "explicitly (moral_graph.services.ranking_release).",
+    )
     translations = models.JSONField(
         default=dict, blank=True, help_text='Per language: {"es": {"title": ..., "description": ..., "consent_text": ...}}'
     )

@@ -324,14 +324,31 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
     if errors:
         raise ValidationError(errors)
     locked = Round.objects.select_for_update().get(pk=round_.pk)
+    previous = {name: getattr(locked, name) for name in changes}
     for name, value in changes.items():
         setattr(locked, name, value)
     _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
     locked.save()
     audit_log(
-        round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)}
+        round_=locked,
+        actor=actor,
+        action="round.update",
+        target=locked,
+        data={
+            "fields": sorted(changes),
+            "changes": {name: _audit_value(previous[name], value) for name, value in changes.items()},
+        },
     )
     return locked
+
+
+def _audit_value(before: Any, after: Any) -> dict[str, Any]:
+    """A setting's change as the audit log keeps it: JSON-safe before and after."""
+
+    def plain(value: Any) -> Any:
+        return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+    return {"from": plain(before), "to": plain(after)}
 
 
 @transaction.atomic
@@ -356,8 +373,17 @@ def _move_stage(locked: Round, stage: str, *, actor, action: str) -> Round:
     previous = locked.stage
     locked.stage = stage
     locked.stage_changed_at = timezone.now()
-    locked.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    audit_log(round_=locked, actor=actor, action=action, target=locked, data={"from": previous, "to": stage})
+    fields = ["stage", "stage_changed_at", "updated_at"]
+    data = {"from": previous, "to": stage}
+    if stage == Stage.PUBLISHED:
+        # Published means frozen: readers see this run until an organizer publishes another one explicitly
+        # (moral_graph.services.ranking_release). Publishing again after a step back keeps what was public.
+        if locked.published_ranking_id is None:
+            locked.published_ranking_id = locked.current_ranking_id
+            fields.append("published_ranking")
+        data["run"] = locked.published_ranking_id
+    locked.save(update_fields=fields)
+    audit_log(round_=locked, actor=actor, action=action, target=locked, data=data)
     # moral_graph starts what the new stage needs (stories for voting, the final ranking on closing).
     events.emit(events.ROUND_STAGE_CHANGED, round_id=locked.pk, stage=stage, previous=previous)
     return locked

@@ -449,13 +449,24 @@ def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
                 _("The stage is changed."),
             )
         elif action == "rank":
-
-            def rank():
-                if not can(request.user, round_, "rank"):
-                    raise DomainError(_("Your role does not allow ranking."))
-                graph_services.ranking_compute(round_id=round_.pk)
-
-            _act(request, rank, _("The ranking is computed."))
+            _act(
+                request,
+                lambda: graph_services.ranking_request(actor=request.user, round_=round_, now=True),
+                _("The ranking is computed.")
+                if round_.stage != Stage.PUBLISHED
+                else _("The ranking is computed. Readers still see the published result until you publish this run."),
+            )
+        elif action == "publish_run":
+            _act(
+                request,
+                lambda: graph_services.ranking_release(
+                    actor=request.user,
+                    round_=round_,
+                    run_id=request.POST.get("run"),
+                    reason=request.POST.get("reason", ""),
+                ),
+                _("This run is now the published result; the report says it was revised, when and why."),
+            )
         return redirect("frontend:console-round", slug=round_.slug)
     round_.refresh_from_db()
     return render(
@@ -465,6 +476,7 @@ def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
             **_base(request, round_, "dashboard"),
             **_live_context(round_),
             "steps": _stage_steps(round_),
+            "versions": graph_selectors.ranking_versions(round_=round_),
             "join_url": request.build_absolute_uri(
                 reverse("frontend:join", args=[round_.slug, round_.join_token])
             ),

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from deliberation import selectors
-from deliberation.permissions import can_read_report
+from deliberation.permissions import can, can_read_report
+from moral_graph import selectors as graph_selectors
 from moral_graph.selectors.report import report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
@@ -57,11 +58,20 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     except ValidationError as exc:
         message = " ".join(exc.message_dict["values"])
         return render(request, "frontend/error.html", {"round": round_, "message": message}, status=400)
-    data = report_build(round_=round_, values_per_context=limit)
+    run = None
+    if request.GET.get("run"):
+        run = graph_selectors.run_for_reader(
+            round_=round_, run_id=request.GET["run"], organizer=can(request.user, round_, "view_report")
+        )
+        if run is None:
+            message = _("There is no such version of this report for you to read.")
+            return render(request, "frontend/error.html", {"round": round_, "message": message}, status=404)
+    data = report_build(round_=round_, values_per_context=limit, run=run)
     exports = []
     if data["ranking"] is not None:
+        query = f"?run={run.pk}" if run is not None else ""
         exports = [
-            {"kind": kind, "url": reverse("api:round-export", kwargs={"slug": round_.slug, "kind": kind})}
+            {"kind": kind, "url": reverse("api:round-export", kwargs={"slug": round_.slug, "kind": kind}) + query}
             for kind in EXPORT_KINDS
         ]
     return render(

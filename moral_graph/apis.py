@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Conflict, Forbidden, NotFound
-from core.queue import enqueue_on_commit
 from deliberation.apis import (
     bool_param,
     choice_param,
@@ -26,7 +25,7 @@ from deliberation.apis import (
 )
 from deliberation.auth import ParticipantTokenAuthentication
 from deliberation.models import Participant
-from deliberation.permissions import can_read_report
+from deliberation.permissions import can, can_read_report
 from moral_graph import selectors, services
 from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
 from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote
@@ -58,10 +57,20 @@ class StoryOut(serializers.ModelSerializer):
     from_value = ValueBrief()
     to_value = ValueBrief()
     vote = serializers.SerializerMethodField()
+    illustrative = serializers.SerializerMethodField(
+        help_text="True for a template story: written from the two values' own words, not told by a person."
+    )
+    question = serializers.SerializerMethodField(help_text="The direction asked about, in words.")
 
     class Meta:
         model = TransitionStory
-        fields = ["id", "context", "from_value", "to_value", "text", "vote"]
+        fields = ["id", "context", "from_value", "to_value", "text", "illustrative", "question", "vote"]
+
+    def get_illustrative(self, story: TransitionStory) -> bool:
+        return story.origin == TransitionStory.Origin.TEMPLATE
+
+    def get_question(self, story: TransitionStory) -> str:
+        return f"Is moving from “{story.from_value.title}” to “{story.to_value.title}” wiser in this situation?"
 
     @extend_schema_field(ContextBrief)
     def get_context(self, story: TransitionStory) -> dict:
@@ -190,23 +199,59 @@ class QueuedOut(serializers.Serializer):
 
 
 class RankApi(APIView):
-    """Ask for the round's ranking to be recomputed now (moderator or owner)."""
+    """Ask for the round's ranking to be recomputed now (moderator or owner); recorded in the audit log.
+
+    On a published round the new run is for organizers to inspect; readers keep the published one until it is
+    published with `rankings/<id>/publish/`."""
 
     @extend_schema(request=RankIn, responses={202: QueuedOut})
     def post(self, request: Request, slug: str) -> Response:
-        from moral_graph.ranking import METHODS
-        from moral_graph.tasks import rank_round
-
         round_ = round_or_404(slug)
         require_organizer(request, round_, "rank")
         data = RankIn(data=request.data)
         data.is_valid(raise_exception=True)
-        method = data.validated_data.get("method")
-        if method is not None and method not in METHODS:
-            raise serializers.ValidationError({"method": [f"One of {', '.join(METHODS)}."]})
-        # After commit and without failing on a broker outage: the sweeper re-sends a ranking that fell behind.
-        enqueue_on_commit(rank_round, round_.pk, method)
+        services.ranking_request(actor=request.user, round_=round_, method=data.validated_data.get("method"))
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class ReleaseIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Why the published result is revised; readers see it.")
+
+
+class ReleaseApi(APIView):
+    """Publish this run: make another run the published round's result, with a reason (owner; audit-logged)."""
+
+    @extend_schema(request=ReleaseIn, responses={200: OpenApiResponse(OpenApiTypes.OBJECT)})
+    def post(self, request: Request, slug: str, run_id: int) -> Response:
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "advance_stage")
+        data = ReleaseIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.ranking_release(
+            actor=request.user, round_=round_, run_id=run_id, reason=data.validated_data["reason"]
+        )
+        return Response({"runId": run.pk, "method": run.method, "published": True})
+
+
+def _requested_run(request: Request, round_):
+    """The run named by the `run` query parameter (an earlier version, or an organizer's preview), else None."""
+    raw = request.query_params.get("run")
+    if raw in (None, ""):
+        return None
+    run = selectors.run_for_reader(
+        round_=round_, run_id=raw, organizer=can(request.user, round_, "view_report")
+    )
+    if run is None:
+        raise NotFound("No such ranking run of this round for you to read.")
+    return run
+
+
+RUN_PARAMETER = OpenApiParameter(
+    "run",
+    OpenApiTypes.INT,
+    description="A run id: an earlier published version (anyone who may read the report) or any finished run "
+    "(organizers). Default: the run readers see (frozen once the round is published).",
+)
 
 
 class ReportApi(APIView):
@@ -220,7 +265,8 @@ class ReportApi(APIView):
                 description=f"How many values of each context to detail, best first: a whole number from 1, "
                 f"or 'all' (default {REPORT_VALUES_PER_CONTEXT}; `valuesTotal` says how many there are).",
                 pattern="^(all|0*[1-9][0-9]*)$",
-            )
+            ),
+            RUN_PARAMETER,
         ],
         responses=OpenApiResponse(
             OpenApiTypes.OBJECT,
@@ -231,7 +277,7 @@ class ReportApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         round_ = _readable_round(request, slug)
         limit = values_per_context_param(request.query_params.get("values"))
-        return Response(report_build(round_=round_, values_per_context=limit))
+        return Response(report_build(round_=round_, values_per_context=limit, run=_requested_run(request, round_)))
 
 
 def _readable_round(request: Request, slug: str):
@@ -264,11 +310,12 @@ def export_response(data: dict, kind: str, slug: str) -> HttpResponse:
 
 
 class ExportApi(APIView):
-    """The current ranking run as JSON (recomputable with verify_export), zipped CSV tables or GraphML."""
+    """The run readers see (or `?run=` an earlier one) as JSON (recomputable with verify_export), zipped CSV tables or GraphML."""
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_KINDS))
+            OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_KINDS)),
+            RUN_PARAMETER,
         ],
         responses={
             (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="docs/exports.md"),
@@ -281,7 +328,7 @@ class ExportApi(APIView):
         if kind not in EXPORT_KINDS:
             raise NotFound(f"No export of kind {kind!r}: one of {', '.join(EXPORT_KINDS)}.")
         try:
-            data = export_build(round_=round_)
+            data = export_build(round_=round_, run=_requested_run(request, round_))
         except ExportError as exc:
             raise Conflict(str(exc), code="no_ranking") from exc
         return export_response(data, kind, round_.slug)
@@ -402,6 +449,7 @@ class RoundVoteListApi(generics.ListAPIView):
 class RunOut(serializers.ModelSerializer):
     status = serializers.CharField(help_text="computing, published, superseded or failed.")
     is_current = serializers.SerializerMethodField()
+    is_public = serializers.SerializerMethodField()
 
     class Meta:
         model = RankingRun
@@ -416,10 +464,18 @@ class RunOut(serializers.ModelSerializer):
             "created_at",
             "published_at",
             "is_current",
+            "is_public",
         ]
 
     def get_is_current(self, run: RankingRun) -> bool:
         return run.round.current_ranking_id == run.pk
+
+    def get_is_public(self, run: RankingRun) -> bool:
+        """Whether report readers see this run (on a published round: the published one, frozen)."""
+        round_ = run.round
+        if round_.stage == "published" and round_.published_ranking_id is not None:
+            return round_.published_ranking_id == run.pk
+        return round_.current_ranking_id == run.pk
 
 
 class SnapshotOut(serializers.Serializer):

@@ -94,13 +94,14 @@ def _pooled_edges(
     return edges
 
 
-def export_build(*, round_) -> dict[str, Any]:
-    """The round's current published run with the per-vote data needed to recompute it; ExportError if none."""
+def export_build(*, round_, run=None) -> dict[str, Any]:
+    """A run of the round (by default the one report readers see) with the per-vote data needed to recompute
+    it; ExportError if none."""
     from cards.models import CanonicalValue
     from deliberation.models import Participant
     from moral_graph import selectors
 
-    run = selectors.current_run(round_=round_)
+    run = selectors.public_run(round_=round_) if run is None else run
     if run is None:
         raise ExportError(f"The round '{round_.slug}' has no published ranking; rank it first (rank_round).")
     snapshots = [s for s in selectors.snapshots_of(run=run) if s.context_id is not None]
@@ -123,6 +124,8 @@ def export_build(*, round_) -> dict[str, Any]:
                 "values": result.get("values", []),
                 "support": result.get("support"),
                 "pTop": result.get("pTop"),
+                "winnerVoters": result.get("winnerVoters"),
+                "minVoters": result.get("minVoters", 0),
                 "nVotes": result.get("nVotes", 0),
                 "nVoters": result.get("nVoters", 0),
                 "parameters": result.get("parameters", {}),
@@ -487,6 +490,9 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
             n_boot=int(parameters["bootstrapResamples"]),
             seed=int(parameters["seed"]),
             voter_groups=groups,
+            # Runs made before posterior draws joined the intervals name no interval method: the bootstrap alone.
+            interval=entry.get("parameters", {}).get("interval", "bootstrap"),
+            min_broad_voters=int(entry.get("minVoters", 0)),
         )
     return results
 

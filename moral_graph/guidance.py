@@ -244,6 +244,8 @@ def guidance_block(
     )
     if context.support == "contested":
         lines.append("They did not clearly agree on the wisest value, so hold this guidance lightly.")
+    elif context.support == "too few voters to call":
+        lines.append("Too few people judged these values to call a result, so hold this guidance lightly.")
     lines.append("When you respond, attend to:")
     for number, value in enumerate(values, start=1):
         lines.append("")

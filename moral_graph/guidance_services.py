@@ -81,7 +81,7 @@ def guidance_contexts(*, round_: Round) -> tuple[RankingRun, list[guidance.Guida
     """The contexts of the round's current published ranking with their ranked values (best first)."""
     if not guidance_available(round_=round_):
         raise WrongStage("Guidance is available once the round's results are published.")
-    run = selectors.current_run(round_=round_)
+    run = selectors.public_run(round_=round_)
     if run is None:
         raise Conflict("No ranking has been published for this round yet.", code="no_ranking")
     snapshots = [s for s in selectors.snapshots_of(run=run) if s.context_id is not None]

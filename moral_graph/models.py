@@ -1,5 +1,6 @@
 """Transition stories, assignments, wiser votes (with their history) and ranking snapshots."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -141,6 +142,22 @@ class RankingSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "question", "context"], name="snapshot_unique_context"),
         ]
+
+
+class RankingRelease(models.Model):
+    """An organizer made another run the published round's public result: when, why and what it replaced."""
+
+    round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="ranking_releases")
+    run = models.ForeignKey(RankingRun, on_delete=models.CASCADE, related_name="releases")
+    previous_run = models.ForeignKey(RankingRun, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=1000)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["round", "created_at"])]
 
 
 class GuidanceRequest(models.Model):

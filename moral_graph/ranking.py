@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
-from scipy.special import xlogy
+from scipy.special import expit, xlogy
 from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging
@@ -24,6 +25,20 @@ MAI_MIN_LIKELIHOOD = 0.33
 MAI_MAX_ENTROPY = 1.69
 WILSON_Z = 1.959963984540054
 TIE_DECIMALS = 12
+# Above this many parameters the posterior draws use the Hessian's diagonal only (a dense Cholesky costs n^3 / 3).
+POSTERIOR_DENSE_LIMIT = 2000
+# Up to this many parameters the posterior draws are importance-resampled from POSTERIOR_OVERSAMPLING times as
+# many normal proposals (exact in the limit); above, the normal approximation is used as it is.
+POSTERIOR_EXACT_LIMIT = 60
+POSTERIOR_OVERSAMPLING = 8
+# "Broadly supported" needs at least this many distinct voters on the winner's stories; chosen from the simulation
+# (`python -m moral_graph.simulate calibrate`, docs/ranking.md "Small rounds: intervals and the voter minimum").
+MIN_BROAD_VOTERS = 20
+TOO_FEW_VOTERS = "too few voters to call"
+# How rank and score intervals are drawn: the voter bootstrap alone, or with draws from the Bradley–Terry
+# posterior added to each refit (the default: the bootstrap alone covers too little with few voters).
+INTERVALS = ("bootstrap", "bootstrap+posterior")
+DEFAULT_INTERVAL = "bootstrap+posterior"
 
 _BT_VARIANTS = {
     "bt": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
@@ -241,6 +256,105 @@ def _present(row_src, row_dst, n_voted: int, has_votes: np.ndarray) -> np.ndarra
     return (incidence @ has_votes) > 0
 
 
+def _posterior_draws(problem, theta: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+    """Draws (parameters x n_draws) from the Bradley–Terry posterior, minus the fitted theta.
+
+    The proposal is the Laplace approximation N(theta, H^-1), H the negative Hessian of the log posterior at the
+    fit. When one value beats another unanimously the posterior is skewed (a smaller gap is far less likely than
+    the symmetric normal says), so up to POSTERIOR_EXACT_LIMIT parameters the draws are resampled by importance
+    weights (posterior / proposal); above, the votes are many and the normal is close. Added to the voter
+    bootstrap's refits, they carry the uncertainty the bootstrap misses with few voters: a resample of 10 voters
+    who agree has no spread, yet 10 votes cannot pin a value's strength down.
+    """
+    design = problem.design
+    n = design.n_params
+    rows = np.arange(len(design.src))
+    columns = [design.dst, design.src] + ([np.full(len(rows), design.n_values)] if design.acquiescence else [])
+    signs = [1.0, -1.0] + ([1.0] if design.acquiescence else [])
+    matrix = sp.csr_matrix(
+        (
+            np.concatenate([np.full(len(rows), sign) for sign in signs]),
+            (np.tile(rows, len(columns)), np.concatenate(columns)),
+        ),
+        shape=(len(rows), n),
+    )
+    wins, trials = np.asarray(problem.wins, dtype=np.float64), np.asarray(problem.trials, dtype=np.float64)
+    prior = np.broadcast_to(np.asarray(problem.prior, dtype=np.float64), (n,))
+    p = expit(matrix @ theta)
+    curvature = trials * p * (1.0 - p)
+    rng = np.random.default_rng([seed, 0x504F5354])
+    if n > POSTERIOR_DENSE_LIMIT:
+        diagonal = np.asarray(matrix.multiply(matrix).T @ curvature).ravel() + prior
+        return rng.standard_normal((n, n_draws)) / np.sqrt(diagonal)[:, None]
+    hessian = (matrix.T @ sp.diags(curvature) @ matrix).toarray()
+    hessian[np.arange(n), np.arange(n)] += prior
+    upper = np.linalg.cholesky(hessian).T
+    exact = n <= POSTERIOR_EXACT_LIMIT
+    n_proposed = n_draws * POSTERIOR_OVERSAMPLING if exact else n_draws
+    z = rng.standard_normal((n, n_proposed))
+    offsets = scipy.linalg.solve_triangular(upper, z, lower=False)
+    if not exact:
+        return offsets
+
+    def log_posterior(thetas: np.ndarray) -> np.ndarray:
+        delta = matrix @ thetas
+        return wins @ delta - trials @ np.logaddexp(0.0, delta) - 0.5 * (prior[:, None] * thetas**2).sum(axis=0)
+
+    log_weight = log_posterior(theta[:, None] + offsets) + 0.5 * (z**2).sum(axis=0)
+    weight = np.exp(log_weight - log_weight.max())
+    weight /= weight.sum()
+    if 1.0 / np.sum(weight**2) < n_draws:  # too few effective draws: keep the normal
+        return offsets[:, :n_draws]
+    return offsets[:, rng.choice(n_proposed, size=n_draws, p=weight)]
+
+
+def _canonical_order(votes: _Votes, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An order of the voted values that does not depend on their ids, and groups of values it cannot tell apart.
+
+    Values are ordered by fitted strength, then by a fingerprint of their votes (who voted, in which role, what);
+    posterior draws are made in this order, so renaming values never changes which draw a value gets. Values
+    equal in both are exchangeable as far as the votes go: their intervals and P(top) are pooled afterwards.
+    """
+    n_voted = len(theta)
+    voted_index = np.cumsum(votes.voted) - 1
+    fingerprint = np.zeros(n_voted, dtype=np.uint64)
+    for role, column in ((1, votes.vote_src), (2, votes.vote_dst)):
+        code = (votes.vote_voter.astype(np.uint64) << np.uint64(4)) + np.uint64(role * 4) + votes.answer.astype(
+            np.uint64
+        )
+        np.add.at(fingerprint, voted_index[column], _mix64(code))
+    strength = np.round(theta - theta.max(initial=0.0), 8)
+    order = np.lexsort((fingerprint, strength))
+    new_group = np.ones(n_voted, dtype=bool)
+    new_group[1:] = (strength[order][1:] != strength[order][:-1]) | (fingerprint[order][1:] != fingerprint[order][:-1])
+    groups = np.empty(n_voted, dtype=np.int64)
+    groups[order] = np.cumsum(new_group) - 1
+    return order, groups
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a fixed pseudo-random 64-bit hash of each integer (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+class _Permuted:
+    """A Bradley–Terry problem with its parameters renumbered: parameter order[i] becomes i."""
+
+    def __init__(self, problem, order: np.ndarray):
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        design = problem.design
+        self.design = bradley_terry.Design(
+            design.n_values, position[design.src], position[design.dst], design.acquiescence
+        )
+        self.wins, self.trials = problem.wins, problem.trials
+        self.prior = np.broadcast_to(np.asarray(problem.prior, dtype=np.float64), (design.n_params,))[order]
+
+
 def _bt_scores(
     votes: _Votes,
     n_boot: int,
@@ -250,6 +364,7 @@ def _bt_scores(
     unsure: str,
     prior: float,
     initial_scores=None,
+    interval: str = "bootstrap+posterior",
 ):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
@@ -290,21 +405,33 @@ def _bt_scores(
         return bradley_terry.Problem(design, wins, decisive, priors)
 
     initial = None if initial_scores is None else _initial_theta(votes, initial_scores, design.n_params)
-    theta, solver = bradley_terry.fit(problem(fold @ votes.counts.T.ravel().astype(np.float64)), initial)
+    point_problem = problem(fold @ votes.counts.T.ravel().astype(np.float64))
+    theta, solver = bradley_terry.fit(point_problem, initial)
     resampled = _resampled_counts(votes, n_boot, seed, fold)
     present = _present(
         design.src, design.dst, n_voted, (resampled[n_rows : 2 * n_rows] + resampled[2 * n_rows :]) > 0
     )
     boot_theta = bradley_terry.bootstrap(problem(resampled), theta, solver)
+    if interval == "bootstrap+posterior":
+        order, ties = _canonical_order(votes, theta[:n_voted])
+        if acquiescence:
+            order = np.append(order, n_voted)
+        draws = np.empty_like(boot_theta)
+        draws[order] = _posterior_draws(_Permuted(point_problem, order), theta[order], boot_theta.shape[1], seed)
+        boot_theta = boot_theta + draws
+        tie_groups = ties
+    else:
+        tie_groups = None
     exact = n_voted <= bradley_terry.EXACT_LIMIT
     parameters = {
         "prior": prior,
         "unsure": unsure,
+        "interval": interval,
         "bootstrap": "newton" if exact else f"{bradley_terry.APPROXIMATE_STEPS} chord steps",
     }
     if acquiescence:
         parameters["acquiescence"] = float(theta[-1])
-    return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted], present), parameters
+    return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted], present), parameters, tie_groups
 
 
 def _initial_theta(votes: _Votes, initial_scores: dict, n_params: int) -> np.ndarray:
@@ -350,7 +477,7 @@ def _mai_scores(votes: _Votes, n_boot: int, seed: int, *, impressions: np.ndarra
         "minWiserLikelihood": MAI_MIN_LIKELIHOOD,
         "maxEntropy": MAI_MAX_ENTROPY,
     }
-    return point, boot, parameters
+    return point, boot, parameters, None
 
 
 def _competition_ranks(scores: np.ndarray) -> np.ndarray:
@@ -358,8 +485,11 @@ def _competition_ranks(scores: np.ndarray) -> np.ndarray:
     return rankdata(-np.round(scores, TIE_DECIMALS), method="min", axis=0).astype(np.int64)
 
 
-def _support(p_top: float, rank_interval: list[int], has_winner: bool) -> str:
-    """The support level of a context from its winner's P(top) and 95% rank interval (docs/ranking.md)."""
+def _support(p_top: float, rank_interval: list[int], has_winner: bool, winner_voters: int, min_voters: int) -> str:
+    """The support level of a context from its winner's P(top), 95% rank interval and the number of distinct
+    voters on the winner's stories (docs/ranking.md): no level is claimed from fewer than `min_voters`."""
+    if has_winner and winner_voters < min_voters:
+        return TOO_FEW_VOTERS
     if has_winner and p_top >= 0.9 and rank_interval == [1, 1]:
         return "broadly supported"
     if has_winner and p_top >= 0.5:
@@ -368,7 +498,13 @@ def _support(p_top: float, rank_interval: list[int], has_winner: bool) -> str:
 
 
 def _scores(
-    votes: _Votes, method: str, n_boot: int, seed: int, story_impressions: np.ndarray, initial_scores=None
+    votes: _Votes,
+    method: str,
+    n_boot: int,
+    seed: int,
+    story_impressions: np.ndarray,
+    interval: str,
+    initial_scores=None,
 ):
     """Point scores (values) and bootstrap scores (values x resamples) of every value, and parameters."""
     k, n_voted = votes.n_values, int(votes.voted.sum())
@@ -376,19 +512,23 @@ def _scores(
     parameters: dict = {"nBoot": n_boot, "seed": seed}
     if n_voted == 0:
         point[:] = 1.0 / max(k, 1)
-        return point, boot, parameters
+        return point, boot, parameters, None
     if method == "mai_pagerank":
-        voted_point, voted_boot, extra = _mai_scores(votes, n_boot, seed, impressions=story_impressions)
+        voted_point, voted_boot, extra, ties = _mai_scores(votes, n_boot, seed, impressions=story_impressions)
     else:
-        voted_point, voted_boot, extra = _bt_scores(
-            votes, n_boot, seed, **_BT_VARIANTS[method], initial_scores=initial_scores
+        voted_point, voted_boot, extra, ties = _bt_scores(
+            votes, n_boot, seed, **_BT_VARIANTS[method], initial_scores=initial_scores, interval=interval
         )
     point[votes.voted], boot[votes.voted] = voted_point, voted_boot
     parameters.update(extra)
-    return point, boot, parameters
+    groups = None
+    if ties is not None:
+        groups = np.full(k, -1, dtype=np.int64)
+        groups[votes.voted] = ties
+    return point, boot, parameters, groups
 
 
-def _value_rows(votes: _Votes, point: np.ndarray, boot: np.ndarray) -> list[dict]:
+def _value_rows(votes: _Votes, point: np.ndarray, boot: np.ndarray, ties: np.ndarray | None = None) -> list[dict]:
     """Values best first, with score and rank intervals and P(top)."""
     k = votes.n_values
     if k == 0:
@@ -404,6 +544,14 @@ def _value_rows(votes: _Votes, point: np.ndarray, boot: np.ndarray) -> list[dict
     unvoted = ~votes.voted
     score_low[unvoted], score_high[unvoted], p_top[unvoted] = 0.0, 1.0, 0.0
     rank_low[unvoted], rank_high[unvoted] = 1, k
+    if ties is not None:
+        # Values the votes cannot tell apart share their intervals and P(top) (docs/ranking.md).
+        for group in np.unique(ties[ties >= 0]):
+            members = np.flatnonzero(ties == group)
+            if len(members) > 1:
+                p_top[members] = p_top[members].mean()
+                score_low[members], score_high[members] = score_low[members].min(), score_high[members].max()
+                rank_low[members], rank_high[members] = rank_low[members].min(), rank_high[members].max()
     n_votes = np.bincount(votes.vote_src, minlength=k) + np.bincount(votes.vote_dst, minlength=k)
     columns = zip(
         votes.ids.tolist(),
@@ -493,6 +641,8 @@ def rank_context(
     voter_groups: dict[str, np.ndarray] | None = None,
     min_group_voters: int = 5,
     initial_scores: dict[int, float] | None = None,
+    interval: str = DEFAULT_INTERVAL,
+    min_broad_voters: int = MIN_BROAD_VOTERS,
 ) -> dict:
     """Rank one context's values from per-vote arrays; scores, bootstrap intervals, support, edges, bridging.
 
@@ -513,6 +663,8 @@ def rank_context(
             voter_groups=voter_groups,
             min_group_voters=min_group_voters,
             initial_scores=initial_scores,
+            interval=interval,
+            min_broad_voters=min_broad_voters,
         )
 
 
@@ -546,11 +698,15 @@ def _rank_context(
     voter_groups,
     min_group_voters,
     initial_scores,
+    interval,
+    min_broad_voters,
 ):
     if method not in ALL_METHODS:
         raise ValueError(f"unknown ranking method {method!r}; choose one of {ALL_METHODS}")
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
+    if interval not in INTERVALS:
+        raise ValueError(f"unknown interval method {interval!r}; choose one of {INTERVALS}")
     votes = _prepare(value_ids, voter, src, dst, answer)
     k = votes.n_values
     shown = np.asarray(impressions if impressions else np.zeros((0, 3)), dtype=np.int64).reshape(-1, 3)
@@ -570,12 +726,21 @@ def _rank_context(
     story_impressions = np.zeros(len(story_code), dtype=np.int64)
     story_impressions[pair_story[voted_pairs]] = pairs["impressions"][voted_pairs]
 
-    point, boot, parameters = _scores(votes, method, n_boot, seed, story_impressions, initial_scores)
-    values = _value_rows(votes, point, boot)
+    point, boot, parameters, ties = _scores(
+        votes, method, n_boot, seed, story_impressions, interval, initial_scores
+    )
+    values = _value_rows(votes, point, boot, ties)
     has_winner = bool(values) and votes.voted.any() and (len(values) == 1 or values[1]["rank"] > 1)
     winner_p_top = values[0]["pTop"] if values else 0.0
-    support = _support(winner_p_top, values[0]["rankInterval"] if values else [], has_winner)
     winner = int(np.searchsorted(votes.ids, values[0]["valueId"])) if has_winner else None
+    winner_voters = (
+        len(np.unique(votes.vote_voter[(votes.vote_src == winner) | (votes.vote_dst == winner)]))
+        if winner is not None
+        else 0
+    )
+    support = _support(
+        winner_p_top, values[0]["rankInterval"] if values else [], has_winner, winner_voters, min_broad_voters
+    )
 
     edge_groups: list[dict] = [{} for _ in range(len(pair_story))]
     edge_bridging = np.full(len(pair_story), np.nan)
@@ -616,6 +781,8 @@ def _rank_context(
         "values": values,
         "support": support,
         "pTop": winner_p_top,
+        "winnerVoters": winner_voters,
+        "minVoters": min_broad_voters,
         "edges": _edge_rows(pairs, edge_groups, edge_bridging),
         "bridging": context_bridging,
     }

@@ -27,6 +27,7 @@ from deliberation.services import audit_log, round_apply_schedule
 from moral_graph import ranking, selectors, vote_sql
 from moral_graph.models import (
     Answer,
+    RankingRelease,
     RankingRun,
     RankingSnapshot,
     StoryAssignment,
@@ -215,13 +216,15 @@ def assignments_take(*, participant: Participant) -> list[TransitionStory]:
             n_votes=_story_count(WiserVote.objects.all()),
         )
         .order_by("pk")
-        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes")
+        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes", "context_id")
     )
+    # Nobody judges both directions of one pair: the second would only echo the first answer.
+    taken = {(s.context_id, frozenset((s.from_value_id, s.to_value_id))) for s in assigned}
     rng = random.Random(f"{participant.pk}")  # noqa: S311 - ordering ties, not security
     minimum = round_.min_votes_per_story
 
     def priority(row: tuple) -> tuple:
-        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes = row
+        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes, _context = row
         share = (n_wiser + 1) / (n_votes + 2)
         uncertainty = share * (1 - share) / (n_votes + 1)
         touches_own = from_value_id in own_values or to_value_id in own_values
@@ -234,7 +237,15 @@ def assignments_take(*, participant: Participant) -> list[TransitionStory]:
             rng.random(),
         )
 
-    chosen = sorted(candidates, key=priority)[:missing]
+    chosen = []
+    for row in sorted(candidates, key=priority):
+        pair = (row[6], frozenset((row[1], row[2])))
+        if pair in taken:
+            continue
+        taken.add(pair)
+        chosen.append(row)
+        if len(chosen) == missing:
+            break
     with transaction.atomic():
         StoryAssignment.objects.bulk_create(
             [StoryAssignment(participant=participant, story_id=row[0]) for row in chosen],
@@ -714,6 +725,76 @@ def _publish(
         )
         locked.current_ranking = run
         locked.save(update_fields=["current_ranking", "updated_at"])
+    return run
+
+
+def ranking_request(*, actor, round_: Round, method: str | None = None, now: bool = False) -> RankingRun | None:
+    """An organizer asks for the round to be ranked again (now, or by the worker); recorded in the audit log.
+
+    On a published round the new run does not reach readers: an organizer inspects it and publishes it with
+    `ranking_release`."""
+    from deliberation.permissions import can
+    from deliberation.services import audit_log
+
+    if not can(actor, round_, "rank"):
+        raise Forbidden(_("Your role in this round does not allow ranking."))
+    if method is not None and method not in ranking.METHODS:
+        raise ValidationError({"method": [f"One of {', '.join(ranking.METHODS)}."]})
+    with transaction.atomic():
+        audit_log(
+            round_=round_,
+            actor=actor,
+            action="ranking.rank",
+            target=round_,
+            data={"method": method or round_.ranking_method, "stage": round_.stage},
+        )
+        if not now:
+            from moral_graph.tasks import rank_round
+
+            enqueue_on_commit(rank_round, round_.pk, method)
+    return ranking_compute(round_id=round_.pk, method=method) if now else None
+
+
+def ranking_release(*, actor, round_: Round, run_id: Any, reason: Any) -> RankingRun:
+    """Publish another run as the published round's result ("publish this run"), with a reason for readers."""
+    from deliberation.permissions import can
+    from deliberation.services import audit_log
+
+    if not can(actor, round_, "advance_stage"):
+        raise Forbidden(_("Only the round's owner can publish a revised result."))
+    reason = clean_text(reason, field="reason", max_length=1000, required=True)
+    try:
+        pk = int(run_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound(_("No such ranking run.")) from exc
+    with transaction.atomic():
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        if locked.stage != Stage.PUBLISHED or locked.published_ranking_id is None:
+            raise WrongStage(_("Only a published round's result can be revised; publish the round first."))
+        run = RankingRun.objects.filter(
+            round=locked, pk=pk, status__in=[RankingRun.Status.PUBLISHED, RankingRun.Status.SUPERSEDED]
+        ).first()
+        if run is None:
+            raise NotFound(_("No such ranking run."))
+        if run.pk == locked.published_ranking_id:
+            raise Conflict(_("This run is already the published result."), code="already_published")
+        previous = locked.published_ranking_id
+        RankingRelease.objects.create(
+            round=locked,
+            run=run,
+            previous_run_id=previous,
+            reason=reason,
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        locked.published_ranking = run
+        locked.save(update_fields=["published_ranking", "updated_at"])
+        audit_log(
+            round_=locked,
+            actor=actor,
+            action="ranking.publish",
+            target=run,
+            data={"run": run.pk, "previous": previous, "method": run.method, "reason": reason},
+        )
     return run
 
 

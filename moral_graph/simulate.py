@@ -1,6 +1,9 @@
 """Simulated wiser votes with a planted wisdom order, to measure how well each ranking method recovers it.
 
-Run `python -m moral_graph.simulate` to print the comparison table of docs/ranking.md.
+Run `python -m moral_graph.simulate` to print the comparison table of docs/ranking.md, and
+`python -m moral_graph.simulate calibrate` for the calibration of intervals and support labels on small rounds
+(10, 40 and 200 voters): rank-interval coverage, how often "broadly supported" winners are the planted top, and
+the minimum number of voters behind a "broadly supported" label.
 """
 
 import argparse
@@ -9,7 +12,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import kendalltau
 
-from moral_graph.ranking import ALL_METHODS, NOT_WISER, UNSURE, WISER, rank_context
+from moral_graph.ranking import (
+    ALL_METHODS,
+    DEFAULT_INTERVAL,
+    DEFAULT_METHOD,
+    MIN_BROAD_VOTERS,
+    NOT_WISER,
+    UNSURE,
+    WISER,
+    rank_context,
+)
 
 
 @dataclass(frozen=True)
@@ -216,13 +228,209 @@ CONDITIONS = {
 }
 
 
+# Small rounds, as a policy team runs them: few values per context, each voter judging a few of its stories.
+# The shapes the voter minimum was chosen on, and held-out shapes (with other seeds) for the reported figures.
+SMALL = Population(n_values=6, n_voters=40, votes_per_voter=4, wisdom_step=0.5, stories_per_value=3.0)
+TUNING_SHAPES = {
+    "6 values, evenly spaced 0.5 apart": SMALL,
+    "8 values, wisdom N(0, 1)": replace(SMALL, n_values=8, wisdom_step=0.0),
+    "5 values, near-unanimous voters": replace(
+        SMALL, n_values=5, idiosyncrasy=0.1, discrimination=4.0, random_voters=0.0, unsure=0.05
+    ),
+    "6 values, noisy voters (noise 0.8, 20% random)": replace(
+        SMALL, idiosyncrasy=0.8, random_voters=0.2, discrimination_sd=0.6
+    ),
+    "4 values, unanimous voters, 2 votes each": replace(
+        SMALL,
+        n_values=4,
+        votes_per_voter=2,
+        idiosyncrasy=0.05,
+        discrimination=6.0,
+        random_voters=0.0,
+        unsure=0.0,
+        acquiescence=0.0,
+    ),
+    "12 values 0.35 apart, 5 votes each": replace(SMALL, n_values=12, wisdom_step=0.35, votes_per_voter=5),
+}
+HELD_OUT_SHAPES = {
+    "4 values, 3 votes each, top 1 logit ahead": replace(SMALL, n_values=4, votes_per_voter=3, top_gap=1.0),
+    "10 values, stories between random pairs": replace(SMALL, n_values=10, story_locality=0.0),
+    "6 values close together (0.25 apart), yes-bias 2.0": replace(SMALL, wisdom_step=0.25, acquiescence=2.0),
+    "7 values, MAI-like exposure (reverse stories 20%)": replace(SMALL, n_values=7, reverse_share=0.2),
+    "5 values, near-unanimous, 2 votes each": replace(
+        SMALL, n_values=5, votes_per_voter=2, idiosyncrasy=0.1, discrimination=4.0, random_voters=0.0
+    ),
+    "8 values, wisdom N(0, 0.5), 10% reversed voters": replace(
+        SMALL, n_values=8, wisdom_step=0.0, wisdom_sd=0.5, reversed_voters=0.1
+    ),
+}
+VOTER_COUNTS = (10, 40, 200)
+TUNING_SEEDS = (11, 12)
+HELD_OUT_SEEDS = (101, 102, 103)
+
+
+def true_ranks(wisdom: np.ndarray) -> np.ndarray:
+    """Rank 1 for the wisest planted value (distinct wisdom levels)."""
+    return (np.argsort(np.argsort(-wisdom, kind="stable"), kind="stable") + 1).astype(np.int64)
+
+
+@dataclass
+class Calibration:
+    """Per context: how many values' rank intervals held their true rank, the winner's label, its distinct
+    voters, whether it is the planted top."""
+
+    values: int = 0
+    covered: int = 0
+    contexts: int = 0
+    labels: list = None
+    winner_voters: list = None
+    winner_right: list = None
+
+    def __post_init__(self):
+        self.labels, self.winner_voters, self.winner_right = [], [], []
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.values if self.values else float("nan")
+
+    def broad(self, min_voters: int) -> tuple[int, int]:
+        """Winners that would be called broadly supported with this voter minimum: (right, all)."""
+        chosen = [
+            right
+            for label, voters, right in zip(self.labels, self.winner_voters, self.winner_right, strict=True)
+            if label == "broadly supported" and voters >= min_voters
+        ]
+        return sum(chosen), len(chosen)
+
+
+def calibrate(
+    population: Population,
+    *,
+    n_contexts: int,
+    seed: int,
+    method: str = DEFAULT_METHOD,
+    interval: str = DEFAULT_INTERVAL,
+    n_boot: int = 200,
+    into: Calibration | None = None,
+) -> Calibration:
+    """Rank n_contexts simulated contexts as Wiser does (200 resamples) and tally interval coverage and the
+    support labels the ranking would give with no voter minimum (the minimum is applied afterwards)."""
+    rng = np.random.default_rng(seed)
+    tally = into or Calibration()
+    for i in range(n_contexts):
+        context = simulate_context(population, rng)
+        result = rank_context(
+            value_ids=context.value_ids,
+            voter=context.voter,
+            src=context.src,
+            dst=context.dst,
+            answer=context.answer,
+            method=method,
+            n_boot=n_boot,
+            seed=seed * 1000 + i,
+            interval=interval,
+            min_broad_voters=0,
+        )
+        truth = dict(zip(context.value_ids, true_ranks(context.wisdom).tolist(), strict=True))
+        for row in result["values"]:
+            low, high = row["rankInterval"]
+            tally.values += 1
+            tally.covered += int(low <= truth[row["valueId"]] <= high)
+        tally.contexts += 1
+        winners = [row["valueId"] for row in result["values"] if row["rank"] == 1]
+        tally.labels.append(result["support"])
+        tally.winner_voters.append(result["winnerVoters"])
+        tally.winner_right.append(winners == [context.planted_top])
+    return tally
+
+
+def calibration_table(
+    shapes: dict[str, Population],
+    seeds: tuple[int, ...],
+    *,
+    n_contexts: int,
+    interval: str = DEFAULT_INTERVAL,
+    min_voters: int = MIN_BROAD_VOTERS,
+) -> list[dict]:
+    """Per voter count, pooled over the shapes and seeds: coverage, worst shape's coverage, broad precision."""
+    rows = []
+    for n_voters in VOTER_COUNTS:
+        pooled, worst = Calibration(), 1.0
+        for population in shapes.values():
+            shape = Calibration()
+            for seed in seeds:
+                calibrate(
+                    replace(population, n_voters=n_voters),
+                    n_contexts=n_contexts,
+                    seed=seed * 100 + n_voters,
+                    interval=interval,
+                    into=shape,
+                )
+            worst = min(worst, shape.coverage)
+            pooled.values += shape.values
+            pooled.covered += shape.covered
+            pooled.contexts += shape.contexts
+            pooled.labels += shape.labels
+            pooled.winner_voters += shape.winner_voters
+            pooled.winner_right += shape.winner_right
+        right, broad = pooled.broad(min_voters)
+        ungated_right, ungated = pooled.broad(0)
+        rows.append(
+            {
+                "voters": n_voters,
+                "contexts": pooled.contexts,
+                "coverage": pooled.coverage,
+                "worstShapeCoverage": worst,
+                "broad": broad,
+                "broadRight": right,
+                "broadUngated": ungated,
+                "broadUngatedRight": ungated_right,
+                "tooFew": sum(1 for v in pooled.winner_voters if v < min_voters),
+                "pooled": pooled,
+            }
+        )
+    return rows
+
+
+def _print_calibration(args) -> None:
+    shapes, seeds = (HELD_OUT_SHAPES, HELD_OUT_SEEDS) if args.held_out else (TUNING_SHAPES, TUNING_SEEDS)
+    for interval in args.intervals.split(","):
+        rows = calibration_table(shapes, seeds, n_contexts=args.contexts, interval=interval)
+        print(f"\n{'held-out' if args.held_out else 'tuning'} shapes, intervals: {interval}")
+        print("| voters | contexts | rank-interval coverage (worst shape) | broadly supported: right / called "
+              f"(min {MIN_BROAD_VOTERS} voters) | without the minimum |")
+        print("|---|---|---|---|---|")
+        for row in rows:
+            print(
+                f"| {row['voters']} | {row['contexts']} | {row['coverage']:.3f} ({row['worstShapeCoverage']:.3f}) "
+                f"| {row['broadRight']} / {row['broad']} | {row['broadUngatedRight']} / {row['broadUngated']} |"
+            )
+        if not args.held_out:
+            pooled = Calibration()
+            for row in rows:
+                pooled.labels += row["pooled"].labels
+                pooled.winner_voters += row["pooled"].winner_voters
+                pooled.winner_right += row["pooled"].winner_right
+            print("| voter minimum | broadly supported: right / called | precision |")
+            print("|---|---|---|")
+            for minimum in (0, 5, 10, 15, 20, 25, 30, 40):
+                right, called = pooled.broad(minimum)
+                print(f"| {minimum} | {right} / {called} | {right / called if called else float('nan'):.3f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Print method x condition: Kendall tau mean/min and top-right rate."""
+    """Print method x condition: Kendall tau mean/min and top-right rate (or, with `calibrate`, calibration)."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=["compare", "calibrate"], default="compare")
     parser.add_argument("--contexts", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--held-out", action="store_true", help="calibrate: the held-out shapes and seeds")
+    parser.add_argument("--intervals", default=DEFAULT_INTERVAL, help="calibrate: comma-separated interval methods")
     args = parser.parse_args(argv)
+    if args.mode == "calibrate":
+        _print_calibration(args)
+        return
     methods = tuple(args.methods.split(","))
     print(f"| condition | method | tau mean | tau min | top right ({args.contexts} contexts) |")
     print("|---|---|---|---|---|")

@@ -74,8 +74,8 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
         _only({"participant": 201}),
     ),
     ("get", "/api/v1/cards/{card_id}/"): (None, PARTICIPANT),
-    # The author may edit, but not once voting has started (docs/decisions.md 1): 409 for them.
-    ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 409})),
+    # The author may edit, but not once voting has started (docs/decisions.md 1): 400 with the reason.
+    ("put", "/api/v1/cards/{card_id}/"): ({**CARD, "context": "{context_id}"}, _only({"participant": 400})),
     ("post", "/api/v1/cards/{card_id}/confirm/"): ({"answer": "same"}, PARTICIPANT),
     ("get", "/api/v1/rounds/{slug}/stories/assigned/"): (None, PARTICIPANT),
     ("post", "/api/v1/rounds/{slug}/stories/assigned/"): ({}, PARTICIPANT),
@@ -95,6 +95,8 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
     ("post", "/api/v1/rounds/{slug}/rank/"): ({}, _only({"moderator": 202, "owner": 202})),
     ("get", "/api/v1/rounds/{slug}/rankings/"): (None, VIEWER_UP),
     ("get", "/api/v1/rounds/{slug}/rankings/{run_id}/"): (None, VIEWER_UP),
+    # Publishing another run revises a published round's result: the owner's act, refused while voting.
+    ("post", "/api/v1/rounds/{slug}/rankings/{run_id}/publish/"): ({"reason": "Fixed a merge."}, _only({"owner": 409})),
     ("get", "/api/v1/rounds/{slug}/report/"): (None, VIEWER_UP),
     ("get", "/api/v1/rounds/{slug}/exports/{kind}/"): (None, VIEWER_UP),
     # Organizers may ask, but guidance needs published (or live) results: 409 while voting.

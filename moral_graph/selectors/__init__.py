@@ -3,6 +3,7 @@ reads with the role check built in. The report is `selectors.report`, the organi
 `selectors.dashboard`."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -13,10 +14,11 @@ from django.db.models.functions import Cast
 
 from cards.models import CanonicalValue
 from core.errors import Forbidden
-from deliberation.models import Context, Participant, ParticipantAttribute, Round
+from deliberation.models import Context, Participant, ParticipantAttribute, Round, Stage
 from deliberation.permissions import can
 from moral_graph.models import (
     Answer,
+    RankingRelease,
     RankingRun,
     RankingSnapshot,
     StoryAssignment,
@@ -305,9 +307,77 @@ def value_resolution(*, round_id: int) -> dict[int, int]:
 
 
 def current_run(*, round_: Round) -> RankingRun | None:
+    """The round's latest computed run (what organizers inspect; not necessarily what the public sees)."""
     if round_.current_ranking_id is None:
         return None
     return RankingRun.objects.filter(pk=round_.current_ranking_id).first()
+
+
+def public_run(*, round_: Round) -> RankingRun | None:
+    """The run report readers see: the published one once the round is published (frozen until an organizer
+    publishes another run explicitly), the latest computed one before."""
+    if round_.stage == Stage.PUBLISHED and round_.published_ranking_id is not None:
+        return RankingRun.objects.filter(pk=round_.published_ranking_id).first()
+    return current_run(round_=round_)
+
+
+def once_public_run_ids(*, round_: Round) -> set[int]:
+    """The runs that are or were the published round's public result (earlier versions stay readable)."""
+    ids = set()
+    for run_id, previous_id in RankingRelease.objects.filter(round=round_).values_list("run_id", "previous_run_id"):
+        ids.update((run_id, previous_id))
+    if round_.published_ranking_id is not None:
+        ids.add(round_.published_ranking_id)
+    return ids
+
+
+def run_for_reader(*, round_: Round, run_id: Any, organizer: bool) -> RankingRun | None:
+    """A run of the round a reader asked for by id: organizers may read any finished run, others only a run that
+    is or was public. None when there is no such run or it is not theirs to read."""
+    try:
+        pk = int(run_id)
+    except (TypeError, ValueError):
+        return None
+    runs = RankingRun.objects.filter(
+        round=round_, pk=pk, status__in=[RankingRun.Status.PUBLISHED, RankingRun.Status.SUPERSEDED]
+    )
+    if not organizer and pk not in once_public_run_ids(round_=round_):
+        return None
+    return runs.first()
+
+
+def ranking_versions(*, round_: Round) -> dict[str, Any]:
+    """For the organizers' console: the run readers see, the latest computed run when it differs (awaiting an
+    explicit publication on a published round) and the revisions so far."""
+
+    def brief(run: RankingRun | None) -> dict[str, Any] | None:
+        if run is None:
+            return None
+        return {"id": run.pk, "method": run.method, "computedAt": run.created_at, "watermark": run.watermark}
+
+    public, current = public_run(round_=round_), current_run(round_=round_)
+    frozen = round_.stage == Stage.PUBLISHED and round_.published_ranking_id is not None
+    return {
+        "frozen": frozen,
+        "public": brief(public),
+        "unpublished": brief(current) if frozen and current is not None and current.pk != public.pk else None,
+        "revisions": ranking_revisions(round_=round_),
+    }
+
+
+def ranking_revisions(*, round_: Round) -> list[dict[str, Any]]:
+    """The published round's revisions, newest first: which run replaced which, when and why."""
+    return [
+        {
+            "runId": run_id,
+            "previousRunId": previous_id,
+            "reason": reason,
+            "revisedAt": created_at.isoformat(),
+        }
+        for run_id, previous_id, reason, created_at in RankingRelease.objects.filter(round=round_)
+        .order_by("-created_at", "-id")
+        .values_list("run_id", "previous_run_id", "reason", "created_at")
+    ]
 
 
 def snapshots_of(*, run: RankingRun) -> list[RankingSnapshot]:

@@ -1,63 +1,32 @@
 """Figures for the organizer's live dashboard (read-only)."""
 
-from statistics import median
 from typing import Any
 
-from django.db.models import Avg, Count, Q
-
-from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
 from deliberation.models import Job, Round
-from moral_graph.models import TransitionStory, WiserVote
+from moral_graph.selectors.participation import participation_figures
 
 
 def dashboard_figures(round_: Round) -> dict[str, Any]:
-    """Participants, cards, values, votes, story coverage, merge confirmations and evaluation averages."""
-    participants = round_.participants.aggregate(
-        joined=Count("id"),
-        finished=Count("id", filter=Q(finished_at__isnull=False)),
-        represented=Avg("eval_represented"),
-        fair=Avg("eval_fair"),
-    )
-    cards = ValuesCard.objects.filter(round=round_).aggregate(
-        total=Count("id"),
-        hidden=Count("id", filter=Q(status=ValuesCard.Status.HIDDEN)),
-        pending=Count("id", filter=Q(dedup_status=ValuesCard.DedupStatus.PENDING)),
-        review=Count("id", filter=Q(dedup_status=ValuesCard.DedupStatus.REVIEW)),
-    )
-    per_story = list(
-        TransitionStory.objects.filter(round=round_, is_hidden=False)
-        .annotate(n=Count("votes"))
-        .values_list("n", flat=True)
-    )
-    minimum = round_.min_votes_per_story
-    covered = sum(1 for n in per_story if n >= minimum)
-    confirmations = MergeConfirmation.objects.filter(merge__card__round=round_).aggregate(
-        total=Count("id"), same=Count("id", filter=Q(answer=MergeConfirmation.Answer.SAME))
-    )
+    """Participants, cards, values, votes, story coverage, merge confirmations and evaluation averages: the
+    report's participation figures (one selector computes both)."""
+    figures = participation_figures(round_=round_)
     return {
-        "participants": participants["joined"],
-        "finished": participants["finished"],
-        "eval_represented": participants["represented"],
-        "eval_fair": participants["fair"],
-        "cards": cards["total"],
-        "cards_hidden": cards["hidden"],
-        "cards_pending": cards["pending"],
-        "cards_review": cards["review"],
-        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
-        "stories": len(per_story),
-        "votes": WiserVote.objects.filter(story__round=round_).count(),
-        "coverage": {
-            "min": min(per_story) if per_story else 0,
-            "median": median(per_story) if per_story else 0,
-            "max": max(per_story) if per_story else 0,
-            "covered": covered,
-            "share": covered / len(per_story) if per_story else None,
-            "minimum": minimum,
-        },
-        "confirmations": confirmations["total"],
-        "confirmation_rate": confirmations["same"] / confirmations["total"]
-        if confirmations["total"]
-        else None,
+        "participants": figures["joined"],
+        "finished": figures["finished"],
+        "median_minutes": figures["medianMinutes"],
+        "eval_represented": figures["represented"]["mean"],
+        "eval_fair": figures["fair"]["mean"],
+        "cards": figures["cards"],
+        "cards_hidden": figures["cardsHidden"],
+        "cards_pending": figures["cardsPending"],
+        "cards_review": figures["cardsReview"],
+        "values": figures["values"],
+        "stories": figures["stories"],
+        "votes": figures["votes"],
+        "voters": figures["voters"],
+        "coverage": figures["coverage"],
+        "confirmations": figures["confirmations"],
+        "confirmation_rate": figures["confirmationRate"],
     }
 
 

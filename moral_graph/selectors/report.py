@@ -6,28 +6,26 @@ graph for the page's interactive view and its printed image. What each figure me
 
 import math
 import re
-from collections import Counter
-from statistics import median
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
-from cards.models import CanonicalValue, MergeConfirmation, ValuesCard
-from deliberation.models import Round
+from cards.models import CanonicalValue
+from deliberation.models import Round, Stage
 from llm.models import LLMCall
 from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
-from moral_graph.models import TransitionStory, WiserVote
+from moral_graph.models import TransitionStory
+from moral_graph.selectors.participation import participation_figures
 
 # rank_context's default: a group counts for bridging only with this many voters.
 MIN_GROUP_VOTERS = 5
 # The support levels of moral_graph.ranking._support, as the report states them.
 SUPPORT_BROAD_P_TOP = 0.9
 SUPPORT_SOME_P_TOP = 0.5
-EVALUATION_SCALE = (1, 2, 3, 4, 5)
 
 METHOD_DESCRIPTIONS = {
     "bt": "Bradley-Terry: each 'wiser' answer counts as the later value beating the earlier one and each 'not "
@@ -144,9 +142,12 @@ def _context_entry(
         ]
         incoming.sort(key=lambda e: (-e["counts"]["markedWiser"], e["sourceTitle"]))
         empty = {"wiser": 0, "notWiser": 0, "unsure": 0}
+        low, high = entry["rankInterval"]
         ranked.append(
             {
                 **entry,
+                # The rank as readers see it: its 95% range, never a bare number when the range is wider.
+                "rankLabel": str(low) if low == high else f"{low}–{high}",
                 "title": value.title,
                 "description": value.description,
                 "policies": value.policies,
@@ -202,6 +203,9 @@ def _context_entry(
         "description": snapshot.context.description if snapshot.context else "",
         "support": result.get("support"),
         "pTop": result.get("pTop"),
+        # Distinct people on the winner's stories, and the fewest a support level is called from.
+        "winnerVoters": result.get("winnerVoters"),
+        "minVoters": result.get("minVoters", ranking.MIN_BROAD_VOTERS),
         "nVotes": result.get("nVotes", 0),
         "nVoters": result.get("nVoters", 0),
         "methodParameters": result.get("parameters", {}),
@@ -221,48 +225,31 @@ def _context_entry(
     }
 
 
-def _evaluation(values: list[int | None]) -> dict[str, Any]:
-    answered = [v for v in values if v is not None]
-    counts = Counter(answered)
-    return {
-        "answered": len(answered),
-        "mean": sum(answered) / len(answered) if answered else None,
-        "distribution": [{"answer": a, "count": counts.get(a, 0)} for a in EVALUATION_SCALE],
-    }
-
-
 def report_participation(*, round_: Round) -> dict[str, Any]:
-    """Who took part and how: joined, finished, cards, values, votes, confirmations, time and evaluation."""
-    people = list(
-        round_.participants.values_list(
-            "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated"
-        )
-    )
-    minutes = [(done - joined).total_seconds() / 60 for joined, done, *_ in people if done is not None]
-    cards = ValuesCard.objects.filter(round=round_).aggregate(
-        total=Count("id"), hidden=Count("id", filter=Q(status=ValuesCard.Status.HIDDEN))
-    )
-    confirmations = MergeConfirmation.objects.filter(merge__card__round=round_).aggregate(
-        total=Count("id"), same=Count("id", filter=Q(answer=MergeConfirmation.Answer.SAME))
-    )
-    votes = WiserVote.objects.filter(story__round=round_)
+    """Who took part and how (moral_graph.selectors.participation: the same figures the organizers' console shows)."""
+    figures = participation_figures(round_=round_)
+    return {key: value for key, value in figures.items() if key not in ("cardsPending", "cardsReview", "coverage")}
+
+
+def report_version(*, round_: Round, run, public) -> dict[str, Any]:
+    """Which version of the result this is: the public one or an earlier or unpublished run; whether and why the
+    public result was revised, with the earlier versions it replaced (docs/report.md, "Published means frozen")."""
+    revisions = selectors.ranking_revisions(round_=round_)
+    frozen = round_.stage == Stage.PUBLISHED and round_.published_ranking_id is not None
+    if public is not None and run.pk == public.pk:
+        version = "published" if frozen else "live"
+    elif run.pk in selectors.once_public_run_ids(round_=round_):
+        version = "earlier"
+    else:
+        version = "unpublished"
+    revision = next((r for r in revisions if r["runId"] == run.pk), None)
     return {
-        "joined": len(people),
-        "simulated": sum(1 for *_, simulated in people if simulated),
-        "finished": len(minutes),
-        "cards": cards["total"],
-        "cardsHidden": cards["hidden"],
-        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
-        "stories": TransitionStory.objects.filter(round=round_, is_hidden=False).count(),
-        "votes": votes.count(),
-        "voters": votes.values("participant_id").distinct().count(),
-        "confirmations": confirmations["total"],
-        "confirmationRate": confirmations["same"] / confirmations["total"]
-        if confirmations["total"]
-        else None,
-        "medianMinutes": median(minutes) if minutes else None,
-        "represented": _evaluation([p[2] for p in people]),
-        "fair": _evaluation([p[3] for p in people]),
+        "version": version,
+        "frozen": frozen,
+        "publicRunId": public.pk if public is not None else None,
+        "revised": revision is not None,
+        "revision": revision,
+        "revisions": revisions,
     }
 
 
@@ -302,6 +289,8 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
         "thresholds": {
             "supportBroadPTop": SUPPORT_BROAD_P_TOP,
             "supportSomePTop": SUPPORT_SOME_P_TOP,
+            "supportMinVoters": ranking.MIN_BROAD_VOTERS,
+            "intervals": ranking.DEFAULT_INTERVAL,
             "bridgingMinGroupVoters": MIN_GROUP_VOTERS,
             "maiMinWiser": ranking.MAI_MIN_WISER,
             "maiMinLikelihood": ranking.MAI_MIN_LIKELIHOOD,
@@ -336,13 +325,16 @@ def values_per_context_param(raw: str | None) -> int | None:
 
 
 def report_build(
-    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT
+    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
     `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
+    `run` is the run to show (an earlier version, or an organizer's preview); by default the public one
+    (`selectors.public_run`: frozen once the round is published).
     """
-    run = selectors.current_run(round_=round_)
+    public = selectors.public_run(round_=round_)
+    run = public if run is None else run
     report: dict[str, Any] = {
         "round": {
             "slug": round_.slug,
@@ -365,6 +357,7 @@ def report_build(
         "publishedAt": run.published_at.isoformat() if run.published_at else None,
         "parameters": run.parameters,
         "softwareVersion": run.software_version,
+        **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
     snapshots = selectors.snapshots_of(run=run)

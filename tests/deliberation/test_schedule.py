@@ -134,7 +134,8 @@ def test_without_beat_a_request_applies_the_stage_dates_at_most_once_per_tick(se
 def _voter_with_stories(slug: str):
     from moral_graph import services as graph_services
 
-    round_, people = voting_round(slug, people=3)
+    # Four people: two pairs of values, so the voter gets two stories (never both directions of one pair).
+    round_, people = voting_round(slug, people=4)
     return round_, people[0], graph_services.assignments_take(participant=people[0])
 
 

@@ -283,7 +283,7 @@ def test_an_author_edits_their_card_until_voting_starts():
     closed = client.get(edit_url).content.decode()
     assert "Cards can be edited only until voting starts." in closed and "Save my card" not in closed
     late = client.post(edit_url, _card_form("Too late now"))
-    assert late.status_code == 409
+    assert late.status_code == 400 and "voting has started" in late.content.decode()
     card.refresh_from_db()
     assert card.title == "Plain facts first"
 

@@ -64,10 +64,13 @@ def test_layout_puts_the_winner_on_top_sizes_nodes_by_score_and_edges_by_share()
 
 def test_the_stated_thresholds_are_the_ones_the_ranking_uses():
     assert inspect.signature(ranking.rank_context).parameters["min_group_voters"].default == MIN_GROUP_VOTERS
-    assert ranking._support(SUPPORT_BROAD_P_TOP, [1, 1], True) == "broadly supported"
-    assert ranking._support(SUPPORT_BROAD_P_TOP - 1e-9, [1, 1], True) == "some support"
-    assert ranking._support(SUPPORT_SOME_P_TOP, [1, 2], True) == "some support"
-    assert ranking._support(SUPPORT_SOME_P_TOP - 1e-9, [1, 2], True) == "contested"
+    enough = ranking.MIN_BROAD_VOTERS
+    assert inspect.signature(ranking.rank_context).parameters["min_broad_voters"].default == enough
+    assert ranking._support(SUPPORT_BROAD_P_TOP, [1, 1], True, enough, enough) == "broadly supported"
+    assert ranking._support(SUPPORT_BROAD_P_TOP - 1e-9, [1, 1], True, enough, enough) == "some support"
+    assert ranking._support(SUPPORT_SOME_P_TOP, [1, 2], True, enough, enough) == "some support"
+    assert ranking._support(SUPPORT_SOME_P_TOP - 1e-9, [1, 2], True, enough, enough) == "contested"
+    assert ranking._support(1.0, [1, 1], True, enough - 1, enough) == ranking.TOO_FEW_VOTERS
 
 
 def _ranked_round(slug: str, **settings) -> Round:
@@ -135,9 +138,12 @@ def test_report_holds_ranked_values_with_their_votes_stories_participation_and_m
             assert context["winner"]["valueId"] == values[0]["valueId"]
 
     participation = report["participation"]
-    assert (participation["joined"], participation["finished"]) == (4, 2)
-    assert participation["medianMinutes"] == pytest.approx(15, abs=0.1)
-    assert participation["cards"] == 4 and participation["confirmationRate"] == 1.0
+    # All four voted on every story they were given: finished, two by pressing Finish (10 and 20 minutes after
+    # joining), two by their last vote (moments after joining).
+    assert (participation["joined"], participation["finished"]) == (4, 4)
+    assert participation["medianMinutes"] == pytest.approx(5, abs=0.5)
+    # The confirmed card founded its own value: nothing was grouped, so no merge was confirmed.
+    assert participation["cards"] == 4 and participation["confirmationRate"] is None
     assert participation["votes"] == sum(c["nVotes"] for c in contexts)
     assert participation["represented"]["mean"] == 3 and participation["represented"]["answered"] == 2
     assert [d["count"] for d in participation["fair"]["distribution"]] == [0, 0, 1, 0, 1]

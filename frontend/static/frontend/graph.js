@@ -30,6 +30,12 @@
     return item;
   }
 
+  // A rank is shown as its 95% range ("1–3"), never as a bare number when the range is wider.
+  function rankLabel(value) {
+    var low = value.rankInterval[0], high = value.rankInterval[1];
+    return low === high ? String(low) : low + "–" + high;
+  }
+
   function showDetails(panel, context, valueId) {
     var value = context.values[String(valueId)];
     if (!value) return;
@@ -37,7 +43,7 @@
     panel.appendChild(element("h3", value.title));
     panel.appendChild(element("p", value.description));
     panel.appendChild(element("p",
-      "Rank " + value.rank + " (range " + value.rankInterval[0] + "–" + value.rankInterval[1] + "), score " +
+      "Rank " + rankLabel(value) + ", score " +
       value.score.toFixed(3) + " (95% interval " + value.scoreInterval[0].toFixed(3) + "–" +
       value.scoreInterval[1].toFixed(3) + "), first in " + percent(value.pTop) + " of the recomputations.", "score"));
     panel.appendChild(element("h4", "What people attend to"));
@@ -95,7 +101,7 @@
         node.setAttribute("role", "button");
         node.setAttribute("tabindex", "0");
         node.setAttribute("aria-pressed", "false");
-        node.setAttribute("aria-label", value.title + ", rank " + value.rank + ": show its card and stories");
+        node.setAttribute("aria-label", value.title + ", rank " + rankLabel(value) + ": show its card and stories");
         node.addEventListener("click", function () { select(svg, panel, context, node); });
         node.addEventListener("keydown", function (event) {
           if (event.key === "Enter" || event.key === " ") {

@@ -1,0 +1,117 @@
+"""Who took part and how: the one reading of a round's participation figures, for the report and the console.
+
+A selector (reads only). What each figure counts is stated in docs/report.md ("Participation").
+"""
+
+from collections import Counter
+from statistics import median
+from typing import Any
+
+from django.db.models import Count, Exists, Max, OuterRef, Q
+
+from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
+from deliberation.models import Round
+from moral_graph.models import StoryAssignment, TransitionStory, WiserVote
+
+EVALUATION_SCALE = (1, 2, 3, 4, 5)
+
+
+def _evaluation(values: list[int | None]) -> dict[str, Any]:
+    answered = [v for v in values if v is not None]
+    counts = Counter(answered)
+    return {
+        "answered": len(answered),
+        "mean": sum(answered) / len(answered) if answered else None,
+        "distribution": [{"answer": a, "count": counts.get(a, 0)} for a in EVALUATION_SCALE],
+    }
+
+
+def grouped_confirmations(*, round_: Round):
+    """Answers to "is this your value?" on merges that grouped a card into a value another card was already in.
+
+    A card that founded its value was never grouped: its author's answer says nothing about a merge.
+    """
+    joined_existing = CardMerge.objects.filter(value=OuterRef("merge__value"), pk__lt=OuterRef("merge_id")).exclude(
+        card=OuterRef("merge__card")
+    )
+    return MergeConfirmation.objects.filter(merge__card__round=round_).filter(Exists(joined_existing))
+
+
+def participation_figures(*, round_: Round) -> dict[str, Any]:
+    """Joined, finished, cards, values, stories, votes, grouping confirmations, time, coverage and evaluation.
+
+    Finished: voted on every story assigned to them (hidden stories aside), or pressed finish. Time: from joining
+    to pressing finish, or else to their last vote, for those who finished.
+    """
+    people = {
+        pk: row
+        for pk, *row in round_.participants.values_list(
+            "pk", "joined_at", "finished_at", "eval_represented", "eval_fair", "is_simulated"
+        )
+    }
+    assigned = dict(
+        StoryAssignment.objects.filter(participant__round=round_, story__is_hidden=False)
+        .values("participant")
+        .annotate(n=Count("id"))
+        .values_list("participant", "n")
+    )
+    voted = {
+        pk: (n, last)
+        for pk, n, last in WiserVote.objects.filter(participant__round=round_, story__is_hidden=False)
+        .values("participant")
+        .annotate(n=Count("id"), last=Max("created_at"))
+        .values_list("participant", "n", "last")
+    }
+    minutes, finished = [], 0
+    for pk, (joined, pressed, *_rest) in people.items():
+        n_voted, last_vote = voted.get(pk, (0, None))
+        all_voted = assigned.get(pk, 0) > 0 and n_voted >= assigned[pk]
+        if pressed is None and not all_voted:
+            continue
+        finished += 1
+        done = pressed or last_vote
+        if done is not None and joined is not None:
+            minutes.append(max(0.0, (done - joined).total_seconds() / 60))
+    cards = ValuesCard.objects.filter(round=round_).aggregate(
+        total=Count("id"),
+        hidden=Count("id", filter=Q(status=ValuesCard.Status.HIDDEN)),
+        pending=Count("id", filter=Q(dedup_status=ValuesCard.DedupStatus.PENDING)),
+        review=Count("id", filter=Q(dedup_status=ValuesCard.DedupStatus.REVIEW)),
+    )
+    confirmations = grouped_confirmations(round_=round_).aggregate(
+        total=Count("id"), same=Count("id", filter=Q(answer=MergeConfirmation.Answer.SAME))
+    )
+    per_story = list(
+        TransitionStory.objects.filter(round=round_, is_hidden=False)
+        .annotate(n=Count("votes"))
+        .values_list("n", flat=True)
+    )
+    minimum = round_.min_votes_per_story
+    covered = sum(1 for n in per_story if n >= minimum)
+    votes = WiserVote.objects.filter(story__round=round_)
+    return {
+        "joined": len(people),
+        "simulated": sum(1 for row in people.values() if row[4]),
+        "finished": finished,
+        "cards": cards["total"],
+        "cardsHidden": cards["hidden"],
+        "cardsPending": cards["pending"],
+        "cardsReview": cards["review"],
+        "values": CanonicalValue.objects.filter(round=round_, is_active=True).count(),
+        "stories": len(per_story),
+        "votes": votes.count(),
+        "voters": votes.values("participant_id").distinct().count(),
+        "confirmations": confirmations["total"],
+        "confirmationRate": confirmations["same"] / confirmations["total"] if confirmations["total"] else None,
+        "medianMinutes": median(minutes) if minutes else None,
+        "coverage": {
+            "min": min(per_story) if per_story else 0,
+            "median": median(per_story) if per_story else 0,
+            "max": max(per_story) if per_story else 0,
+            "covered": covered,
+            "share": covered / len(per_story) if per_story else None,
+            "minimum": minimum,
+        },
+        "represented": _evaluation([row[2] for row in people.values()]),
+        "fair": _evaluation([row[3] for row in people.values()]),
+    }
