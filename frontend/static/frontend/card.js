@@ -32,7 +32,7 @@
     var input = form.elements.description, text = input.value.trim();
     var message = "";
     if (!text) { message = final ? data.msgRequired : ""; }
-    else if ((text.match(/[.!?](\s|$)/g) || []).length > 1) { message = data.msgSentence; }
+    else if ((text.match(/[.!?]+["'\u201d\u2019\u00bb)\]]*(\s|$)/g) || []).length > 1) { message = data.msgSentence; }
     show(input, document.getElementById("description-error"), message);
     return !message;
   }
