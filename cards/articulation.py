@@ -14,6 +14,7 @@ import pydantic
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
@@ -21,6 +22,7 @@ from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
 from cards.services import CARD_STAGES, _context_for, card_submit
 from cards.validation import validate_card
 from core.errors import Conflict, DomainError, WrongStage
+from core.queue import enqueue_slow_on_commit
 from core.text import clean_text
 from deliberation.models import Context, Participant, Round
 from llm import gateway
@@ -34,6 +36,12 @@ REPLY_MAX = 1200
 TYPICAL_TURNS = 6
 MINUTES_PER_TURN = 1.5
 REVIEW_MINUTES = 3
+# The server, not the model, decides when to draft: MAI's method needs at least a concrete choice the person
+# faced, what they paid attention to in it, and what about that mattered (three answers); before that the
+# model's `ready_for_draft` is ignored, after it the model's flag is advice the server follows.
+MIN_ANSWERS_BEFORE_DRAFT = 3
+# A reply still pending after this long is taken as lost (a worker died): the page offers to ask again.
+PENDING_STALE_SECONDS = 120
 CHAT_TEMPERATURE = 0.5
 REDRAFT_TEMPERATURE = 0.4
 
@@ -179,9 +187,10 @@ def articulation_abandon(*, session: ArticulationSession) -> ArticulationSession
 
 
 def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResult:
-    """Store the participant's answer and ask the model for the next question (and a draft when it is ready).
+    """Store the participant's answer and have a task ask the model for the next question (or a draft).
 
-    An empty message asks again for a reply to the last unanswered answer (after a fault).
+    The model is never called inside the request: `articulation_reply` writes the reply in a task, and the page
+    polls the session until it is there. An empty message asks again after a fault or a lost reply.
     """
     _require_open(session)
     _require_card_stage(Round.objects.get(pk=session.participant.round_id))
@@ -193,19 +202,52 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
                 % {"n": turn_cap()},
                 code="turn_cap",
             )
-        session = _append(session, {"role": "user", "content": text}, count_turn=True)
+        session = _append(
+            session, {"role": "user", "content": text}, count_turn=True, pending=ArticulationSession.Pending.REPLY
+        )
     elif not _awaiting_reply(session):
         raise ValidationError({"message": _("Write your answer first.")})
+    else:
+        session = _set_pending(session, ArticulationSession.Pending.REPLY)
+    before = len(session.messages), session.drafts
+    _enqueue("articulation_reply_task", session, session.turns)
+    return _result_since(session, *before)
+
+
+def articulation_request_draft(*, session: ArticulationSession) -> TurnResult:
+    """Have a task draft the card from the conversation now (the participant asked for it)."""
+    _require_open(session)
+    if session.turns == 0:
+        raise ValidationError({"message": _("Answer at least one question first.")})
+    session = _set_pending(session, ArticulationSession.Pending.DRAFT)
+    before = len(session.messages), session.drafts
+    _enqueue("articulation_draft_task", session, session.drafts)
+    return _result_since(session, *before)
+
+
+def articulation_reply(*, session_id: int, turn: int) -> None:
+    """The task body: the model's next question for answer number `turn`, or a draft when the server decides.
+
+    Returns quietly when the chat is gone, closed, or has moved on (a newer answer, a reply already written).
+    """
+    session = ArticulationSession.objects.select_related("participant").filter(pk=session_id).first()
+    if session is None or session.status != ArticulationSession.Status.OPEN:
+        return
+    if session.turns != turn or not _awaiting_reply(session):
+        _clear_pending(session, ArticulationSession.Pending.REPLY)
+        return
     if session.turns >= turn_cap():
         closing = _(
             "That was your last answer in this chat. Here is a draft of your card: change anything that is not right."
         )
-        session = _append(session, {"role": "assistant", "content": closing})
-        result = articulation_draft(session=session)
-        result.reply = closing
-        return result
+        try:
+            session = _append(session, {"role": "assistant", "content": closing}, expect_turn=turn)
+        except Conflict:
+            return
+        articulation_draft(session=session)
+        return
     try:
-        turn = gateway.complete_structured(
+        reply_turn = gateway.complete_structured(
             purpose="articulation.turn",
             instructions=CHAT_INSTRUCTIONS,
             data=_chat_data(session),
@@ -214,20 +256,42 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
             temperature=CHAT_TEMPERATURE,
         )
     except LLMUnavailable as failure:
-        return TurnResult(session=_set_fault(session, failure.reason), fault=failure.reason)
-    reply = _clean_reply(turn.reply)
+        _set_fault(session, failure.reason)
+        return
+    reply = _clean_reply(reply_turn.reply)
     if not reply:
-        return TurnResult(session=_set_fault(session, CALL_FAILED), fault=CALL_FAILED)
-    session = _append(session, {"role": "assistant", "content": reply})
-    if turn.ready_for_draft:
-        result = articulation_draft(session=session)
-        result.reply = reply
-        return result
-    return TurnResult(session=session, reply=reply)
+        _set_fault(session, CALL_FAILED)
+        return
+    try:
+        session = _append(session, {"role": "assistant", "content": reply}, expect_turn=turn)
+    except Conflict:
+        return  # the chat moved on while the model was answering
+    if should_draft(turns=session.turns, model_ready=reply_turn.ready_for_draft):
+        articulation_draft(session=session, ask_when_invalid=True)
 
 
-def articulation_draft(*, session: ArticulationSession) -> TurnResult:
-    """Ask the model for a draft card from the conversation, checked by validate_card and repaired once."""
+def articulation_draft_pending(*, session_id: int, drafts: int) -> None:
+    """The task body of a draft the participant asked for; quiet when the chat closed or was drafted since."""
+    session = ArticulationSession.objects.select_related("participant").filter(pk=session_id).first()
+    if session is None or session.status != ArticulationSession.Status.OPEN:
+        return
+    if session.drafts != drafts:
+        _clear_pending(session, ArticulationSession.Pending.DRAFT)
+        return
+    articulation_draft(session=session)
+
+
+def should_draft(*, turns: int, model_ready: bool) -> bool:
+    """The server's decision: draft once enough answers are in and the model agrees (or no answers are left)."""
+    return turns >= turn_cap() or (turns >= MIN_ANSWERS_BEFORE_DRAFT and model_ready)
+
+
+def articulation_draft(*, session: ArticulationSession, ask_when_invalid: bool = False) -> TurnResult:
+    """Ask the model for a draft card from the conversation, checked by validate_card and repaired once.
+
+    A draft that still breaks the card rules is kept for the form; with `ask_when_invalid` and answers left, the
+    chat goes on with a question about what is missing instead of showing a broken card.
+    """
     _require_open(session)
     if session.turns == 0:
         raise ValidationError({"message": _("Answer at least one question first.")})
@@ -262,14 +326,40 @@ def articulation_draft(*, session: ArticulationSession) -> TurnResult:
     chosen = candidate.pop("context_id")
     candidate["context_id"] = chosen if chosen in context_ids else session.context_id
     candidate["origin"] = "model"
-    fault = DRAFT_INVALID if problems else ""
+    question = missing_question(problems) if problems and ask_when_invalid and turns_left(session) else ""
+    fault = DRAFT_INVALID if problems and not question else ""
     with transaction.atomic():
         locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
         locked.draft = candidate
         locked.drafts += 1
         locked.fault = fault
-        locked.save(update_fields=["draft", "drafts", "fault", "updated_at"])
-    return TurnResult(session=locked, draft=candidate, fault=fault, problems=problems)
+        locked.pending = ""
+        locked.pending_since = None
+        if question:
+            locked.messages = [*locked.messages, {"role": "assistant", "content": question}]
+        locked.save(
+            update_fields=["draft", "drafts", "fault", "pending", "pending_since", "messages", "updated_at"]
+        )
+    return TurnResult(session=locked, reply=question or None, draft=candidate, fault=fault, problems=problems)
+
+
+def missing_question(problems: dict[str, list[str]]) -> str:
+    """The question that asks the participant for what a draft is missing, the policies first."""
+    if "policies" in problems:
+        return _(
+            "Before I draft your card: think of the moment you chose. What exactly did you pay attention to? "
+            "Name three or more things, one per line."
+        )
+    if "description" in problems:
+        return _("In one sentence: what about this matters to you, for anyone facing such a choice?")
+    return _("If you gave this value a short name of two to five words, what would it be?")
+
+
+def pending_stale(session: ArticulationSession) -> bool:
+    """True when a reply or draft has been pending so long that its task is taken as lost."""
+    if not session.pending or session.pending_since is None:
+        return False
+    return (timezone.now() - session.pending_since).total_seconds() > PENDING_STALE_SECONDS
 
 
 def articulation_confirm(
@@ -355,24 +445,71 @@ def _awaiting_reply(session: ArticulationSession) -> bool:
     return bool(session.messages) and session.messages[-1]["role"] == "user"
 
 
-def _append(session: ArticulationSession, message: dict, *, count_turn: bool = False) -> ArticulationSession:
+def _append(
+    session: ArticulationSession,
+    message: dict,
+    *,
+    count_turn: bool = False,
+    pending: str = "",
+    expect_turn: int | None = None,
+) -> ArticulationSession:
     with transaction.atomic():
         locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
         if locked.status != ArticulationSession.Status.OPEN:
             raise Conflict(_("This chat is already closed."), code="chat_closed")
+        if expect_turn is not None and (locked.turns != expect_turn or not _awaiting_reply(locked)):
+            raise Conflict(_("The chat has moved on."), code="chat_moved_on")
         locked.messages = [*locked.messages, message]
         if count_turn:
             locked.turns += 1
         locked.fault = ""
-        locked.prompt_version = CHAT_VERSION
-        locked.save(update_fields=["messages", "turns", "fault", "prompt_version", "updated_at"])
+        locked.pending = pending
+        locked.pending_since = timezone.now() if pending else None
+        if locked.mode == ArticulationSession.Mode.MODEL:
+            locked.prompt_version = CHAT_VERSION
+        locked.save(
+            update_fields=["messages", "turns", "fault", "pending", "pending_since", "prompt_version", "updated_at"]
+        )
     return locked
 
 
-def _set_fault(session: ArticulationSession, code: str) -> ArticulationSession:
-    ArticulationSession.objects.filter(pk=session.pk).update(fault=code)
+def _set_pending(session: ArticulationSession, pending: str) -> ArticulationSession:
+    ArticulationSession.objects.filter(pk=session.pk).update(
+        pending=pending, pending_since=timezone.now(), fault="", updated_at=timezone.now()
+    )
     session.refresh_from_db()
     return session
+
+
+def _clear_pending(session: ArticulationSession, pending: str) -> None:
+    ArticulationSession.objects.filter(pk=session.pk, pending=pending).update(pending="", pending_since=None)
+
+
+def _set_fault(session: ArticulationSession, code: str) -> ArticulationSession:
+    ArticulationSession.objects.filter(pk=session.pk).update(fault=code, pending="", pending_since=None)
+    session.refresh_from_db()
+    return session
+
+
+def _enqueue(task_name: str, session: ArticulationSession, expected: int) -> None:
+    from cards import tasks
+
+    enqueue_slow_on_commit(getattr(tasks, task_name), session.pk, expected)
+
+
+def _result_since(session: ArticulationSession, messages_before: int, drafts_before: int) -> TurnResult:
+    """What the request can report: the reply and draft if a task already wrote them (no worker), else pending."""
+    session.refresh_from_db()
+    new = session.messages[messages_before:]
+    reply = new[-1]["content"] if new and new[-1]["role"] == "assistant" else None
+    draft = session.draft if session.drafts > drafts_before else None
+    return TurnResult(
+        session=session,
+        reply=reply,
+        draft=draft,
+        fault=session.fault,
+        problems=draft_problems(session.draft) if draft else {},
+    )
 
 
 def _require_open(session: ArticulationSession) -> None:

@@ -29,3 +29,19 @@ def dedup_card(self, card_id: int) -> None:
         dedup_place_card(card_id=card_id)
     except DatabaseError as exc:
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task
+def articulation_reply_task(session_id: int, turn: int) -> None:
+    """Write the assistant's reply to answer number `turn` of a chat (a draft when the server decides)."""
+    from cards.articulation import articulation_reply
+
+    articulation_reply(session_id=session_id, turn=turn)
+
+
+@shared_task
+def articulation_draft_task(session_id: int, drafts: int) -> None:
+    """Draft the card the participant asked for (does nothing when a newer draft exists or the chat closed)."""
+    from cards.articulation import articulation_draft_pending
+
+    articulation_draft_pending(session_id=session_id, drafts=drafts)

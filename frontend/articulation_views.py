@@ -47,7 +47,7 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
         elif action == "retry":
             articulation.articulation_turn(session=chat_session, message="")
         elif action == "draft":
-            articulation.articulation_draft(session=chat_session)
+            articulation.articulation_request_draft(session=chat_session)
         elif action == "restart":
             articulation.articulation_abandon(session=chat_session)
         elif action == "confirm":

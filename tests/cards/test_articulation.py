@@ -75,7 +75,8 @@ urlpatterns = [
     ),
 ]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+# Transactional, so that on-commit hooks run: the chat reply is written by a task enqueued on commit.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 GOOD_DRAFT = {
     "title": "Room for her own conscience",
@@ -109,8 +110,9 @@ def participant(chat_round):
 
 
 @pytest.fixture
-def api(participant):
+def api(participant, fake_openai):
     client = APIClient()
+    client._fake = fake_openai
     client.credentials(HTTP_AUTHORIZATION=f"Participant {participant_token(participant)}")
     return client
 
@@ -123,6 +125,14 @@ def _start(api):
 
 def _turn(api, session_id, message):
     return api.post(f"/api/v1/articulation/{session_id}/turn/", {"message": message}, format="json")
+
+
+def _answer(api, session_id, count):
+    """Give `count` answers the model does not draft after."""
+    for i in range(count):
+        fake = _question(f"Question {i + 2}?")
+        api._fake.enqueue(fake)
+        assert _turn(api, session_id, f"Answer number {i + 1}.").status_code == 200
 
 
 def _page_client(participant):
@@ -149,10 +159,16 @@ def test_a_chat_reaches_a_draft_that_becomes_a_card_only_when_confirmed(api, cha
     assert first.status_code == 200
     assert first.json()["reply"].startswith("Think of a time") and first.json()["draft"] is None
 
+    fake_openai.enqueue(_question("What about that mattered to you?", ready=True))
+    early = _turn(api, started["id"], "I watched for moments when she heard her own voice.").json()
+    assert early["reply"] == "What about that mattered to you?" and early["draft"] is None, (
+        "the model's ready_for_draft is advice: two answers are too few to draft"
+    )
     fake_openai.enqueue(_question("I will now draft your card.", ready=True), _draft(chat_round))
-    second = _turn(api, started["id"], "I watched for moments when she heard her own voice.").json()
+    second = _turn(api, started["id"], "That the choice was really hers.").json()
     assert second["draft"]["title"] == GOOD_DRAFT["title"] and second["fault"] is None
-    assert second["session"]["draft_problems"] == {} and second["session"]["turns"] == 2
+    assert second["session"]["draft_problems"] == {} and second["session"]["turns"] == 3
+    assert second["session"]["pending"] == ""
     assert ValuesCard.objects.count() == 0, "nothing is submitted before the participant confirms"
 
     edited = {**GOOD_DRAFT, "title": "Her own decision", "context": second["draft"]["context_id"]}
@@ -160,19 +176,22 @@ def test_a_chat_reaches_a_draft_that_becomes_a_card_only_when_confirmed(api, cha
     assert confirmed.status_code == 201, confirmed.content
     card = ValuesCard.objects.get()
     assert card.title == "Her own decision" and card.source == "chat"
-    assert [m["role"] for m in card.transcript] == ["assistant", "user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in card.transcript] == ["assistant"] + ["user", "assistant"] * 3
     assert card.transcript[1]["content"].startswith("I would want the assistant")
     session = ArticulationSession.objects.get()
     assert session.status == "submitted" and session.card_id == card.pk
     again = api.post(f"/api/v1/articulation/{started['id']}/confirm/", edited, format="json")
     assert again.status_code == 201 and again.json()["id"] == card.pk and ValuesCard.objects.count() == 1
 
-    calls = list(LLMCall.objects.values_list("purpose", flat=True).order_by("id"))
-    assert calls == ["articulation.turn", "articulation.turn", "articulation.draft"]
+    calls = list(
+        LLMCall.objects.filter(purpose__startswith="articulation").values_list("purpose", flat=True).order_by("id")
+    )
+    assert calls == ["articulation.turn"] * 3 + ["articulation.draft"]
 
 
 def test_the_draft_is_checked_against_the_card_rules_and_repaired_once(api, chat_round, fake_openai):
     started = _start(api)
+    _answer(api, started["id"], 2)
     fake_openai.enqueue(
         _question(ready=True),
         _draft(chat_round, title="A title that is far too long for a card"),
@@ -241,6 +260,7 @@ def test_every_fault_keeps_the_words_and_leaves_a_message_and_a_prefilled_form(
     setup, code, api, participant, chat_round, fake_openai, settings
 ):
     started = _start(api)
+    _answer(api, started["id"], 2)
     fake_openai.enqueue(_question(ready=True), _draft(chat_round))
     _turn(api, started["id"], "I care that she decides for herself.")
     if setup == "server_error":
