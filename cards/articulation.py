@@ -7,6 +7,7 @@ the card form. Nothing becomes a card until the participant confirms it (`articu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from math import ceil
 
@@ -17,10 +18,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cards import coaching
 from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
 from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
 from cards.services import CARD_STAGES, _context_for, card_submit
-from cards.validation import validate_card
+from cards.validation import SENTENCE_END, validate_card
 from core.errors import Conflict, DomainError, WrongStage
 from core.queue import enqueue_slow_on_commit
 from core.text import clean_text
@@ -144,8 +146,11 @@ def transcript(session: ArticulationSession) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in session.messages]
 
 
-def articulation_start(*, participant: Participant, context_id=None) -> ArticulationSession:
-    """Resume the participant's open chat, or start one with the round's question; 503 when no model is available."""
+def articulation_start(*, participant: Participant, context_id=None, guided_ok: bool = False) -> ArticulationSession:
+    """Resume the participant's open chat, or start one with the round's question.
+
+    Without a model: 503, or with `guided_ok` (the page) a guided chat of fixed questions with coaching.
+    """
     round_ = Round.objects.get(pk=participant.round_id)
     _require_card_stage(round_)
     context = _context_for(participant, context_id) if context_id not in (None, "") else None
@@ -157,18 +162,21 @@ def articulation_start(*, participant: Participant, context_id=None) -> Articula
             session.context = context
             session.save(update_fields=["context", "updated_at"])
         return session
-    if not gateway.model_available(round_.pk):
+    guided = not gateway.model_available(round_.pk)
+    if guided and not guided_ok:
         raise ArticulationUnavailable(fault_message(NO_MODEL))
     if context is None:
         contexts = list(Context.objects.filter(question__round=round_)[:2])
         context = contexts[0] if len(contexts) == 1 else None
+    opening = _opening(round_, context, guided=guided)
     try:
         with transaction.atomic():
             return ArticulationSession.objects.create(
                 participant=participant,
                 context=context,
-                messages=[{"role": "assistant", "content": _opening(round_, context)}],
-                prompt_version=CHAT_VERSION,
+                messages=[{"role": "assistant", "content": opening}],
+                prompt_version=GUIDED_VERSION if guided else CHAT_VERSION,
+                mode=ArticulationSession.Mode.GUIDED if guided else ArticulationSession.Mode.MODEL,
             )
     except IntegrityError:
         # A second tab started the chat at the same moment: both continue the same session.
@@ -192,6 +200,8 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
     The model is never called inside the request: `articulation_reply` writes the reply in a task, and the page
     polls the session until it is there. An empty message asks again after a fault or a lost reply.
     """
+    if session.mode == ArticulationSession.Mode.GUIDED:
+        return guided_answer(session=session, message=message)
     _require_open(session)
     _require_card_stage(Round.objects.get(pk=session.participant.round_id))
     text = clean_text(message, field="message", max_length=MESSAGE_MAX, required=False, multiline=True)
@@ -415,12 +425,12 @@ def _ask_draft(data: dict, round_id: int, temperature: float) -> dict:
     }
 
 
-def _opening(round_: Round, context: Context | None) -> str:
+def _opening(round_: Round, context: Context | None, *, guided: bool = False) -> str:
     question = round_.questions.order_by("order", "id").first()
     lines = [_("The question of this round: “%(q)s”") % {"q": question.text if question else round_.title}]
     if context is not None:
         lines.append(_("Think of this situation: %(c)s.") % {"c": context.name.rstrip(".")})
-    lines.append(_("What would you want done here, and why?"))
+    lines.append(guided_question(GUIDED_STEPS[0]) if guided else _("What would you want done here, and why?"))
     return "\n\n".join(lines)
 
 
@@ -527,3 +537,132 @@ def _int_or_none(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# Articulation without a model: a guided sequence of MAI's questions, one at a time, with coaching.
+
+GUIDED_VERSION = "guided-v1"
+GUIDED_STEPS = ("choice", "attention", "meaningful", "title")
+
+
+def guided_question(step: str) -> str:
+    """The question of one step of the guided sequence."""
+    questions = {
+        "choice": _(
+            "Think of a real moment when you faced a choice like this, or helped someone who did. "
+            "What was the choice, and what did you do?"
+        ),
+        "attention": _(
+            "In that moment, what did you pay attention to? Name three or more things you noticed or looked for, "
+            "one per line. Start each with the kind of thing in capitals, for example: “MOMENTS when she could say "
+            "what she really thought”."
+        ),
+        "meaningful": _(
+            "What about those things felt meaningful to you? Say it in one sentence that would hold for anyone "
+            "facing such a choice."
+        ),
+        "title": _("Last question: give this value a short name of two to five words."),
+    }
+    return str(questions[step])
+
+
+def guided_state(session: ArticulationSession) -> dict:
+    """Where a guided chat stands: the index of the current step, the answers kept, whether coaching is open."""
+    state = (session.draft or {}).get("guided") or {}
+    return {
+        "step": int(state.get("step", 0)),
+        "answers": dict(state.get("answers", {})),
+        "coached": bool(state.get("coached", False)),
+    }
+
+
+def guided_step(session: ArticulationSession) -> str:
+    """The name of the step the participant answers now; '' once the sequence is done."""
+    index = guided_state(session)["step"]
+    return GUIDED_STEPS[index] if index < len(GUIDED_STEPS) else ""
+
+
+def guided_answer(*, session: ArticulationSession, message: str = "", keep: bool = False) -> TurnResult:
+    """Take one answer of the guided sequence: coach it when it reads as a rule, goal or norm, else go on.
+
+    `keep` goes on with the answer just coached, as written. After the last step the answers are assembled into
+    a draft card for the form; nothing is submitted until the participant confirms it.
+    """
+    _require_open(session)
+    _require_card_stage(Round.objects.get(pk=session.participant.round_id))
+    if session.mode != ArticulationSession.Mode.GUIDED:
+        raise Conflict(_("This chat is not a guided one."), code="not_guided")
+    step = guided_step(session)
+    if not step:
+        raise Conflict(_("All questions are answered: edit the draft card and submit it."), code="guided_done")
+    state = guided_state(session)
+    if keep:
+        if not state["coached"]:
+            raise ValidationError({"message": _("Write your answer first.")})
+        text = next(m["content"] for m in reversed(session.messages) if m["role"] == "user")
+        hints = []
+    else:
+        text = clean_text(message, field="message", max_length=MESSAGE_MAX, multiline=True)
+        hints = [] if step == "choice" else coaching.coach(text)
+    with transaction.atomic():
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != ArticulationSession.Status.OPEN or guided_step(locked) != step:
+            raise Conflict(_("The chat has moved on."), code="chat_moved_on")
+        messages = list(locked.messages)
+        if not keep:
+            messages.append({"role": "user", "content": text})
+            locked.turns += 1
+        reply = ""
+        if hints:
+            notes = [f"{hint.message} {hint.example}" for hint in hints]
+            reply = "\n\n".join([*notes, str(_("Rewrite your answer, or keep it as it is and go on."))])
+            state["coached"] = True
+        else:
+            state["answers"][step] = text
+            state["step"] += 1
+            state["coached"] = False
+            if state["step"] < len(GUIDED_STEPS):
+                reply = guided_question(GUIDED_STEPS[state["step"]])
+            else:
+                reply = str(
+                    _("Thank you. Here is a draft of your card, built from your answers: check it below and change "
+                      "anything that is not right.")
+                )
+        messages.append({"role": "assistant", "content": reply})
+        draft = {**(locked.draft or {}), "guided": state}
+        if state["step"] >= len(GUIDED_STEPS):
+            draft.update(assemble_draft(state["answers"], context_id=locked.context_id))
+            locked.drafts += 1
+        locked.messages = messages
+        locked.draft = draft
+        locked.fault = ""
+        locked.save(update_fields=["messages", "turns", "draft", "drafts", "fault", "updated_at"])
+    done = state["step"] >= len(GUIDED_STEPS)
+    return TurnResult(
+        session=locked,
+        reply=reply,
+        draft=locked.draft if done else None,
+        problems=draft_problems(locked.draft) if done else {},
+    )
+
+
+def assemble_draft(answers: dict[str, str], *, context_id: int | None) -> dict:
+    """A draft card from the guided answers: the name as title, the meaning as description, attention as policies."""
+    title = " ".join(answers.get("title", "").split()).strip(" .!?\"'“”‘’")
+    meaning = " ".join(answers.get("meaningful", "").split())
+    first = SENTENCE_END.search(meaning)
+    description = meaning[: first.end()].strip() if first else meaning
+    if description and description[-1] not in ".!?\"'”’)":
+        description += "."
+    policies = []
+    for line in re.split(r"[\n;]+", answers.get("attention", "")):
+        policy = " ".join(line.strip(" -•*\t").split()).rstrip(".")
+        if policy and policy.lower() not in {p.lower() for p in policies}:
+            policies.append(policy)
+    return {
+        "title": title,
+        "description": description,
+        "policies": policies[:MAX_POLICIES],
+        "context_id": context_id,
+        "origin": "guided",
+    }
