@@ -204,6 +204,8 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
         return guided_answer(session=session, message=message)
     _require_open(session)
     _require_card_stage(Round.objects.get(pk=session.participant.round_id))
+    if session.pending and not pending_stale(session):
+        raise Conflict(_("The assistant is still writing: wait a moment, then reload the page."), code="pending")
     text = clean_text(message, field="message", max_length=MESSAGE_MAX, required=False, multiline=True)
     if text:
         if session.turns >= turn_cap():

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from cards import articulation
+from cards import selectors as card_selectors
 from cards.models import MAX_POLICIES, ArticulationSession
 from cards.services import CARD_STAGES
 from core.errors import DomainError
@@ -30,7 +31,7 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     if round_.stage not in CARD_STAGES:
         return redirect("frontend:round", slug=slug)
     try:
-        chat_session = articulation.articulation_start(participant=participant)
+        chat_session = articulation.articulation_start(participant=participant, guided_ok=True)
     except articulation.ArticulationUnavailable as exc:
         messages.info(request, exc.message)
         return redirect("frontend:card", slug=slug)
@@ -44,6 +45,8 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
             ratelimit_request(request, scope=RATE_SCOPE, participant_id=participant.pk)
         if action == "send":
             articulation.articulation_turn(session=chat_session, message=typed)
+        elif action == "keep":
+            articulation.guided_answer(session=chat_session, keep=True)
         elif action == "retry":
             articulation.articulation_turn(session=chat_session, message="")
         elif action == "draft":
@@ -70,6 +73,21 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
             status=exc.status,
         )
     return redirect(f"{request.path}#latest")
+
+
+@require_http_methods(["GET"])
+def chat_status(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the assistant is doing now (htmx polls it); once the reply or draft is written, the page reloads."""
+    round_ = _round(slug)
+    participant = page_session.current(request, round_)
+    if participant is None:
+        return HttpResponse(status=403)
+    chat_session = card_selectors.articulation_session_open(participant=participant)
+    if chat_session is None or not chat_session.pending or articulation.pending_stale(chat_session):
+        response = HttpResponse("")
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "frontend/_chat_pending.html", {"round": round_, "chat": chat_session})
 
 
 def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSession) -> HttpResponse:
@@ -115,9 +133,13 @@ def _render(
     policies = [p for p in draft.get("policies", []) if isinstance(p, str)][:MAX_POLICIES]
     policies += [""] * (MAX_POLICIES - len(policies))
     context_id = draft.get("context_id") or chat_session.context_id
-    problems = articulation.draft_problems(draft) if draft.get("origin") == "model" else {}
+    problems = articulation.draft_problems(draft) if draft.get("origin") in ("model", "guided") else {}
     low, high = articulation.time_estimate(chat_session)
-    left = articulation.turns_left(chat_session)
+    guided = chat_session.mode == ArticulationSession.Mode.GUIDED
+    step = articulation.guided_step(chat_session) if guided else ""
+    left = (1 if step else 0) if guided else articulation.turns_left(chat_session)
+    stale = articulation.pending_stale(chat_session)
+    pending = bool(chat_session.pending) and not stale
     transcript = articulation.transcript(chat_session)
     awaiting = bool(transcript) and transcript[-1]["role"] == "user"
     return render(
@@ -128,7 +150,13 @@ def _render(
             "chat": chat_session,
             "transcript": transcript,
             "fault": articulation.fault_message(chat_session.fault),
-            "awaiting_reply": awaiting,
+            "awaiting_reply": awaiting and not pending and not guided,
+            "pending": pending,
+            "guided": guided,
+            "guided_step": step,
+            "guided_number": articulation.GUIDED_STEPS.index(step) + 1 if step else 0,
+            "guided_total": len(articulation.GUIDED_STEPS),
+            "coached": guided and articulation.guided_state(chat_session)["coached"],
             "errors": errors,
             "problems": problems,
             "typed": typed,
@@ -136,7 +164,7 @@ def _render(
             "turn_cap": articulation.turn_cap(),
             "minutes_low": low,
             "minutes_high": high,
-            "can_draft": chat_session.turns > 0,
+            "can_draft": chat_session.turns > 0 and not guided and not pending,
             "values": {
                 "title": draft.get("title", ""),
                 "description": draft.get("description", ""),
@@ -144,7 +172,10 @@ def _render(
             },
             "policy_fields": [{"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)],
             "contexts": list(Context.objects.filter(question__round=round_).order_by("order", "id")),
-            "form_open": bool(draft) or bool(chat_session.fault) or left == 0 or bool(errors),
+            "form_open": any(draft.get(k) for k in ("title", "description", "policies"))
+            or bool(chat_session.fault)
+            or left == 0
+            or bool(errors),
         },
         status=status,
     )

@@ -35,6 +35,7 @@ urlpatterns = [
     path("r/<slug:slug>/report/", report_views.report, name="report"),
     path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),
     path("r/<slug:slug>/chat/", articulation_views.chat, name="chat"),
+    path("r/<slug:slug>/chat/status/", articulation_views.chat_status, name="chat-status"),
     path("r/<slug:slug>/privacy/", privacy_views.privacy, name="privacy"),
     path("r/<slug:slug>/privacy/data.json", privacy_views.privacy_download, name="privacy-download"),
     path("r/<slug:slug>/privacy/delete/", privacy_views.privacy_delete, name="privacy-delete"),

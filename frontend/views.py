@@ -22,6 +22,7 @@ from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.models import Context, Participant, Round, Stage
 from frontend import session
+from llm.gateway import model_available
 from moral_graph import services as graph_services
 from moral_graph.models import WiserVote
 
@@ -261,11 +262,7 @@ def _resume_url(request: HttpRequest, participant: Participant) -> str:
 
 
 def _chat_url(round_: Round) -> str | None:
-    """The chat path to a card, offered only when a model can answer for this round."""
-    from llm.gateway import model_available
-
-    if not model_available(round_.pk):
-        return None
+    """The chat path to a card: with the assistant when a model can answer, else the guided questions."""
     try:
         return reverse("frontend:chat", args=[round_.slug])
     except NoReverseMatch:
@@ -333,6 +330,7 @@ def _card_page(
             "open": editable,
             "card": card,
             "chat_url": None if card else _chat_url(round_),
+            "chat_with_model": model_available(round_.pk),
         },
         status=status,
     )
