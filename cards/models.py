@@ -85,6 +85,7 @@ class CardMerge(models.Model):
         JUDGE = "judge", "Model judge"
         ORGANIZER = "organizer", "Organizer"
         SPLIT = "split", "Split out by its author"
+        CHOSEN = "chosen", "Chosen by its author"
         IMPORT = "import", "Imported"
 
     card = models.ForeignKey(ValuesCard, on_delete=models.CASCADE, related_name="merges")

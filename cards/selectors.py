@@ -2,10 +2,88 @@
 
 from __future__ import annotations
 
-from cards.models import ArticulationSession
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cards import dedup
+from cards.models import ArticulationSession, CanonicalValue, CardMerge, ValuesCard
+from cards.services import vectors_from_bytes
 from deliberation.models import Participant
+from llm import gateway
 
 
 def articulation_session_open(*, participant: Participant) -> ArticulationSession | None:
     """The participant's open articulation chat, if any."""
     return ArticulationSession.objects.filter(participant=participant, status=ArticulationSession.Status.OPEN).first()
+
+
+# How close a value must look to be shown while someone writes (the blended score of cards.dedup, or the heading
+# cosine while no policy is written yet). Low on purpose: the participant decides, a miss costs a glance.
+SIMILAR_FLOOR = 0.35
+SIMILAR_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class SimilarValue:
+    """An existing value that looks close to what a participant is writing."""
+
+    id: int
+    title: str
+    description: str
+    policies: list[str]
+    score: float
+
+
+def values_similar(
+    *,
+    round_id: int,
+    title: str,
+    description: str = "",
+    policies: Sequence[str] = (),
+    exclude_ids: Iterable[int] = (),
+    limit: int = SIMILAR_LIMIT,
+) -> list[SimilarValue]:
+    """Up to `limit` active values of the round's question that look close to the text being written.
+
+    Embeds the text with the same embedder as deduplication (offline unless a model is configured) and compares
+    it with the values' stored vectors; a value without stored vectors, or in another embedding space, is skipped
+    (this read never writes). Fewer than two words of text give nothing.
+    """
+    heading = dedup.card_heading(str(title or ""), str(description or ""))
+    written = [p.strip() for p in policies if isinstance(p, str) and len(p.split()) >= 2]
+    if len(heading.split()) < 2:
+        return []
+    candidates = list(
+        CanonicalValue.objects.filter(round_id=round_id, is_active=True)
+        .exclude(pk__in=list(exclude_ids))
+        .only("pk", "title", "description", "policies", "embedding")
+    )
+    if not candidates:
+        return []
+    matrix = gateway.embed(dedup.card_texts(heading, "", written), purpose="cards.similar", round_id=round_id)
+    scored = []
+    for value in candidates:
+        stored = vectors_from_bytes(value.embedding)
+        if stored is None or stored.ndim != 2 or stored.shape[1] != matrix.shape[1] or stored.shape[0] < 2:
+            continue
+        if written:
+            score = dedup.similarity(matrix, stored)
+        else:
+            score = float(matrix[0] @ stored[0])
+        if score >= SIMILAR_FLOOR:
+            scored.append(
+                SimilarValue(
+                    id=value.pk,
+                    title=value.title,
+                    description=value.description,
+                    policies=list(value.policies),
+                    score=round(score, 3),
+                )
+            )
+    scored.sort(key=lambda v: (-v.score, v.id))
+    return scored[:limit]
+
+
+def value_of_card(*, card: ValuesCard) -> int | None:
+    """The id of the value a card is placed in now, if any."""
+    return CardMerge.objects.filter(card=card, undone_at__isnull=True).values_list("value_id", flat=True).first()

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from frontend import articulation_views, console_views, guidance_views, privacy_views, report_views, views
+from frontend import (
+    articulation_views,
+    console_views,
+    guidance_views,
+    privacy_views,
+    report_views,
+    similar_views,
+    views,
+)
 
 app_name = "frontend"
 
@@ -28,6 +36,8 @@ urlpatterns = [
     path("r/<slug:slug>/resume/<str:token>/", views.resume, name="resume"),
     path("r/<slug:slug>/", views.participant_home, name="round"),
     path("r/<slug:slug>/card/", views.card_form, name="card"),
+    path("r/<slug:slug>/card/similar/", similar_views.similar_while_typing, name="card-similar"),
+    path("r/<slug:slug>/card/<int:card_id>/similar/", similar_views.similar_after_submit, name="card-similar-step"),
     path("r/<slug:slug>/card/<int:card_id>/edit/", views.card_edit, name="card-edit"),
     path("r/<slug:slug>/confirm/<int:card_id>/", views.confirm_value, name="confirm"),
     path("r/<slug:slug>/vote/", views.vote, name="vote"),

@@ -347,20 +347,29 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         values = _card_values(request)
+        chosen = request.POST.get("same_as", "")
         try:
-            card_services.card_submit(
-                participant=participant,
-                context_id=values["context"],
-                title=values["title"],
-                description=values["description"],
-                policies=values["policies"],
-            )
+            if chosen:
+                card = card_services.card_choose_value(
+                    participant=participant, value_id=chosen, context_id=values["context"]
+                )
+            else:
+                card = card_services.card_submit(
+                    participant=participant,
+                    context_id=values["context"],
+                    title=values["title"],
+                    description=values["description"],
+                    policies=values["policies"],
+                )
         except ValidationError as exc:
             errors, status = _error_dict(exc), 400
         except DomainError as exc:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
         else:
             messages.success(request, _("Thank you: your values card is saved."))
+            if not chosen and not request.POST.get("similar_seen"):
+                # Without JavaScript nobody saw the suggestions while typing: offer them as a step now.
+                return redirect("frontend:card-similar-step", slug=slug, card_id=card.pk)
             return redirect("frontend:round", slug=slug)
     return _card_page(request, round_, participant, values=values, errors=errors, status=status)
 

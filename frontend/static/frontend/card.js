@@ -99,6 +99,11 @@
     }
   });
   form.addEventListener("submit", function (event) {
+    // "This is mine: use it" submits an existing value, not what is typed: nothing to check.
+    if (event.submitter && event.submitter.name === "same_as") {
+      try { sessionStorage.removeItem(draftKey); } catch (e) { /* nothing to clear */ }
+      return;
+    }
     var ok = [checkTitle(true), checkDescription(true), checkPolicies(true)].every(Boolean);
     if (!ok) {
       event.preventDefault();
