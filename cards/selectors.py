@@ -17,9 +17,11 @@ def articulation_session_open(*, participant: Participant) -> ArticulationSessio
     return ArticulationSession.objects.filter(participant=participant, status=ArticulationSession.Status.OPEN).first()
 
 
-# How close a value must look to be shown while someone writes (the blended score of cards.dedup, or the heading
-# cosine while no policy is written yet). Low on purpose: the participant decides, a miss costs a glance.
-SIMILAR_FLOOR = 0.35
+# How close a value must look to be shown while someone writes, on the blended score of cards.dedup.similarity.
+# On the test families (12 cards, offline MiniLM), whole cards of one value score >= 0.625 and of different values
+# <= 0.50; with only the first policy written, 0.50 and <= 0.57. The heading alone does not separate them (same
+# value from 0.29, different up to 0.48), so nothing is suggested before a policy is written.
+SIMILAR_FLOOR = 0.52
 SIMILAR_LIMIT = 3
 
 
@@ -47,11 +49,11 @@ def values_similar(
 
     Embeds the text with the same embedder as deduplication (offline unless a model is configured) and compares
     it with the values' stored vectors; a value without stored vectors, or in another embedding space, is skipped
-    (this read never writes). Fewer than two words of text give nothing.
+    (this read never writes). Nothing is suggested before a title and one policy of two words or more are written.
     """
     heading = dedup.card_heading(str(title or ""), str(description or ""))
     written = [p.strip() for p in policies if isinstance(p, str) and len(p.split()) >= 2]
-    if len(heading.split()) < 2:
+    if len(heading.split()) < 2 or not written:
         return []
     candidates = list(
         CanonicalValue.objects.filter(round_id=round_id, is_active=True)
@@ -66,10 +68,7 @@ def values_similar(
         stored = vectors_from_bytes(value.embedding)
         if stored is None or stored.ndim != 2 or stored.shape[1] != matrix.shape[1] or stored.shape[0] < 2:
             continue
-        if written:
-            score = dedup.similarity(matrix, stored)
-        else:
-            score = float(matrix[0] @ stored[0])
+        score = dedup.similarity(matrix, stored)
         if score >= SIMILAR_FLOOR:
             scored.append(
                 SimilarValue(

@@ -34,11 +34,16 @@ def test_values_close_to_what_is_typed_come_first_and_at_most_three(round_with_v
     assert 1 <= len(found) <= 3
     assert found[0].id == _value_of(round_with_values, "autonomy").pk
     assert found == sorted(found, key=lambda v: -v.score)
-    heading_only = selectors.values_similar(round_id=round_with_values.pk, title=title, description=description)
-    assert heading_only and heading_only[0].id == found[0].id, "works before any policy is written"
+    assert [v.id for v in found] == [found[0].id], "values of other families stay below the floor"
+    one_policy = selectors.values_similar(
+        round_id=round_with_values.pk, title=title, description=description, policies=policies[:1]
+    )
+    assert one_policy and one_policy[0].id == found[0].id, "works from the first policy on"
+    assert selectors.values_similar(round_id=round_with_values.pk, title=title, description=description) == []
     assert selectors.values_similar(round_id=round_with_values.pk, title="Hello") == []
     excluded = selectors.values_similar(
-        round_id=round_with_values.pk, title=title, description=description, exclude_ids=[found[0].id]
+        round_id=round_with_values.pk, title=title, description=description, policies=policies,
+        exclude_ids=[found[0].id],
     )
     assert found[0].id not in {v.id for v in excluded}
 
