@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cards import services as card_services
+from cards.coaching import HINTS as COACHING_HINTS
 from cards.models import CardMerge, ValuesCard
 from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from core.errors import DomainError
@@ -325,6 +326,7 @@ def _card_page(
             "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
             "extra_open": extra_open,
             "examples": [_(example) for example in POLICY_EXAMPLES],
+            "coaching": list(COACHING_HINTS.values()),
             "filler_words": ",".join(FILLER_WORDS),
             "progress": _progress(round_, participant),
             "open": editable,
