@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from cards import coaching
 from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
 from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
-from cards.services import CARD_STAGES, _context_for, card_submit
+from cards.services import CARD_STAGES, _context_for, card_choose_value, card_submit
 from cards.validation import SENTENCE_END, validate_card
 from core.errors import Conflict, DomainError, WrongStage
 from core.queue import enqueue_slow_on_commit
@@ -407,6 +407,23 @@ def articulation_confirm(
         locked.fault = ""
         locked.save(update_fields=["status", "card", "fault", "updated_at"])
     session.refresh_from_db()
+    return card
+
+
+def articulation_choose_value(*, session: ArticulationSession, value_id, context_id=None) -> ValuesCard:
+    """The participant says an existing value is theirs: it becomes their card, with the chat's transcript."""
+    if session.status == ArticulationSession.Status.SUBMITTED and session.card_id is not None:
+        return session.card
+    _require_open(session)
+    card = card_choose_value(participant=session.participant, value_id=value_id, context_id=context_id)
+    with transaction.atomic():
+        ValuesCard.objects.filter(pk=card.pk).update(transcript=transcript(session), source="chat")
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        locked.status = ArticulationSession.Status.SUBMITTED
+        locked.card = card
+        locked.fault = ""
+        locked.save(update_fields=["status", "card", "fault", "updated_at"])
+    card.refresh_from_db()
     return card
 
 

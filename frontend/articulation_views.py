@@ -38,7 +38,7 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET":
         return _render(request, round_, chat_session)
 
-    action = request.POST.get("action", "")
+    action = "confirm" if request.POST.get("same_as") else request.POST.get("action", "")
     typed = request.POST.get("message", "")
     try:
         if action in MODEL_ACTIONS:
@@ -92,14 +92,20 @@ def chat_status(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSession) -> HttpResponse:
     policies = [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICIES)]
+    chosen = request.POST.get("same_as", "")
     try:
-        articulation.articulation_confirm(
-            session=chat_session,
-            title=request.POST.get("title", ""),
-            description=request.POST.get("description", ""),
-            policies=policies,
-            context_id=request.POST.get("context", ""),
-        )
+        if chosen:
+            card = articulation.articulation_choose_value(
+                session=chat_session, value_id=chosen, context_id=request.POST.get("context", "")
+            )
+        else:
+            card = articulation.articulation_confirm(
+                session=chat_session,
+                title=request.POST.get("title", ""),
+                description=request.POST.get("description", ""),
+                policies=policies,
+                context_id=request.POST.get("context", ""),
+            )
     except ValidationError as exc:
         return _render(request, round_, _fresh(chat_session), errors=_error_dict(exc), status=400)
     except DomainError as exc:
@@ -111,6 +117,8 @@ def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSess
             status=exc.status,
         )
     messages.success(request, _("Thank you: your values card is saved."))
+    if not chosen and not request.POST.get("similar_seen"):
+        return redirect("frontend:card-similar-step", slug=round_.slug, card_id=card.pk)
     return redirect("frontend:round", slug=round_.slug)
 
 

@@ -44,7 +44,12 @@ def similar_while_typing(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "frontend/_similar_values.html",
-        {"round": round_, "similar": similar, "dismissed": sorted(dismissed), "live": True},
+        {
+            "round": round_,
+            "similar": similar,
+            "dismissed": sorted(dismissed),
+            "form_id": "chat-card-form" if request.POST.get("form_id") == "chat-card-form" else "card-form",
+        },
     )
 
 

@@ -510,5 +510,9 @@ def test_the_page_works_without_javascript_from_first_answer_to_card(participant
     assert bad.status_code == 400 and ValuesCard.objects.count() == 0
     assert ArticulationSession.objects.get().draft["title"] == "x", "an edit survives a refused submission"
     done = client.post("/r/chat/chat/", {**form, "title": "Her own decision"})
-    assert done.status_code == 302 and done["Location"] == "/r/chat/"
+    card_id = ValuesCard.objects.get().pk
+    assert done.status_code == 302 and done["Location"] == f"/r/chat/card/{card_id}/similar/", (
+        "without JavaScript, similar values come as a step after submitting"
+    )
+    assert client.get(done["Location"])["Location"] == "/r/chat/", "nothing close: straight on"
     assert ValuesCard.objects.get().transcript[1]["content"] == "That she decides for herself."

@@ -153,3 +153,23 @@ def test_without_javascript_the_suggestions_are_a_step_after_submitting(round_wi
         "/r/similar/card/", _form(round_with_values, "honesty", 1, _csrf(page), similar_seen="1")
     )
     assert seen["Location"] == "/r/similar/", "suggestions already seen while typing are not asked again"
+
+
+def test_in_the_chat_a_similar_value_can_be_chosen_as_the_card(round_with_values, settings):
+    settings.OPENAI_API_KEY = ""
+    person = join(round_with_values)
+    client = _client(person)
+    page = client.get("/r/similar/chat/")
+    html = page.content.decode()
+    assert 'hx-include="#chat-card-form"' in html and 'id="similar-values"' in html
+    form = _form(round_with_values, "autonomy", 1, _csrf(page), form_id="chat-card-form")
+    panel = client.post("/r/similar/card/similar/", form).content.decode()
+    autonomy = _value_of(round_with_values, "autonomy")
+    assert f'form="chat-card-form" name="same_as" value="{autonomy.pk}"' in panel
+    client.post("/r/similar/chat/", {"csrfmiddlewaretoken": _csrf(page), "action": "send", "message": "A choice."})
+    chosen = client.post("/r/similar/chat/", {**form, "same_as": autonomy.pk})
+    assert chosen.status_code == 302 and chosen["Location"] == "/r/similar/"
+    card = ValuesCard.objects.get(author=person)
+    assert card.source == "chat" and card.transcript[1]["content"] == "A choice."
+    assert CardMerge.objects.get(card=card, undone_at__isnull=True).confirmation.answer == "same"
+    assert person.articulation_sessions.get().status == "submitted"
