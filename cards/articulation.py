@@ -7,6 +7,7 @@ the card form. Nothing becomes a card until the participant confirms it (`articu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from math import ceil
 
@@ -14,13 +15,16 @@ import pydantic
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cards import coaching
 from cards.models import MAX_POLICIES, ArticulationSession, ValuesCard
 from cards.prompts import CHAT_INSTRUCTIONS, CHAT_VERSION, DRAFT_INSTRUCTIONS
-from cards.services import CARD_STAGES, _context_for, card_submit
-from cards.validation import validate_card
+from cards.services import CARD_STAGES, _context_for, card_choose_value, card_submit
+from cards.validation import SENTENCE_END, validate_card
 from core.errors import Conflict, DomainError, WrongStage
+from core.queue import enqueue_slow_on_commit
 from core.text import clean_text
 from deliberation.models import Context, Participant, Round
 from llm import gateway
@@ -34,6 +38,12 @@ REPLY_MAX = 1200
 TYPICAL_TURNS = 6
 MINUTES_PER_TURN = 1.5
 REVIEW_MINUTES = 3
+# The server, not the model, decides when to draft: MAI's method needs at least a concrete choice the person
+# faced, what they paid attention to in it, and what about that mattered (three answers); before that the
+# model's `ready_for_draft` is ignored, after it the model's flag is advice the server follows.
+MIN_ANSWERS_BEFORE_DRAFT = 3
+# A reply still pending after this long is taken as lost (a worker died): the page offers to ask again.
+PENDING_STALE_SECONDS = 120
 CHAT_TEMPERATURE = 0.5
 REDRAFT_TEMPERATURE = 0.4
 
@@ -136,8 +146,11 @@ def transcript(session: ArticulationSession) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in session.messages]
 
 
-def articulation_start(*, participant: Participant, context_id=None) -> ArticulationSession:
-    """Resume the participant's open chat, or start one with the round's question; 503 when no model is available."""
+def articulation_start(*, participant: Participant, context_id=None, guided_ok: bool = False) -> ArticulationSession:
+    """Resume the participant's open chat, or start one with the round's question.
+
+    Without a model: 503, or with `guided_ok` (the page) a guided chat of fixed questions with coaching.
+    """
     round_ = Round.objects.get(pk=participant.round_id)
     _require_card_stage(round_)
     context = _context_for(participant, context_id) if context_id not in (None, "") else None
@@ -149,18 +162,21 @@ def articulation_start(*, participant: Participant, context_id=None) -> Articula
             session.context = context
             session.save(update_fields=["context", "updated_at"])
         return session
-    if not gateway.model_available(round_.pk):
+    guided = not gateway.model_available(round_.pk)
+    if guided and not guided_ok:
         raise ArticulationUnavailable(fault_message(NO_MODEL))
     if context is None:
         contexts = list(Context.objects.filter(question__round=round_)[:2])
         context = contexts[0] if len(contexts) == 1 else None
+    opening = _opening(round_, context, guided=guided)
     try:
         with transaction.atomic():
             return ArticulationSession.objects.create(
                 participant=participant,
                 context=context,
-                messages=[{"role": "assistant", "content": _opening(round_, context)}],
-                prompt_version=CHAT_VERSION,
+                messages=[{"role": "assistant", "content": opening}],
+                prompt_version=GUIDED_VERSION if guided else CHAT_VERSION,
+                mode=ArticulationSession.Mode.GUIDED if guided else ArticulationSession.Mode.MODEL,
             )
     except IntegrityError:
         # A second tab started the chat at the same moment: both continue the same session.
@@ -179,12 +195,17 @@ def articulation_abandon(*, session: ArticulationSession) -> ArticulationSession
 
 
 def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResult:
-    """Store the participant's answer and ask the model for the next question (and a draft when it is ready).
+    """Store the participant's answer and have a task ask the model for the next question (or a draft).
 
-    An empty message asks again for a reply to the last unanswered answer (after a fault).
+    The model is never called inside the request: `articulation_reply` writes the reply in a task, and the page
+    polls the session until it is there. An empty message asks again after a fault or a lost reply.
     """
+    if session.mode == ArticulationSession.Mode.GUIDED:
+        return guided_answer(session=session, message=message)
     _require_open(session)
     _require_card_stage(Round.objects.get(pk=session.participant.round_id))
+    if session.pending and not pending_stale(session):
+        raise Conflict(_("The assistant is still writing: wait a moment, then reload the page."), code="pending")
     text = clean_text(message, field="message", max_length=MESSAGE_MAX, required=False, multiline=True)
     if text:
         if session.turns >= turn_cap():
@@ -193,19 +214,52 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
                 % {"n": turn_cap()},
                 code="turn_cap",
             )
-        session = _append(session, {"role": "user", "content": text}, count_turn=True)
+        session = _append(
+            session, {"role": "user", "content": text}, count_turn=True, pending=ArticulationSession.Pending.REPLY
+        )
     elif not _awaiting_reply(session):
         raise ValidationError({"message": _("Write your answer first.")})
+    else:
+        session = _set_pending(session, ArticulationSession.Pending.REPLY)
+    before = len(session.messages), session.drafts
+    _enqueue("articulation_reply_task", session, session.turns)
+    return _result_since(session, *before)
+
+
+def articulation_request_draft(*, session: ArticulationSession) -> TurnResult:
+    """Have a task draft the card from the conversation now (the participant asked for it)."""
+    _require_open(session)
+    if session.turns == 0:
+        raise ValidationError({"message": _("Answer at least one question first.")})
+    session = _set_pending(session, ArticulationSession.Pending.DRAFT)
+    before = len(session.messages), session.drafts
+    _enqueue("articulation_draft_task", session, session.drafts)
+    return _result_since(session, *before)
+
+
+def articulation_reply(*, session_id: int, turn: int) -> None:
+    """The task body: the model's next question for answer number `turn`, or a draft when the server decides.
+
+    Returns quietly when the chat is gone, closed, or has moved on (a newer answer, a reply already written).
+    """
+    session = ArticulationSession.objects.select_related("participant").filter(pk=session_id).first()
+    if session is None or session.status != ArticulationSession.Status.OPEN:
+        return
+    if session.turns != turn or not _awaiting_reply(session):
+        _clear_pending(session, ArticulationSession.Pending.REPLY)
+        return
     if session.turns >= turn_cap():
         closing = _(
             "That was your last answer in this chat. Here is a draft of your card: change anything that is not right."
         )
-        session = _append(session, {"role": "assistant", "content": closing})
-        result = articulation_draft(session=session)
-        result.reply = closing
-        return result
+        try:
+            session = _append(session, {"role": "assistant", "content": closing}, expect_turn=turn)
+        except Conflict:
+            return
+        articulation_draft(session=session)
+        return
     try:
-        turn = gateway.complete_structured(
+        reply_turn = gateway.complete_structured(
             purpose="articulation.turn",
             instructions=CHAT_INSTRUCTIONS,
             data=_chat_data(session),
@@ -214,20 +268,42 @@ def articulation_turn(*, session: ArticulationSession, message: str) -> TurnResu
             temperature=CHAT_TEMPERATURE,
         )
     except LLMUnavailable as failure:
-        return TurnResult(session=_set_fault(session, failure.reason), fault=failure.reason)
-    reply = _clean_reply(turn.reply)
+        _set_fault(session, failure.reason)
+        return
+    reply = _clean_reply(reply_turn.reply)
     if not reply:
-        return TurnResult(session=_set_fault(session, CALL_FAILED), fault=CALL_FAILED)
-    session = _append(session, {"role": "assistant", "content": reply})
-    if turn.ready_for_draft:
-        result = articulation_draft(session=session)
-        result.reply = reply
-        return result
-    return TurnResult(session=session, reply=reply)
+        _set_fault(session, CALL_FAILED)
+        return
+    try:
+        session = _append(session, {"role": "assistant", "content": reply}, expect_turn=turn)
+    except Conflict:
+        return  # the chat moved on while the model was answering
+    if should_draft(turns=session.turns, model_ready=reply_turn.ready_for_draft):
+        articulation_draft(session=session, ask_when_invalid=True)
 
 
-def articulation_draft(*, session: ArticulationSession) -> TurnResult:
-    """Ask the model for a draft card from the conversation, checked by validate_card and repaired once."""
+def articulation_draft_pending(*, session_id: int, drafts: int) -> None:
+    """The task body of a draft the participant asked for; quiet when the chat closed or was drafted since."""
+    session = ArticulationSession.objects.select_related("participant").filter(pk=session_id).first()
+    if session is None or session.status != ArticulationSession.Status.OPEN:
+        return
+    if session.drafts != drafts:
+        _clear_pending(session, ArticulationSession.Pending.DRAFT)
+        return
+    articulation_draft(session=session)
+
+
+def should_draft(*, turns: int, model_ready: bool) -> bool:
+    """The server's decision: draft once enough answers are in and the model agrees (or no answers are left)."""
+    return turns >= turn_cap() or (turns >= MIN_ANSWERS_BEFORE_DRAFT and model_ready)
+
+
+def articulation_draft(*, session: ArticulationSession, ask_when_invalid: bool = False) -> TurnResult:
+    """Ask the model for a draft card from the conversation, checked by validate_card and repaired once.
+
+    A draft that still breaks the card rules is kept for the form; with `ask_when_invalid` and answers left, the
+    chat goes on with a question about what is missing instead of showing a broken card.
+    """
     _require_open(session)
     if session.turns == 0:
         raise ValidationError({"message": _("Answer at least one question first.")})
@@ -262,14 +338,40 @@ def articulation_draft(*, session: ArticulationSession) -> TurnResult:
     chosen = candidate.pop("context_id")
     candidate["context_id"] = chosen if chosen in context_ids else session.context_id
     candidate["origin"] = "model"
-    fault = DRAFT_INVALID if problems else ""
+    question = missing_question(problems) if problems and ask_when_invalid and turns_left(session) else ""
+    fault = DRAFT_INVALID if problems and not question else ""
     with transaction.atomic():
         locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
         locked.draft = candidate
         locked.drafts += 1
         locked.fault = fault
-        locked.save(update_fields=["draft", "drafts", "fault", "updated_at"])
-    return TurnResult(session=locked, draft=candidate, fault=fault, problems=problems)
+        locked.pending = ""
+        locked.pending_since = None
+        if question:
+            locked.messages = [*locked.messages, {"role": "assistant", "content": question}]
+        locked.save(
+            update_fields=["draft", "drafts", "fault", "pending", "pending_since", "messages", "updated_at"]
+        )
+    return TurnResult(session=locked, reply=question or None, draft=candidate, fault=fault, problems=problems)
+
+
+def missing_question(problems: dict[str, list[str]]) -> str:
+    """The question that asks the participant for what a draft is missing, the policies first."""
+    if "policies" in problems:
+        return _(
+            "Before I draft your card: think of the moment you chose. What exactly did you pay attention to? "
+            "Name three or more things, one per line."
+        )
+    if "description" in problems:
+        return _("In one sentence: what about this matters to you, for anyone facing such a choice?")
+    return _("If you gave this value a short name of two to five words, what would it be?")
+
+
+def pending_stale(session: ArticulationSession) -> bool:
+    """True when a reply or draft has been pending so long that its task is taken as lost."""
+    if not session.pending or session.pending_since is None:
+        return False
+    return (timezone.now() - session.pending_since).total_seconds() > PENDING_STALE_SECONDS
 
 
 def articulation_confirm(
@@ -308,6 +410,23 @@ def articulation_confirm(
     return card
 
 
+def articulation_choose_value(*, session: ArticulationSession, value_id, context_id=None) -> ValuesCard:
+    """The participant says an existing value is theirs: it becomes their card, with the chat's transcript."""
+    if session.status == ArticulationSession.Status.SUBMITTED and session.card_id is not None:
+        return session.card
+    _require_open(session)
+    card = card_choose_value(participant=session.participant, value_id=value_id, context_id=context_id)
+    with transaction.atomic():
+        ValuesCard.objects.filter(pk=card.pk).update(transcript=transcript(session), source="chat")
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        locked.status = ArticulationSession.Status.SUBMITTED
+        locked.card = card
+        locked.fault = ""
+        locked.save(update_fields=["status", "card", "fault", "updated_at"])
+    card.refresh_from_db()
+    return card
+
+
 def _ask_draft(data: dict, round_id: int, temperature: float) -> dict:
     draft = gateway.complete_structured(
         purpose="articulation.draft",
@@ -325,12 +444,12 @@ def _ask_draft(data: dict, round_id: int, temperature: float) -> dict:
     }
 
 
-def _opening(round_: Round, context: Context | None) -> str:
+def _opening(round_: Round, context: Context | None, *, guided: bool = False) -> str:
     question = round_.questions.order_by("order", "id").first()
     lines = [_("The question of this round: “%(q)s”") % {"q": question.text if question else round_.title}]
     if context is not None:
         lines.append(_("Think of this situation: %(c)s.") % {"c": context.name.rstrip(".")})
-    lines.append(_("What would you want done here, and why?"))
+    lines.append(guided_question(GUIDED_STEPS[0]) if guided else _("What would you want done here, and why?"))
     return "\n\n".join(lines)
 
 
@@ -355,24 +474,71 @@ def _awaiting_reply(session: ArticulationSession) -> bool:
     return bool(session.messages) and session.messages[-1]["role"] == "user"
 
 
-def _append(session: ArticulationSession, message: dict, *, count_turn: bool = False) -> ArticulationSession:
+def _append(
+    session: ArticulationSession,
+    message: dict,
+    *,
+    count_turn: bool = False,
+    pending: str = "",
+    expect_turn: int | None = None,
+) -> ArticulationSession:
     with transaction.atomic():
         locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
         if locked.status != ArticulationSession.Status.OPEN:
             raise Conflict(_("This chat is already closed."), code="chat_closed")
+        if expect_turn is not None and (locked.turns != expect_turn or not _awaiting_reply(locked)):
+            raise Conflict(_("The chat has moved on."), code="chat_moved_on")
         locked.messages = [*locked.messages, message]
         if count_turn:
             locked.turns += 1
         locked.fault = ""
-        locked.prompt_version = CHAT_VERSION
-        locked.save(update_fields=["messages", "turns", "fault", "prompt_version", "updated_at"])
+        locked.pending = pending
+        locked.pending_since = timezone.now() if pending else None
+        if locked.mode == ArticulationSession.Mode.MODEL:
+            locked.prompt_version = CHAT_VERSION
+        locked.save(
+            update_fields=["messages", "turns", "fault", "pending", "pending_since", "prompt_version", "updated_at"]
+        )
     return locked
 
 
-def _set_fault(session: ArticulationSession, code: str) -> ArticulationSession:
-    ArticulationSession.objects.filter(pk=session.pk).update(fault=code)
+def _set_pending(session: ArticulationSession, pending: str) -> ArticulationSession:
+    ArticulationSession.objects.filter(pk=session.pk).update(
+        pending=pending, pending_since=timezone.now(), fault="", updated_at=timezone.now()
+    )
     session.refresh_from_db()
     return session
+
+
+def _clear_pending(session: ArticulationSession, pending: str) -> None:
+    ArticulationSession.objects.filter(pk=session.pk, pending=pending).update(pending="", pending_since=None)
+
+
+def _set_fault(session: ArticulationSession, code: str) -> ArticulationSession:
+    ArticulationSession.objects.filter(pk=session.pk).update(fault=code, pending="", pending_since=None)
+    session.refresh_from_db()
+    return session
+
+
+def _enqueue(task_name: str, session: ArticulationSession, expected: int) -> None:
+    from cards import tasks
+
+    enqueue_slow_on_commit(getattr(tasks, task_name), session.pk, expected)
+
+
+def _result_since(session: ArticulationSession, messages_before: int, drafts_before: int) -> TurnResult:
+    """What the request can report: the reply and draft if a task already wrote them (no worker), else pending."""
+    session.refresh_from_db()
+    new = session.messages[messages_before:]
+    reply = new[-1]["content"] if new and new[-1]["role"] == "assistant" else None
+    draft = session.draft if session.drafts > drafts_before else None
+    return TurnResult(
+        session=session,
+        reply=reply,
+        draft=draft,
+        fault=session.fault,
+        problems=draft_problems(session.draft) if draft else {},
+    )
 
 
 def _require_open(session: ArticulationSession) -> None:
@@ -390,3 +556,132 @@ def _int_or_none(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# Articulation without a model: a guided sequence of MAI's questions, one at a time, with coaching.
+
+GUIDED_VERSION = "guided-v1"
+GUIDED_STEPS = ("choice", "attention", "meaningful", "title")
+
+
+def guided_question(step: str) -> str:
+    """The question of one step of the guided sequence."""
+    questions = {
+        "choice": _(
+            "Think of a real moment when you faced a choice like this, or helped someone who did. "
+            "What was the choice, and what did you do?"
+        ),
+        "attention": _(
+            "In that moment, what did you pay attention to? Name three or more things you noticed or looked for, "
+            "one per line. Start each with the kind of thing in capitals, for example: “MOMENTS when she could say "
+            "what she really thought”."
+        ),
+        "meaningful": _(
+            "What about those things felt meaningful to you? Say it in one sentence that would hold for anyone "
+            "facing such a choice."
+        ),
+        "title": _("Last question: give this value a short name of two to five words."),
+    }
+    return str(questions[step])
+
+
+def guided_state(session: ArticulationSession) -> dict:
+    """Where a guided chat stands: the index of the current step, the answers kept, whether coaching is open."""
+    state = (session.draft or {}).get("guided") or {}
+    return {
+        "step": int(state.get("step", 0)),
+        "answers": dict(state.get("answers", {})),
+        "coached": bool(state.get("coached", False)),
+    }
+
+
+def guided_step(session: ArticulationSession) -> str:
+    """The name of the step the participant answers now; '' once the sequence is done."""
+    index = guided_state(session)["step"]
+    return GUIDED_STEPS[index] if index < len(GUIDED_STEPS) else ""
+
+
+def guided_answer(*, session: ArticulationSession, message: str = "", keep: bool = False) -> TurnResult:
+    """Take one answer of the guided sequence: coach it when it reads as a rule, goal or norm, else go on.
+
+    `keep` goes on with the answer just coached, as written. After the last step the answers are assembled into
+    a draft card for the form; nothing is submitted until the participant confirms it.
+    """
+    _require_open(session)
+    _require_card_stage(Round.objects.get(pk=session.participant.round_id))
+    if session.mode != ArticulationSession.Mode.GUIDED:
+        raise Conflict(_("This chat is not a guided one."), code="not_guided")
+    step = guided_step(session)
+    if not step:
+        raise Conflict(_("All questions are answered: edit the draft card and submit it."), code="guided_done")
+    state = guided_state(session)
+    if keep:
+        if not state["coached"]:
+            raise ValidationError({"message": _("Write your answer first.")})
+        text = next(m["content"] for m in reversed(session.messages) if m["role"] == "user")
+        hints = []
+    else:
+        text = clean_text(message, field="message", max_length=MESSAGE_MAX, multiline=True)
+        hints = [] if step == "choice" else coaching.coach(text)
+    with transaction.atomic():
+        locked = ArticulationSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != ArticulationSession.Status.OPEN or guided_step(locked) != step:
+            raise Conflict(_("The chat has moved on."), code="chat_moved_on")
+        messages = list(locked.messages)
+        if not keep:
+            messages.append({"role": "user", "content": text})
+            locked.turns += 1
+        reply = ""
+        if hints:
+            notes = [f"{hint.message} {hint.example}" for hint in hints]
+            reply = "\n\n".join([*notes, str(_("Rewrite your answer, or keep it as it is and go on."))])
+            state["coached"] = True
+        else:
+            state["answers"][step] = text
+            state["step"] += 1
+            state["coached"] = False
+            if state["step"] < len(GUIDED_STEPS):
+                reply = guided_question(GUIDED_STEPS[state["step"]])
+            else:
+                reply = str(
+                    _("Thank you. Here is a draft of your card, built from your answers: check it below and change "
+                      "anything that is not right.")
+                )
+        messages.append({"role": "assistant", "content": reply})
+        draft = {**(locked.draft or {}), "guided": state}
+        if state["step"] >= len(GUIDED_STEPS):
+            draft.update(assemble_draft(state["answers"], context_id=locked.context_id))
+            locked.drafts += 1
+        locked.messages = messages
+        locked.draft = draft
+        locked.fault = ""
+        locked.save(update_fields=["messages", "turns", "draft", "drafts", "fault", "updated_at"])
+    done = state["step"] >= len(GUIDED_STEPS)
+    return TurnResult(
+        session=locked,
+        reply=reply,
+        draft=locked.draft if done else None,
+        problems=draft_problems(locked.draft) if done else {},
+    )
+
+
+def assemble_draft(answers: dict[str, str], *, context_id: int | None) -> dict:
+    """A draft card from the guided answers: the name as title, the meaning as description, attention as policies."""
+    title = " ".join(answers.get("title", "").split()).strip(" .!?\"'“”‘’")
+    meaning = " ".join(answers.get("meaningful", "").split())
+    first = SENTENCE_END.search(meaning)
+    description = meaning[: first.end()].strip() if first else meaning
+    if description and description[-1] not in ".!?\"'”’)":
+        description += "."
+    policies = []
+    for line in re.split(r"[\n;]+", answers.get("attention", "")):
+        policy = " ".join(line.strip(" -•*\t").split()).rstrip(".")
+        if policy and policy.lower() not in {p.lower() for p in policies}:
+            policies.append(policy)
+    return {
+        "title": title,
+        "description": description,
+        "policies": policies[:MAX_POLICIES],
+        "context_id": context_id,
+        "origin": "guided",
+    }

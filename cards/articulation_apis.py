@@ -41,6 +41,8 @@ class SessionOut(serializers.Serializer):
     card = serializers.IntegerField(allow_null=True)
     fault = serializers.DictField(allow_null=True)
     model_available = serializers.BooleanField()
+    mode = serializers.CharField()
+    pending = serializers.CharField(help_text='"reply" or "draft" while a task writes it; poll this endpoint.')
 
 
 class TurnOut(serializers.Serializer):
@@ -66,6 +68,8 @@ def session_data(session: ArticulationSession) -> dict:
         "card": session.card_id,
         "fault": _fault(session.fault),
         "model_available": gateway.model_available(session.participant.round_id),
+        "mode": session.mode,
+        "pending": session.pending,
     }
 
 
@@ -134,7 +138,7 @@ class ArticulationDraftApi(APIView):
     def post(self, request: Request, session_id: int) -> Response:
         participant, session = _own_session(request, session_id)
         ratelimit_request(request, scope=RATE_SCOPE, participant_id=participant.pk)
-        return Response(_result_data(articulation.articulation_draft(session=session)))
+        return Response(_result_data(articulation.articulation_request_draft(session=session)))
 
 
 class ArticulationConfirmApi(APIView):

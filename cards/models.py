@@ -85,6 +85,7 @@ class CardMerge(models.Model):
         JUDGE = "judge", "Model judge"
         ORGANIZER = "organizer", "Organizer"
         SPLIT = "split", "Split out by its author"
+        CHOSEN = "chosen", "Chosen by its author"
         IMPORT = "import", "Imported"
 
     card = models.ForeignKey(ValuesCard, on_delete=models.CASCADE, related_name="merges")
@@ -123,9 +124,22 @@ class ArticulationSession(models.Model):
         SUBMITTED = "submitted", "Submitted as a card"
         ABANDONED = "abandoned", "Abandoned"
 
+    class Mode(models.TextChoices):
+        MODEL = "model", "With the model"
+        GUIDED = "guided", "Guided questions, no model"
+
+    class Pending(models.TextChoices):
+        NONE = "", "Nothing"
+        REPLY = "reply", "The assistant's next question"
+        DRAFT = "draft", "A draft card"
+
     participant = models.ForeignKey(
         "deliberation.Participant", on_delete=models.CASCADE, related_name="articulation_sessions"
     )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.MODEL)
+    # What a background task is writing for this chat now (the page polls until it is done).
+    pending = models.CharField(max_length=8, choices=Pending.choices, blank=True, default="")
+    pending_since = models.DateTimeField(null=True, blank=True)
     context = models.ForeignKey(
         "deliberation.Context", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

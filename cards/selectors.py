@@ -4,18 +4,18 @@ The card vocabulary the pages use (statuses, the number of policies) is named he
 models.
 """
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from django.db.models import Prefetch, QuerySet
 
 from cards import dedup
-from cards.models import MAX_POLICIES, CanonicalValue, CardMerge, ValuesCard
+from cards.models import MAX_POLICIES, ArticulationSession, CanonicalValue, CardMerge, ValuesCard
 from cards.services import vectors_from_bytes
 from core.errors import Forbidden
-from deliberation.models import Participant, Question, Round
+from deliberation.models import Participant, Round
 from deliberation.permissions import can
-from llm.gateway import embed
+from llm import gateway
 
 
 def cards_visible(
@@ -150,61 +150,80 @@ def cards_for_moderation(*, round_: Round, review_only: bool = False) -> tuple[Q
     return queryset, in_review
 
 
+ArticulationMode = ArticulationSession.Mode
+
+
+def articulation_session_open(*, participant: Participant) -> ArticulationSession | None:
+    """The participant's open articulation chat, if any."""
+    return ArticulationSession.objects.filter(participant=participant, status=ArticulationSession.Status.OPEN).first()
+
+
+# How close a value must look to be shown while someone writes, on the blended score of cards.dedup.similarity.
+# On the test families (12 cards, offline MiniLM), whole cards of one value score >= 0.625 and of different values
+# <= 0.50; with only the first policy written, 0.50 and <= 0.57. The heading alone does not separate them (same
+# value from 0.29, different up to 0.48), so nothing is suggested before a policy is written.
+SIMILAR_FLOOR = 0.52
+SIMILAR_LIMIT = 3
+
+
 @dataclass(frozen=True)
 class SimilarValue:
-    """An existing value of a question that looks close to a card being written."""
+    """An existing value that looks close to what a participant is writing."""
 
     id: int
     title: str
     description: str
     policies: list[str]
-    similarity: float
+    score: float
 
 
 def values_similar(
-    question_id: int,
-    text: dedup.CardText | str,
-    limit: int = 3,
     *,
-    round_id: int | None = None,
-    floor: float | None = None,
+    round_id: int,
+    title: str,
+    description: str = "",
+    policies: Sequence[str] = (),
+    exclude_ids: Iterable[int] = (),
+    limit: int = SIMILAR_LIMIT,
 ) -> list[SimilarValue]:
-    """Up to `limit` active values of the question that a card (or a draft's text, while it is being written) is
-    close to, best first: scored as placement scores a card (centred by the question's values), kept above the
-    review band's floor (or `floor`: a draft without policies scores lower than a whole card). Values whose stored vectors are missing or in another embedding space are left out; this
-    read never writes them. The draft is embedded through the gateway (offline when there is no model)."""
-    rows = list(
-        CanonicalValue.objects.filter(question_id=question_id, is_active=True)
-        .exclude(embedding=None)
-        .values_list("id", "title", "description", "policies", "embedding")
+    """Up to `limit` active values of the round's question that look close to the text being written.
+
+    Embeds the text with the same embedder as deduplication (offline unless a model is configured) and compares
+    it with the values' stored vectors; a value without stored vectors, or in another embedding space, is skipped
+    (this read never writes). Nothing is suggested before a title and one policy of two words or more are written.
+    """
+    heading = dedup.card_heading(str(title or ""), str(description or ""))
+    written = [p.strip() for p in policies if isinstance(p, str) and len(p.split()) >= 2]
+    if len(heading.split()) < 2 or not written:
+        return []
+    candidates = list(
+        CanonicalValue.objects.filter(round_id=round_id, is_active=True)
+        .exclude(pk__in=list(exclude_ids))
+        .only("pk", "title", "description", "policies", "embedding")
     )
-    if not rows or limit < 1:
+    if not candidates:
         return []
-    if isinstance(text, str):
-        if not text.strip():
-            return []
-        # A draft without policies yet: its text stands for the heading and for its one policy.
-        texts = [text.strip(), text.strip()]
-    else:
-        texts = dedup.card_texts(text.title, text.description, text.policies)
-    card = dedup.as_card_vectors(embed(texts, purpose="dedup.similar", round_id=round_id))
-    stored = [(row, vectors_from_bytes(row[4])) for row in rows]
-    stored = [(row, matrix) for row, matrix in stored if matrix is not None and matrix.shape[1] == card.whole.shape[0]]
-    if not stored:
-        return []
-    values = [dedup.as_card_vectors(matrix) for _, matrix in stored]
-    scores = dedup.similarity_matrix([card], values, dedup.Population.of(values))[0]
-    if floor is None:
-        threshold = Question.objects.filter(pk=question_id).values_list("round__dedup_threshold", flat=True).first()
-        floor = dedup.thresholds_for(threshold).review_low
-    order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[int(i)] >= floor][:limit]
-    return [
-        SimilarValue(
-            id=stored[i][0][0],
-            title=stored[i][0][1],
-            description=stored[i][0][2],
-            policies=list(stored[i][0][3]),
-            similarity=float(scores[i]),
-        )
-        for i in order
-    ]
+    matrix = gateway.embed(dedup.card_texts(heading, "", written), purpose="cards.similar", round_id=round_id)
+    scored = []
+    for value in candidates:
+        stored = vectors_from_bytes(value.embedding)
+        if stored is None or stored.ndim != 2 or stored.shape[1] != matrix.shape[1] or stored.shape[0] < 2:
+            continue
+        score = dedup.similarity(matrix, stored)
+        if score >= SIMILAR_FLOOR:
+            scored.append(
+                SimilarValue(
+                    id=value.pk,
+                    title=value.title,
+                    description=value.description,
+                    policies=list(value.policies),
+                    score=round(score, 3),
+                )
+            )
+    scored.sort(key=lambda v: (-v.score, v.id))
+    return scored[:limit]
+
+
+def value_of_card(*, card: ValuesCard) -> int | None:
+    """The id of the value a card is placed in now, if any."""
+    return CardMerge.objects.filter(card=card, undone_at__isnull=True).values_list("value_id", flat=True).first()

@@ -558,6 +558,61 @@ def merge_confirm(*, participant: Participant, card: ValuesCard, answer: str) ->
     return confirmation
 
 
+def card_choose_value(*, participant: Participant, value_id, card: ValuesCard | None = None, context_id=None) -> ValuesCard:
+    """The participant says an existing value is theirs: their card joins it, with their own confirmation.
+
+    With `card` (a step after submitting) that card joins the value, keeping its words; without one (while
+    writing) a card with the value's words is submitted for them. Either way deduplication has nothing left to do.
+    """
+    value = CanonicalValue.objects.filter(pk=_int_or_none(value_id), round_id=participant.round_id, is_active=True).first()
+    if value is None:
+        raise ValidationError({"value": _("Choose one of the values shown.")})
+    if card is None:
+        if context_id in (None, ""):
+            context_id = value.contexts.values_list("pk", flat=True).order_by("order", "id").first()
+        card = card_submit(
+            participant=participant,
+            context_id=context_id,
+            title=value.title,
+            description=value.description,
+            policies=value.policies,
+        )
+    elif card.author_id != participant.pk:
+        raise Forbidden(_("Only the author of this card can choose its value."))
+    with transaction.atomic():
+        Question.objects.select_for_update().get(pk=card.question_id)
+        card = ValuesCard.objects.select_for_update().get(pk=card.pk)
+        current = CardMerge.objects.select_for_update().filter(card=card, undone_at__isnull=True).first()
+        if current is not None and current.value_id == value.pk:
+            merge = current
+        else:
+            if current is not None:
+                current.undone_at = timezone.now()
+                current.undo_reason = "its author chose another value"
+                current.save(update_fields=["undone_at", "undo_reason"])
+            merge = CardMerge.objects.create(card=card, value=value, origin=CardMerge.Origin.CHOSEN)
+        MergeConfirmation.objects.update_or_create(merge=merge, defaults={"answer": MergeConfirmation.Answer.SAME})
+        value.contexts.add(card.context_id)
+        card.dedup_status = ValuesCard.DedupStatus.PLACED
+        card.save(update_fields=["dedup_status", "updated_at"])
+        if current is not None and current.value_id != value.pk:
+            _retire_if_empty(current.value_id)
+    return card
+
+
+def _retire_if_empty(value_id: int) -> None:
+    """A value left without cards (its only card chose another value) stops being shown."""
+    if not CardMerge.objects.filter(value_id=value_id, undone_at__isnull=True).exists():
+        CanonicalValue.objects.filter(pk=value_id).update(is_active=False, updated_at=timezone.now())
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _require_moderator(actor, round_: Round) -> None:
     if not can(actor, round_, "moderate"):
         raise Forbidden(_("Your role in this round does not allow moderation."))

@@ -28,3 +28,19 @@ def dedup_card(card_id: int) -> None:
             log.warning("card %s failed deduplication %s times; sent to review", card_id, MAX_DEDUP_ATTEMPTS)
         return
     dedup_place_card(card_id=card_id)
+
+
+@shared_task
+def articulation_reply_task(session_id: int, turn: int) -> None:
+    """Write the assistant's reply to answer number `turn` of a chat (a draft when the server decides)."""
+    from cards.articulation import articulation_reply
+
+    articulation_reply(session_id=session_id, turn=turn)
+
+
+@shared_task
+def articulation_draft_task(session_id: int, drafts: int) -> None:
+    """Draft the card the participant asked for (does nothing when a newer draft exists or the chat closed)."""
+    from cards.articulation import articulation_draft_pending
+
+    articulation_draft_pending(session_id=session_id, drafts=drafts)

@@ -10,6 +10,9 @@ from cards.models import DESCRIPTION_MAX, MAX_POLICIES, MIN_POLICIES, POLICY_MAX
 from core.text import clean_text
 
 FILLER_WORDS = ("meaningful", "deep", "deeply")
+# A sentence ends at . ! or ? (repeated, as in "..."), possibly followed by closing quotes or brackets.
+SENTENCE_END = re.compile(r"[.!?]+[\"'”’»)\]]*(?:\s|$)")
+LETTER = re.compile(r"[^\W\d_]")
 POLICY_EXAMPLES = [
     gettext_noop("OPPORTUNITIES for her to hear her own inner voice"),
     gettext_noop("MOMENTS when a person realises a choice is really theirs to make"),
@@ -37,8 +40,14 @@ def validate_card(*, title: object, description: object, policies: object) -> Ca
         words = len(str(clean["title"]).split())
         if not 2 <= words <= 5:
             errors["title"] = [_("Use 2 to 5 words (this has %(n)s).") % {"n": words}]
-    if "description" in clean and len(re.findall(r"[.!?](\s|$)", str(clean["description"]))) > 1:
-        errors["description"] = [_("Use one sentence.")]
+        elif len(LETTER.findall(str(clean["title"]))) < 3:
+            errors["title"] = [_("Use words, not only signs or numbers.")]
+    if "description" in clean:
+        description = str(clean["description"])
+        if len(LETTER.findall(description)) < 3 or len(description.split()) < 2:
+            errors["description"] = [_("Describe the value in a sentence of words.")]
+        elif len(SENTENCE_END.findall(description)) > 1:
+            errors["description"] = [_("Use one sentence.")]
 
     policy_errors: list[str] = []
     cleaned_policies: list[str] = []

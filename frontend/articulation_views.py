@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from cards import articulation
+from cards import selectors as card_selectors
 from cards.selectors import MAX_POLICIES
 from cards.services import CARD_STAGES
 from core.errors import DomainError
@@ -38,24 +39,26 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     if round_.stage not in CARD_STAGES:
         return redirect("frontend:round", slug=slug)
     try:
-        chat_session = articulation.articulation_start(participant=participant)
+        chat_session = articulation.articulation_start(participant=participant, guided_ok=True)
     except articulation.ArticulationUnavailable as exc:
         messages.info(request, exc.message)
         return redirect("frontend:card", slug=slug)
     if request.method == "GET":
         return _render(request, round_, chat_session)
 
-    action = request.POST.get("action", "")
+    action = "confirm" if request.POST.get("same_as") else request.POST.get("action", "")
     typed = request.POST.get("message", "")
     try:
         if action in MODEL_ACTIONS:
             ratelimit_request(request, scope=RATE_SCOPE, participant_id=participant.pk)
         if action == "send":
             articulation.articulation_turn(session=chat_session, message=typed)
+        elif action == "keep":
+            articulation.guided_answer(session=chat_session, keep=True)
         elif action == "retry":
             articulation.articulation_turn(session=chat_session, message="")
         elif action == "draft":
-            articulation.articulation_draft(session=chat_session)
+            articulation.articulation_request_draft(session=chat_session)
         elif action == "restart":
             articulation.articulation_abandon(session=chat_session)
         elif action == "confirm":
@@ -80,16 +83,37 @@ def chat(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(f"{request.path}#latest")
 
 
+@require_http_methods(["GET"])
+def chat_status(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the assistant is doing now (htmx polls it); once the reply or draft is written, the page reloads."""
+    round_ = _round(slug)
+    participant = page_session.current(request, round_)
+    if participant is None:
+        return HttpResponse(status=403)
+    chat_session = card_selectors.articulation_session_open(participant=participant)
+    if chat_session is None or not chat_session.pending or articulation.pending_stale(chat_session):
+        response = HttpResponse("")
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "frontend/_chat_pending.html", {"round": round_, "chat": chat_session})
+
+
 def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSession) -> HttpResponse:
     policies = [request.POST.get(f"policy_{i}", "") for i in range(MAX_POLICIES)]
+    chosen = request.POST.get("same_as", "")
     try:
-        articulation.articulation_confirm(
-            session=chat_session,
-            title=request.POST.get("title", ""),
-            description=request.POST.get("description", ""),
-            policies=policies,
-            context_id=request.POST.get("context", ""),
-        )
+        if chosen:
+            card = articulation.articulation_choose_value(
+                session=chat_session, value_id=chosen, context_id=request.POST.get("context", "")
+            )
+        else:
+            card = articulation.articulation_confirm(
+                session=chat_session,
+                title=request.POST.get("title", ""),
+                description=request.POST.get("description", ""),
+                policies=policies,
+                context_id=request.POST.get("context", ""),
+            )
     except ValidationError as exc:
         return _render(request, round_, _fresh(chat_session), errors=_error_dict(exc), status=400)
     except DomainError as exc:
@@ -101,6 +125,8 @@ def _confirm(request: HttpRequest, round_: Round, chat_session: ArticulationSess
             status=exc.status,
         )
     messages.success(request, _("Thank you: your values card is saved."))
+    if not chosen and not request.POST.get("similar_seen"):
+        return redirect("frontend:card-similar-step", slug=round_.slug, card_id=card.pk)
     return redirect("frontend:round", slug=round_.slug)
 
 
@@ -123,9 +149,13 @@ def _render(
     policies = [p for p in draft.get("policies", []) if isinstance(p, str)][:MAX_POLICIES]
     policies += [""] * (MAX_POLICIES - len(policies))
     context_id = draft.get("context_id") or chat_session.context_id
-    problems = articulation.draft_problems(draft) if draft.get("origin") == "model" else {}
+    problems = articulation.draft_problems(draft) if draft.get("origin") in ("model", "guided") else {}
     low, high = articulation.time_estimate(chat_session)
-    left = articulation.turns_left(chat_session)
+    guided = chat_session.mode == card_selectors.ArticulationMode.GUIDED
+    step = articulation.guided_step(chat_session) if guided else ""
+    left = (1 if step else 0) if guided else articulation.turns_left(chat_session)
+    stale = articulation.pending_stale(chat_session)
+    pending = bool(chat_session.pending) and not stale
     transcript = articulation.transcript(chat_session)
     awaiting = bool(transcript) and transcript[-1]["role"] == "user"
     return render(
@@ -136,7 +166,13 @@ def _render(
             "chat": chat_session,
             "transcript": transcript,
             "fault": articulation.fault_message(chat_session.fault),
-            "awaiting_reply": awaiting,
+            "awaiting_reply": awaiting and not pending and not guided,
+            "pending": pending,
+            "guided": guided,
+            "guided_step": step,
+            "guided_number": articulation.GUIDED_STEPS.index(step) + 1 if step else 0,
+            "guided_total": len(articulation.GUIDED_STEPS),
+            "coached": guided and articulation.guided_state(chat_session)["coached"],
             "errors": errors,
             "problems": problems,
             "typed": typed,
@@ -144,7 +180,7 @@ def _render(
             "turn_cap": articulation.turn_cap(),
             "minutes_low": low,
             "minutes_high": high,
-            "can_draft": chat_session.turns > 0,
+            "can_draft": chat_session.turns > 0 and not guided and not pending,
             "values": {
                 "title": draft.get("title", ""),
                 "description": draft.get("description", ""),
@@ -152,7 +188,10 @@ def _render(
             },
             "policy_fields": [{"index": i, "number": i + 1, "value": v} for i, v in enumerate(policies)],
             "contexts": list(selectors.contexts_of_round(round_=round_)),
-            "form_open": bool(draft) or bool(chat_session.fault) or left == 0 or bool(errors),
+            "form_open": any(draft.get(k) for k in ("title", "description", "policies"))
+            or bool(chat_session.fault)
+            or left == 0
+            or bool(errors),
         },
         status=status,
     )

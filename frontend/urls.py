@@ -1,6 +1,14 @@
 from django.urls import path
 
-from frontend import articulation_views, console_views, guidance_views, privacy_views, report_views, views
+from frontend import (
+    articulation_views,
+    console_views,
+    guidance_views,
+    privacy_views,
+    report_views,
+    similar_views,
+    views,
+)
 
 app_name = "frontend"
 
@@ -28,6 +36,8 @@ urlpatterns = [
     path("r/<slug:slug>/resume/<str:token>/", views.resume, name="resume"),
     path("r/<slug:slug>/", views.participant_home, name="round"),
     path("r/<slug:slug>/card/", views.card_form, name="card"),
+    path("r/<slug:slug>/card/similar/", similar_views.similar_while_typing, name="card-similar"),
+    path("r/<slug:slug>/card/<int:card_id>/similar/", similar_views.similar_after_submit, name="card-similar-step"),
     path("r/<slug:slug>/card/<int:card_id>/edit/", views.card_edit, name="card-edit"),
     path("r/<slug:slug>/confirm/<int:card_id>/", views.confirm_value, name="confirm"),
     path("r/<slug:slug>/vote/", views.vote, name="vote"),
@@ -35,6 +45,7 @@ urlpatterns = [
     path("r/<slug:slug>/report/", report_views.report, name="report"),
     path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),
     path("r/<slug:slug>/chat/", articulation_views.chat, name="chat"),
+    path("r/<slug:slug>/chat/status/", articulation_views.chat_status, name="chat-status"),
     path("r/<slug:slug>/privacy/", privacy_views.privacy, name="privacy"),
     path("r/<slug:slug>/privacy/data.json", privacy_views.privacy_download, name="privacy-download"),
     path("r/<slug:slug>/privacy/delete/", privacy_views.privacy_delete, name="privacy-delete"),

@@ -21,11 +21,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cards import selectors as card_selectors
 from cards import services as card_services
+from cards.coaching import HINTS as COACHING_HINTS
 from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.selectors import Stage
 from frontend import session
+from llm.gateway import model_available
 from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
 
@@ -273,11 +275,7 @@ def _resume_url(request: HttpRequest, participant: Participant) -> str:
 
 
 def _chat_url(round_: Round) -> str | None:
-    """The chat path to a card, offered only when a model can answer for this round."""
-    from llm.gateway import model_available
-
-    if not model_available(round_.pk):
-        return None
+    """The chat path to a card: with the assistant when a model can answer, else the guided questions."""
     try:
         return reverse("frontend:chat", args=[round_.slug])
     except NoReverseMatch:
@@ -340,11 +338,13 @@ def _card_page(
             "extra_policy_fields": policy_fields[VISIBLE_POLICY_FIELDS:],
             "extra_open": extra_open,
             "examples": [_(example) for example in POLICY_EXAMPLES],
+            "coaching": list(COACHING_HINTS.values()),
             "filler_words": ",".join(FILLER_WORDS),
             "progress": _progress(round_, participant),
             "open": editable,
             "card": card,
             "chat_url": None if card else _chat_url(round_),
+            "chat_with_model": model_available(round_.pk),
         },
         status=status,
     )
@@ -361,20 +361,29 @@ def card_form(request: HttpRequest, slug: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         values = _card_values(request)
+        chosen = request.POST.get("same_as", "")
         try:
-            card_services.card_submit(
-                participant=participant,
-                context_id=values["context"],
-                title=values["title"],
-                description=values["description"],
-                policies=values["policies"],
-            )
+            if chosen:
+                card = card_services.card_choose_value(
+                    participant=participant, value_id=chosen, context_id=values["context"]
+                )
+            else:
+                card = card_services.card_submit(
+                    participant=participant,
+                    context_id=values["context"],
+                    title=values["title"],
+                    description=values["description"],
+                    policies=values["policies"],
+                )
         except ValidationError as exc:
             errors, status = _error_dict(exc), 400
         except DomainError as exc:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
         else:
             messages.success(request, _("Thank you: your values card is saved."))
+            if not chosen and not request.POST.get("similar_seen"):
+                # Without JavaScript nobody saw the suggestions while typing: offer them as a step now.
+                return redirect("frontend:card-similar-step", slug=slug, card_id=card.pk)
             return redirect("frontend:round", slug=slug)
     return _card_page(request, round_, participant, values=values, errors=errors, status=status)
 

@@ -19,11 +19,12 @@ from django.utils.translation import gettext as _
 from cards.models import CanonicalValue
 from cards.services import value_vectors
 from core.errors import Conflict, DomainError, Forbidden, NotFound, WrongStage
-from core.queue import enqueue_on_commit
+from core.queue import enqueue_on_commit, enqueue_slow_on_commit
 from core.text import clean_text
 from deliberation.models import Context, Job, Participant, Round, Stage
 from deliberation.permissions import can
 from deliberation.services import audit_log, round_apply_schedule
+from llm.gateway import LLMUnavailable, model_available
 from moral_graph import ranking, selectors, vote_sql
 from moral_graph.models import (
     Answer,
@@ -36,6 +37,7 @@ from moral_graph.models import (
     WiserVoteRevision,
 )
 from moral_graph.stories import TEMPLATE_VERSION, template_story
+from moral_graph.story_generation import propose_transitions
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,7 @@ def _neighbour_pairs(value_ids: list[int], vectors: dict[int, np.ndarray], k: in
 
 
 def _model_stories(round_id: int, context: Context, values: list) -> list[TransitionStory]:
-    """Transitions a model proposes for a context (each with its reverse); none when no model can answer."""
-    from llm.gateway import LLMUnavailable, model_available
-    from moral_graph.story_generation import propose_transitions
-
+    """Transitions a model proposes for a context (each followed by its reverse); none when no model can answer."""
     if len(values) < 2 or not model_available(round_id):
         return []
     try:
@@ -89,8 +88,11 @@ def _model_stories(round_id: int, context: Context, values: list) -> list[Transi
 
 
 def stories_generate(*, round_id: int) -> int:
-    """Write stories (each with its reverse) for every context: the model's proposals when a model is
-    configured, and template stories between neighbouring values in embedding space. Idempotent."""
+    """Write template stories (each with its reverse) between neighbouring values of every context, then, when a
+    model is available, enqueue one task per context that replaces untouched templates with the model's stories.
+
+    The templates are committed first and need no model, so a round entering voting has stories at once, and a
+    model task that fails or is killed by its time limit leaves them in place. Idempotent."""
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
         return 0
@@ -99,15 +101,12 @@ def stories_generate(*, round_id: int) -> int:
     vectors = {pk: value_vectors(v) for pk, v in values.items()}
     contexts = {c.pk: c for c in Context.objects.filter(question__round_id=round_id)}
     new = []
+    model_contexts = []
     for context_id, value_ids in per_context.items():
         ids = [v for v in value_ids if v in values]
-        proposed = _model_stories(round_id, contexts[context_id], [values[i] for i in ids])
-        # First, so that ignore_conflicts keeps them over a template story of the same pair.
-        new.extend(proposed)
-        covered = {frozenset((s.from_value_id, s.to_value_id)) for s in proposed}
+        if len(ids) >= 2:
+            model_contexts.append(context_id)
         for a, b in sorted(_neighbour_pairs(ids, vectors, STORY_NEIGHBOURS)):
-            if frozenset((a, b)) in covered:
-                continue
             for src, dst in ((a, b), (b, a)):
                 new.append(
                     TransitionStory(
@@ -129,7 +128,64 @@ def stories_generate(*, round_id: int) -> int:
     with transaction.atomic():
         before = TransitionStory.objects.filter(round_id=round_id).count()
         TransitionStory.objects.bulk_create(new, ignore_conflicts=True)
-        return TransitionStory.objects.filter(round_id=round_id).count() - before
+        written = TransitionStory.objects.filter(round_id=round_id).count() - before
+        if model_available(round_id):
+            from moral_graph.tasks import generate_model_stories
+
+            for context_id in model_contexts:
+                enqueue_slow_on_commit(generate_model_stories, round_id, context_id)
+    return written
+
+
+def stories_from_model(*, round_id: int, context_id: int) -> int:
+    """Replace a context's template stories with the transitions a model proposes; returns the stories written.
+
+    The model is called outside any transaction. A proposed transition and its reverse are written together or
+    not at all: over template stories that nobody has been shown yet, or where there is no story. A pair already
+    shown to someone keeps its template (votes must refer to the text people read). Idempotent: a context that
+    already has model stories of the current prompt is left alone.
+    """
+    from cards.models import CanonicalValue
+    from moral_graph.story_generation import STORY_VERSION
+
+    context = Context.objects.filter(pk=context_id, question__round_id=round_id).first()
+    if context is None:
+        return 0
+    stories = TransitionStory.objects.filter(context=context)
+    if stories.filter(origin=TransitionStory.Origin.MODEL, prompt_version=STORY_VERSION).exists():
+        return 0
+    value_ids = selectors.context_value_ids(round_id=round_id).get(context_id, [])
+    by_id = CanonicalValue.objects.filter(round_id=round_id, is_active=True).in_bulk(value_ids)
+    proposed = _model_stories(round_id, context, [by_id[v] for v in value_ids if v in by_id])
+    pairs: dict[frozenset, list[TransitionStory]] = {}
+    for story in proposed:
+        pairs.setdefault(frozenset((story.from_value_id, story.to_value_id)), []).append(story)
+    written = 0
+    with transaction.atomic():
+        Round.objects.select_for_update().filter(pk=round_id).first()
+        active = set(
+            CanonicalValue.objects.filter(round_id=round_id, is_active=True, pk__in=value_ids).values_list(
+                "pk", flat=True
+            )
+        )
+        for pair, both in pairs.items():
+            if len(both) != 2 or not pair <= active:
+                continue
+            existing = list(
+                stories.select_for_update().filter(from_value_id__in=pair, to_value_id__in=pair)
+            )
+            untouched = all(
+                s.origin == TransitionStory.Origin.TEMPLATE and not s.is_hidden and not s.assignments.exists()
+                for s in existing
+            )
+            if not untouched:
+                continue
+            TransitionStory.objects.filter(pk__in=[s.pk for s in existing]).delete()
+            TransitionStory.objects.bulk_create(both)
+            written += 2
+    if written:
+        log.info("round %s context %s: %s model stories replaced templates", round_id, context_id, written)
+    return written
 
 
 def story_write(

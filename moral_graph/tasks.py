@@ -4,7 +4,7 @@ from celery import shared_task
 
 from core.queue import RETRY_ON_DATABASE_ERROR
 from deliberation.models import Job
-from moral_graph.services import ranking_compute, stories_generate
+from moral_graph.services import ranking_compute, stories_from_model, stories_generate
 
 MAX_RANKING_ATTEMPTS = 5
 
@@ -23,5 +23,11 @@ def rank_round(round_id: int, method: str | None = None) -> int | None:
 
 @shared_task
 def generate_stories(round_id: int) -> int:
-    """Write the round's transition stories (idempotent)."""
+    """Write the round's template stories at once, and enqueue the model's per context (idempotent)."""
     return stories_generate(round_id=round_id)
+
+
+@shared_task
+def generate_model_stories(round_id: int, context_id: int) -> int:
+    """Replace a context's untouched template stories with the model's (idempotent; templates stay on failure)."""
+    return stories_from_model(round_id=round_id, context_id=context_id)

@@ -277,3 +277,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Without a worker (eager tasks), model-bound tasks (chat replies, model stories) run in a background thread so
+# that no web request waits on a model.
+WISER_EAGER_SLOW_TASKS_IN_THREAD = env.bool("WISER_EAGER_SLOW_TASKS_IN_THREAD", default=True)

@@ -21,3 +21,5 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # A test database of its own per run, so runs side by side on one PostgreSQL server cannot drop each other's.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_wiser_{os.getpid()}"  # noqa: F405
+# Model-bound tasks run inline in tests (deterministic); one test turns the background thread on.
+WISER_EAGER_SLOW_TASKS_IN_THREAD = False

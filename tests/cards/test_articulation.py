@@ -2,16 +2,20 @@
 
 import json
 import re
+import time
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import include, path
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cards import articulation, articulation_apis
 from cards.models import ArticulationSession, ValuesCard
 from cards.prompts import CHAT_INSTRUCTIONS, DRAFT_INSTRUCTIONS
 from config import api_urls
+from core import queue
 from deliberation.auth import participant_token
 from deliberation.models import Round
 from frontend import articulation_views
@@ -75,7 +79,8 @@ urlpatterns = [
     ),
 ]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+# Transactional, so that on-commit hooks run: the chat reply is written by a task enqueued on commit.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 GOOD_DRAFT = {
     "title": "Room for her own conscience",
@@ -109,8 +114,9 @@ def participant(chat_round):
 
 
 @pytest.fixture
-def api(participant):
+def api(participant, fake_openai):
     client = APIClient()
+    client._fake = fake_openai
     client.credentials(HTTP_AUTHORIZATION=f"Participant {participant_token(participant)}")
     return client
 
@@ -123,6 +129,14 @@ def _start(api):
 
 def _turn(api, session_id, message):
     return api.post(f"/api/v1/articulation/{session_id}/turn/", {"message": message}, format="json")
+
+
+def _answer(api, session_id, count):
+    """Give `count` answers the model does not draft after."""
+    for i in range(count):
+        fake = _question(f"Question {i + 2}?")
+        api._fake.enqueue(fake)
+        assert _turn(api, session_id, f"Answer number {i + 1}.").status_code == 200
 
 
 def _page_client(participant):
@@ -149,10 +163,16 @@ def test_a_chat_reaches_a_draft_that_becomes_a_card_only_when_confirmed(api, cha
     assert first.status_code == 200
     assert first.json()["reply"].startswith("Think of a time") and first.json()["draft"] is None
 
+    fake_openai.enqueue(_question("What about that mattered to you?", ready=True))
+    early = _turn(api, started["id"], "I watched for moments when she heard her own voice.").json()
+    assert early["reply"] == "What about that mattered to you?" and early["draft"] is None, (
+        "the model's ready_for_draft is advice: two answers are too few to draft"
+    )
     fake_openai.enqueue(_question("I will now draft your card.", ready=True), _draft(chat_round))
-    second = _turn(api, started["id"], "I watched for moments when she heard her own voice.").json()
+    second = _turn(api, started["id"], "That the choice was really hers.").json()
     assert second["draft"]["title"] == GOOD_DRAFT["title"] and second["fault"] is None
-    assert second["session"]["draft_problems"] == {} and second["session"]["turns"] == 2
+    assert second["session"]["draft_problems"] == {} and second["session"]["turns"] == 3
+    assert second["session"]["pending"] == ""
     assert ValuesCard.objects.count() == 0, "nothing is submitted before the participant confirms"
 
     edited = {**GOOD_DRAFT, "title": "Her own decision", "context": second["draft"]["context_id"]}
@@ -160,19 +180,22 @@ def test_a_chat_reaches_a_draft_that_becomes_a_card_only_when_confirmed(api, cha
     assert confirmed.status_code == 201, confirmed.content
     card = ValuesCard.objects.get()
     assert card.title == "Her own decision" and card.source == "chat"
-    assert [m["role"] for m in card.transcript] == ["assistant", "user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in card.transcript] == ["assistant"] + ["user", "assistant"] * 3
     assert card.transcript[1]["content"].startswith("I would want the assistant")
     session = ArticulationSession.objects.get()
     assert session.status == "submitted" and session.card_id == card.pk
     again = api.post(f"/api/v1/articulation/{started['id']}/confirm/", edited, format="json")
     assert again.status_code == 201 and again.json()["id"] == card.pk and ValuesCard.objects.count() == 1
 
-    calls = list(LLMCall.objects.values_list("purpose", flat=True).order_by("id"))
-    assert calls == ["articulation.turn", "articulation.turn", "articulation.draft"]
+    calls = list(
+        LLMCall.objects.filter(purpose__startswith="articulation").values_list("purpose", flat=True).order_by("id")
+    )
+    assert calls == ["articulation.turn"] * 3 + ["articulation.draft"]
 
 
 def test_the_draft_is_checked_against_the_card_rules_and_repaired_once(api, chat_round, fake_openai):
     started = _start(api)
+    _answer(api, started["id"], 2)
     fake_openai.enqueue(
         _question(ready=True),
         _draft(chat_round, title="A title that is far too long for a card"),
@@ -241,6 +264,7 @@ def test_every_fault_keeps_the_words_and_leaves_a_message_and_a_prefilled_form(
     setup, code, api, participant, chat_round, fake_openai, settings
 ):
     started = _start(api)
+    _answer(api, started["id"], 2)
     fake_openai.enqueue(_question(ready=True), _draft(chat_round))
     _turn(api, started["id"], "I care that she decides for herself.")
     if setup == "server_error":
@@ -324,15 +348,124 @@ def test_participant_text_stays_in_the_data_and_model_text_is_escaped(api, parti
     assert DRAFT_INSTRUCTIONS.strip() in draft_request.message_text("system")
 
 
-def test_without_a_model_the_chat_does_not_start_and_the_page_sends_people_to_the_form(
-    api, participant, settings
-):
+def test_without_a_model_the_api_refuses_and_the_page_offers_guided_questions(api, participant, settings):
     settings.OPENAI_API_KEY = ""
     refused = api.post("/api/v1/rounds/chat/articulation/", {}, format="json")
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "no_model"
-    page = _page_client(participant).get("/r/chat/chat/", follow=True)
-    assert page.redirect_chain[-1][0] == "/r/chat/card/"
-    assert "not available" in page.content.decode()
+    client = _page_client(participant)
+    form = client.get("/r/chat/card/").content.decode()
+    assert "Answer questions instead" in form and "Talk it through instead" not in form
+    page = client.get("/r/chat/chat/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Find your value" in html and "Question 1 of 4" in html
+    assert articulation.guided_question("choice").split(",")[0] in html
+    assert ArticulationSession.objects.get().mode == "guided"
+
+
+def _send(client, message, action="send"):
+    page = client.get("/r/chat/chat/")
+    return client.post("/r/chat/chat/", {"csrfmiddlewaretoken": _csrf(page), "action": action, "message": message})
+
+
+def test_guided_questions_coach_a_rule_and_assemble_a_card_without_a_model(participant, chat_round, settings):
+    settings.OPENAI_API_KEY = ""
+    client = _page_client(participant)
+    assert _send(client, "My cousin asked me whether she should leave her church.").status_code == 302
+    page = client.get("/r/chat/chat/").content.decode()
+    assert "Question 2 of 4" in page and "what did you pay attention to" in page
+
+    assert _send(client, "The AI should always tell them to stay").status_code == 302
+    page = client.get("/r/chat/chat/").content.decode()
+    assert "reads like a rule" in page and "Question 2 of 4" in page, "a rule is coached, the step stays"
+    assert "Keep my answer and go on" in page
+    attention = "\n".join(GOOD_DRAFT["policies"])
+    assert _send(client, attention).status_code == 302
+    page = client.get("/r/chat/chat/").content.decode()
+    assert "Question 3 of 4" in page and "Keep my answer" not in page
+
+    assert _send(client, "Be nice").status_code == 302
+    assert "reads like an instruction" in client.get("/r/chat/chat/").content.decode()
+    assert _send(client, "", action="keep").status_code == 302, "the participant may keep a coached answer"
+    assert "Question 4 of 4" in client.get("/r/chat/chat/").content.decode()
+    assert _send(client, "Her own decision").status_code == 302
+
+    session = ArticulationSession.objects.get()
+    assert session.draft["title"] == "Her own decision" and session.draft["policies"] == GOOD_DRAFT["policies"]
+    assert session.draft["description"] == "Be nice." and session.draft["origin"] == "guided"
+    page = client.get("/r/chat/chat/")
+    html = page.content.decode()
+    assert 'value="Her own decision"' in html and "All questions are answered" in html
+    assert LLMCall.objects.count() == 0
+    form = {
+        "csrfmiddlewaretoken": _csrf(page),
+        "action": "confirm",
+        "context": chat_round.questions.first().contexts.first().pk,
+        "title": "Her own decision",
+        "description": GOOD_DRAFT["description"],
+        **{f"policy_{i}": p for i, p in enumerate(GOOD_DRAFT["policies"])},
+    }
+    assert client.post("/r/chat/chat/", form).status_code == 302
+    card = ValuesCard.objects.get()
+    assert card.source == "chat" and card.transcript[1]["content"].startswith("My cousin")
+
+
+def test_a_reply_in_progress_is_polled_and_the_page_reloads_when_it_is_there(participant, fake_openai, settings):
+    client = _page_client(participant)
+    client.get("/r/chat/chat/")
+    session = ArticulationSession.objects.get()
+    ArticulationSession.objects.filter(pk=session.pk).update(
+        messages=[*session.messages, {"role": "user", "content": "An answer."}], turns=1, pending="reply",
+        pending_since=timezone.now(),
+    )
+    page = client.get("/r/chat/chat/").content.decode()
+    assert 'id="chat-pending"' in page and 'hx-get="/r/chat/chat/status/"' in page
+    assert '<meta http-equiv="refresh"' in page, "without JavaScript the page reloads itself"
+    assert 'name="message"' not in page, "no second answer while the assistant writes"
+    status = client.get("/r/chat/chat/status/")
+    assert status.status_code == 200 and "writing its next question" in status.content.decode()
+    refused = _turn_page(client, "Another answer.")
+    assert refused.status_code == 409
+
+    ArticulationSession.objects.filter(pk=session.pk).update(pending="", pending_since=None)
+    done = client.get("/r/chat/chat/status/")
+    assert done.status_code == 200 and done["HX-Refresh"] == "true"
+    ArticulationSession.objects.filter(pk=session.pk).update(
+        pending="reply", pending_since=timezone.now() - timedelta(seconds=articulation.PENDING_STALE_SECONDS + 1)
+    )
+    page = client.get("/r/chat/chat/").content.decode()
+    assert "Ask the assistant again" in page, "a lost reply can be asked for again"
+
+
+def _turn_page(client, message):
+    page = client.get("/r/chat/chat/")
+    return client.post("/r/chat/chat/", {"csrfmiddlewaretoken": _csrf(page), "action": "send", "message": message})
+
+
+def test_a_turn_returns_at_once_while_a_slow_model_answers_in_the_background(api, fake_openai, settings):
+    settings.WISER_EAGER_SLOW_TASKS_IN_THREAD = True
+    started = _start(api)
+    fake_openai.enqueue(slow(1.5))
+    began = time.monotonic()
+    response = _turn(api, started["id"], "An answer that takes the model a while.")
+    assert time.monotonic() - began < 1.0
+    assert response.status_code == 200 and response.json()["session"]["pending"] == "reply"
+    assert response.json()["reply"] is None
+    for thread in list(queue.BACKGROUND_THREADS):
+        thread.join(timeout=30)
+    after = api.get(f"/api/v1/articulation/{started['id']}/").json()
+    assert after["pending"] == "" and after["messages"][-1]["role"] == "assistant"
+
+
+def test_a_draft_that_stays_invalid_comes_back_as_a_question(api, chat_round, fake_openai):
+    started = _start(api)
+    _answer(api, started["id"], 2)
+    fake_openai.enqueue(
+        _question(ready=True), _draft(chat_round, policies=["Too short"]), _draft(chat_round, policies=["Short"])
+    )
+    result = _turn(api, started["id"], "That she decides.").json()
+    assert result["fault"] is None and result["reply"] == articulation.missing_question({"policies": ["x"]})
+    assert result["session"]["draft"]["policies"] == ["Short"], "the draft is kept for the form"
+    assert result["session"]["messages"][-1]["content"].startswith("Before I draft your card")
 
 
 def test_only_the_author_can_use_a_chat(api, chat_round, fake_openai):
@@ -377,5 +510,9 @@ def test_the_page_works_without_javascript_from_first_answer_to_card(participant
     assert bad.status_code == 400 and ValuesCard.objects.count() == 0
     assert ArticulationSession.objects.get().draft["title"] == "x", "an edit survives a refused submission"
     done = client.post("/r/chat/chat/", {**form, "title": "Her own decision"})
-    assert done.status_code == 302 and done["Location"] == "/r/chat/"
+    card_id = ValuesCard.objects.get().pk
+    assert done.status_code == 302 and done["Location"] == f"/r/chat/card/{card_id}/similar/", (
+        "without JavaScript, similar values come as a step after submitting"
+    )
+    assert client.get(done["Location"])["Location"] == "/r/chat/", "nothing close: straight on"
     assert ValuesCard.objects.get().transcript[1]["content"] == "That she decides for herself."

@@ -32,7 +32,7 @@
     var input = form.elements.description, text = input.value.trim();
     var message = "";
     if (!text) { message = final ? data.msgRequired : ""; }
-    else if ((text.match(/[.!?](\s|$)/g) || []).length > 1) { message = data.msgSentence; }
+    else if ((text.match(/[.!?]+["'\u201d\u2019\u00bb)\]]*(\s|$)/g) || []).length > 1) { message = data.msgSentence; }
     show(input, document.getElementById("description-error"), message);
     return !message;
   }
@@ -99,6 +99,11 @@
     }
   });
   form.addEventListener("submit", function (event) {
+    // "This is mine: use it" submits an existing value, not what is typed: nothing to check.
+    if (event.submitter && event.submitter.name === "same_as") {
+      try { sessionStorage.removeItem(draftKey); } catch (e) { /* nothing to clear */ }
+      return;
+    }
     var ok = [checkTitle(true), checkDescription(true), checkPolicies(true)].every(Boolean);
     if (!ok) {
       event.preventDefault();
