@@ -1,5 +1,6 @@
 """The API of rounds: thin views that validate, select, call one service and serialize."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
+from core.text import clean_question
 from deliberation import selectors, selectors_api, services
 from deliberation.auth import participant_token
 from deliberation.models import Context, Participant, Question, Round, Stage
@@ -126,6 +128,13 @@ class RoundCreateIn(serializers.Serializer):
     report_visibility = serializers.CharField(required=False)
     report_live = serializers.BooleanField(required=False)
     ranking_method = serializers.CharField(required=False)
+
+    def validate_question(self, value: str) -> str:
+        """The same rule as the console's round form (core.text.clean_question)."""
+        try:
+            return clean_question(value, field="question")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["question"]) from exc
 
 
 class RoundUpdateIn(serializers.Serializer):

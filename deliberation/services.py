@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, Forbidden, NotFound, WrongStage
 from core.queue import enqueue_on_commit
-from core.text import clean_text
+from core.text import clean_question, clean_text
 from deliberation.models import (
     STAGE_ORDER,
     AuditEvent,
@@ -167,44 +167,65 @@ def _clean_dates(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Every setting checked, and every refusal reported together (one submit shows all of them)."""
     cleaned: dict[str, Any] = {}
-    for name, (low, high) in ROUND_SETTINGS.items():
-        if name not in values:
-            continue
-        raw = values[name]
-        if raw in (None, "") and name in ("participant_cap", "token_budget"):
-            cleaned[name] = None
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise ValidationError({name: "Must be a whole number."})
+    errors: dict[str, list[str]] = {}
+
+    def check(name: str, fn) -> None:
         try:
-            number = int(raw)
-        except ValueError as exc:
-            raise ValidationError({name: "Must be a whole number."}) from exc
-        if not low <= number <= high:
-            raise ValidationError({name: f"Must be between {low} and {high}."})
-        cleaned[name] = number
+            fn()
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+
+    for name, (low, high) in ROUND_SETTINGS.items():
+        if name in values:
+            check(name, lambda name=name, low=low, high=high: cleaned.update(
+                {name: _clean_number(name, values[name], low, high)}
+            ))
     if "report_visibility" in values:
         if values["report_visibility"] not in ReportVisibility.values:
-            raise ValidationError({"report_visibility": f"One of {', '.join(ReportVisibility.values)}."})
-        cleaned["report_visibility"] = values["report_visibility"]
+            errors["report_visibility"] = [f"One of {', '.join(ReportVisibility.values)}."]
+        else:
+            cleaned["report_visibility"] = values["report_visibility"]
     if "ranking_method" in values:
         from moral_graph.ranking import METHODS
 
         if values["ranking_method"] not in METHODS:
-            raise ValidationError({"ranking_method": f"One of {', '.join(METHODS)}."})
-        cleaned["ranking_method"] = values["ranking_method"]
-    cleaned.update(_clean_dates(values))
+            errors["ranking_method"] = [f"One of {', '.join(METHODS)}."]
+        else:
+            cleaned["ranking_method"] = values["ranking_method"]
+    for name in ROUND_DATES:
+        if name in values:
+            check(name, lambda name=name: cleaned.update(_clean_dates({name: values[name]})))
     if "translations" in values:
-        cleaned["translations"] = clean_translations(values["translations"], kind="round")
+        check("translations", lambda: cleaned.update(
+            {"translations": clean_translations(values["translations"], kind="round")}
+        ))
     if "consent_text" in values:
-        cleaned["consent_text"] = clean_text(
+        check("consent_text", lambda: cleaned.update({"consent_text": clean_text(
             values["consent_text"], field="consent_text", max_length=5000, multiline=True
-        )
+        )}))
     for flag in ROUND_FLAGS:
         if flag in values:
             cleaned[flag] = bool(values[flag])
+    if errors:
+        raise ValidationError(errors)
     return cleaned
+
+
+def _clean_number(name: str, raw: Any, low: int, high: int) -> int | None:
+    if raw in (None, "") and name in ("participant_cap", "token_budget"):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValidationError({name: "Must be a whole number."})
+    try:
+        number = int(raw)
+    except ValueError as exc:
+        raise ValidationError({name: "Must be a whole number."}) from exc
+    if not low <= number <= high:
+        raise ValidationError({name: f"Must be between {low} and {high}."})
+    return number
 
 
 def _check_date_order(values: dict[str, Any]) -> None:
@@ -237,7 +258,7 @@ def round_create(
                 description, field="description", max_length=5000, required=False, multiline=True
             ),
         ),
-        ("question", lambda: clean_text(question, field="question", max_length=2000, multiline=True)),
+        ("question", lambda: clean_question(question, field="question")),
         ("contexts", lambda: _clean_contexts(contexts)),
         ("attributes", lambda: _clean_attributes(attributes)),
         ("settings", lambda: _clean_settings(settings_values)),
@@ -254,7 +275,7 @@ def round_create(
         errors.setdefault("slug", ["Give a slug made of letters, digits and hyphens."])
     elif Round.objects.filter(slug=slug_value).exists():
         errors.setdefault("slug", [f"The slug '{slug_value}' is taken."])
-    if not errors and "settings" in fields:
+    if "settings" in fields:
         try:
             _check_date_order(fields["settings"])
         except ValidationError as exc:
@@ -316,13 +337,14 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
     if errors:
         raise ValidationError(errors)
     locked = Round.objects.select_for_update().get(pk=round_.pk)
+    changed = sorted(name for name, value in changes.items() if getattr(locked, name) != value)
     for name, value in changes.items():
         setattr(locked, name, value)
     _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
-    locked.save()
-    audit_log(
-        round_=locked, actor=actor, action="round.update", target=locked, data={"fields": sorted(changes)}
-    )
+    if not changed:
+        return locked
+    locked.save(update_fields=[*changed, "updated_at"])
+    audit_log(round_=locked, actor=actor, action="round.update", target=locked, data={"fields": changed})
     return locked
 
 
@@ -530,7 +552,7 @@ def question_update(*, actor, question: Question, text: Any = None, translations
     _require(actor, question.round, "edit_round")
     changes: dict[str, Any] = {}
     if text is not None:
-        changes["text"] = clean_text(text, field="text", max_length=2000, multiline=True)
+        changes["text"] = clean_question(text, field="text")
     if translations is not None:
         changes["translations"] = clean_translations(translations, kind="question")
     Question.objects.filter(pk=question.pk).update(**changes)

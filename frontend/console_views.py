@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from cards import selectors as card_selectors
 from cards import services as card_services
 from cards.models import CanonicalValue, CardMerge, ValuesCard
 from core.errors import DomainError
@@ -667,6 +668,8 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
             queryset = queryset.filter(dedup_status=ValuesCard.DedupStatus.REVIEW)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page") or request.POST.get("page"))
     context["page"] = page
+    if tab == "cards":
+        context["review_targets"] = card_selectors.review_targets(round_id=round_.pk, cards=page.object_list)
     return render(request, "frontend/console_moderation.html", context, status=400 if errors else 200)
 
 

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from cards.models import CanonicalValue, CardMerge, ValuesCard
+from deliberation import services
 from deliberation.models import AuditEvent, Invitation, Job, OrganizerRole, Round, Stage
 from moral_graph import services as graph_services
 from moral_graph.models import TransitionStory
@@ -258,3 +259,45 @@ def test_participant_pages_speak_spanish_with_the_rounds_own_translations():
     assert "Acepto y quiero participar." in page and 'lang="es"' in page
     english = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/r/es/join/{round_.join_token}/").content.decode()
     assert "How should an assistant answer?" in english and "I agree and want to take part." in english
+
+
+def test_round_creation_shows_every_error_at_once_and_refuses_a_question_mark():
+    client = Client()
+    client.force_login(UserFactory(username="all-errors"))
+    refused = client.post(
+        "/console/new/",
+        {
+            "title": "",
+            "question": "?",
+            "contexts": "",
+            "stories_per_participant": "0",
+            "min_votes_per_story": "many",
+            "consent_text": "",
+            "report_visibility": "unlisted",
+            "ranking_method": "bt",
+        },
+    )
+    text = refused.content.decode()
+    assert refused.status_code == 400
+    for field in ("title", "question", "contexts", "stories_per_participant", "min_votes_per_story", "consent_text"):
+        assert f'id="{field}-error"' in text or f"{field}-error" in text, field
+    assert "at least two words" in text
+
+
+def test_the_api_refuses_a_question_that_is_not_one():
+    client = Client()
+    client.force_login(UserFactory(username="api-question"))
+    response = client.post(
+        "/api/v1/rounds/", {"title": "T", "question": "?", "contexts": ["Anywhere"]}, content_type="application/json"
+    )
+    assert response.status_code == 400 and "question" in response.json()["error"]["fields"]
+
+
+def test_round_update_audits_only_the_fields_that_changed():
+    client = Client()
+    owner = UserFactory(username="changes")
+    client.force_login(owner)
+    round_ = make_round(owner=owner, slug="changes", stage="draft")
+    services.round_update(round_=round_, actor=owner, title="A new title", stories_per_participant=5, report_live=False)
+    event = AuditEvent.objects.filter(round=round_, action="round.update").get()
+    assert event.data["fields"] == ["title"]
