@@ -1,7 +1,7 @@
 """Reads of rounds and participants, with the access rules built in."""
 from django.db.models import QuerySet
 
-from deliberation.models import OrganizerRole, Participant, ReportVisibility, Round, Stage
+from deliberation.models import Invitation, OrganizerRole, Participant, ReportVisibility, Round, Stage
 
 
 def round_get(*, slug: str) -> Round | None:
@@ -37,3 +37,11 @@ def participant_by_resume_token(*, token: str) -> Participant | None:
 
 def round_primary_question(round_: Round):
     return round_.questions.order_by("order", "id").first()
+
+
+def invitation_state(*, round_: Round, code: str) -> str:
+    """Whether a one-time invite code can still be used in this round: "usable", "used" or "unknown"."""
+    invitation = Invitation.objects.filter(round=round_, code=str(code)[:64]).only("used_at").first()
+    if invitation is None:
+        return "unknown"
+    return "used" if invitation.used_at is not None else "usable"

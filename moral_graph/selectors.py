@@ -1,6 +1,7 @@
 """Reads for the moral graph: votes at a watermark, edge counts, assignments, snapshots."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -334,3 +335,12 @@ def stories_for_round(*, round_: Round, include_hidden: bool = False):
         n_votes=Count("votes", distinct=True),
         n_wiser=Count("votes", filter=Q(votes__answer=Answer.WISER), distinct=True),
     ).order_by("context__order", "id")
+
+
+def participant_vote(*, participant_id: int, story_id: Any) -> WiserVote | None:
+    """The participant's vote on one story, if they cast one."""
+    try:
+        story_pk = int(story_id)
+    except (TypeError, ValueError):
+        return None
+    return WiserVote.objects.filter(participant_id=participant_id, story_id=story_pk).first()
