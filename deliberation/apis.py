@@ -1,6 +1,5 @@
 """The API of rounds: thin views that validate, select, call one service and serialize."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Forbidden, NotFound
-from core.text import clean_question
 from deliberation import selectors, selectors_api, services
 from deliberation.auth import participant_token
 from deliberation.models import Context, Participant, Question, Round, Stage
@@ -115,6 +113,9 @@ class RoundOut(serializers.ModelSerializer):
 
 
 class RoundCreateIn(serializers.Serializer):
+    """Shapes only: round_create checks the texts (the question with core.text.clean_question, as the console
+    does) and reports every refused field together."""
+
     slug = serializers.CharField(required=False, allow_blank=True, max_length=200)
     title = serializers.CharField(max_length=10_000, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
@@ -128,14 +129,6 @@ class RoundCreateIn(serializers.Serializer):
     report_visibility = serializers.CharField(required=False)
     report_live = serializers.BooleanField(required=False)
     ranking_method = serializers.CharField(required=False)
-
-    def validate_question(self, value: str) -> str:
-        """The same rule as the console's round form (core.text.clean_question)."""
-        try:
-            return clean_question(value, field="question")
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["question"]) from exc
-
 
 class RoundUpdateIn(serializers.Serializer):
     title = serializers.CharField(required=False, max_length=10_000, allow_blank=True)
