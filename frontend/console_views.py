@@ -38,7 +38,9 @@ from frontend import forms
 from frontend.dashboard import dashboard_figures, dashboard_jobs
 from frontend.views import _error_dict, _round
 from llm.gateway import model_available
+from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
+from moral_graph.exports import ExportError
 from moral_graph.models import TransitionStory
 from moral_graph.ranking import METHODS
 
@@ -724,3 +726,42 @@ def audit(request: HttpRequest, round_: Round) -> HttpResponse:
     events = AuditEvent.objects.filter(round=round_).select_related("actor").order_by("-id")
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "frontend/console_audit.html", {**_base(request, round_, "audit"), "page": page})
+
+
+VERIFY_SHOWN_LINES = 20
+
+
+@organizer_page()
+@require_http_methods(["GET", "POST"])
+def verify_export(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Upload a JSON export and recompute it from its own votes: MATCH, or MISMATCH with the first differences."""
+    errors: dict = {}
+    result = None
+    if request.method == "POST":
+        upload = request.FILES.get("export")
+        limit = settings.WISER_VERIFY_MAX_BYTES
+        if upload is None:
+            errors = {"export": [_("Choose the JSON export file to verify.")]}
+        elif upload.size > limit:
+            errors = {"export": [_("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}]}
+        else:
+            try:
+                report = graph_selectors.export_verification(content=upload.read(), name=upload.name)
+            except ExportError as exc:
+                errors = {"export": [str(exc)]}
+            else:
+                mismatches = [line for line in report.lines if line.startswith("MISMATCH")]
+                result = {
+                    "name": upload.name,
+                    "match": report.mismatches == 0,
+                    "mismatches": report.mismatches,
+                    "values_checked": report.values_checked,
+                    "edges_checked": report.edges_checked,
+                    "first": mismatches[:VERIFY_SHOWN_LINES],
+                }
+    return render(
+        request,
+        "frontend/console_verify.html",
+        {**_base(request, round_, "verify"), "errors": errors, "result": result},
+        status=400 if errors else 200,
+    )

@@ -22,6 +22,7 @@ urlpatterns = [
     path("console/<slug:slug>/roles/", console_views.roles, name="console-roles"),
     path("console/<slug:slug>/audit/", console_views.audit, name="console-audit"),
     path("console/<slug:slug>/contexts/", console_views.contexts, name="console-contexts"),
+    path("console/<slug:slug>/verify/", console_views.verify_export, name="console-verify"),
     path("r/<slug:slug>/join/<str:token>/", views.join, name="join"),
     path("r/<slug:slug>/invite/", views.invite_code_entry, name="invite-entry"),
     path("r/<slug:slug>/invite/<str:code>/", views.join_invite, name="join-invite"),

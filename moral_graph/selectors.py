@@ -11,6 +11,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from deliberation.models import Context, Participant, ParticipantAttribute, Round
+from moral_graph.exports import ExportError, Verification, export_parse, export_verify
 from moral_graph.models import (
     Answer,
     RankingRun,
@@ -344,3 +345,11 @@ def participant_vote(*, participant_id: int, story_id: Any) -> WiserVote | None:
     except (TypeError, ValueError):
         return None
     return WiserVote.objects.filter(participant_id=participant_id, story_id=story_pk).first()
+
+
+def export_verification(*, content: bytes, name: str = "The file") -> Verification:
+    """Recompute an uploaded JSON export from its own votes (as verify_export does); ExportError when unusable."""
+    try:
+        return export_verify(export_parse(content, name=name))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{name} cannot be verified: {exc}") from exc

@@ -228,6 +228,8 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The largest export an organizer may upload to "Verify an export" in the console (recomputed in the request).
+WISER_VERIFY_MAX_BYTES = env_int("WISER_VERIFY_MAX_BYTES", 50 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,
