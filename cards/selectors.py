@@ -27,3 +27,13 @@ def review_targets(*, round_id: int, cards) -> dict[int, list[CanonicalValue]]:
         ]
         for card in waiting
     }
+
+
+def card_titles(*, round_id: int, ids: set[int]) -> dict[int, str]:
+    """Titles of a round's cards by id."""
+    return dict(ValuesCard.objects.filter(round_id=round_id, pk__in=ids).values_list("pk", "title"))
+
+
+def value_titles(*, round_id: int, ids: set[int]) -> dict[int, str]:
+    """Titles of a round's canonical values by id (merged or retired ones too)."""
+    return dict(CanonicalValue.objects.filter(round_id=round_id, pk__in=ids).values_list("pk", "title"))

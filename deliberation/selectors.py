@@ -1,7 +1,17 @@
 """Reads of rounds and participants, with the access rules built in."""
 from django.db.models import QuerySet
 
-from deliberation.models import Invitation, OrganizerRole, Participant, ReportVisibility, Round, Stage
+from deliberation.models import (
+    AuditEvent,
+    Context,
+    Invitation,
+    OrganizerRole,
+    Participant,
+    Question,
+    ReportVisibility,
+    Round,
+    Stage,
+)
 
 
 def round_get(*, slug: str) -> Round | None:
@@ -45,3 +55,30 @@ def invitation_state(*, round_: Round, code: str) -> str:
     if invitation is None:
         return "unknown"
     return "used" if invitation.used_at is not None else "usable"
+
+
+def audit_events(*, round_: Round):
+    """A round's audit events, newest first, with their actors."""
+    return AuditEvent.objects.filter(round=round_).select_related("actor").order_by("-id")
+
+
+def audit_names(*, round_: Round, kind: str, ids: set[int]) -> dict[int, str]:
+    """Display names of a round's rounds, questions, contexts and roles named by audit events."""
+    if kind == "Round":
+        rows = Round.objects.filter(pk__in=ids, pk=round_.pk).values_list("pk", "title")
+    elif kind == "Question":
+        rows = Question.objects.filter(pk__in=ids, round=round_).values_list("pk", "text")
+    elif kind == "Context":
+        rows = Context.objects.filter(pk__in=ids, question__round=round_).values_list("pk", "name")
+    elif kind == "OrganizerRole":
+        rows = OrganizerRole.objects.filter(pk__in=ids, round=round_).values_list("pk", "user__username")
+    else:
+        return {}
+    return dict(rows)
+
+
+def usernames(*, ids: set[int]) -> dict[int, str]:
+    """Usernames by user id (for the audit log's "granted to" and "removed")."""
+    from django.contrib.auth import get_user_model
+
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))

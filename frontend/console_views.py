@@ -26,7 +26,6 @@ from deliberation import selectors, services
 from deliberation.context_suggestions import MAX_SUGGESTIONS, contexts_suggest
 from deliberation.models import (
     STAGE_ORDER,
-    AuditEvent,
     Context,
     OrganizerRole,
     ReportVisibility,
@@ -35,6 +34,7 @@ from deliberation.models import (
 )
 from deliberation.permissions import can, role_of
 from frontend import forms
+from frontend.audit import audit_rows
 from frontend.dashboard import dashboard_figures, dashboard_jobs
 from frontend.views import _error_dict, _round
 from llm.gateway import model_available
@@ -723,9 +723,12 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
 @require_GET
 def audit(request: HttpRequest, round_: Round) -> HttpResponse:
     """Every organizer action in the round, newest first."""
-    events = AuditEvent.objects.filter(round=round_).select_related("actor").order_by("-id")
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "frontend/console_audit.html", {**_base(request, round_, "audit"), "page": page})
+    page = Paginator(selectors.audit_events(round_=round_), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "frontend/console_audit.html",
+        {**_base(request, round_, "audit"), "page": page, "rows": audit_rows(round_, page.object_list)},
+    )
 
 
 VERIFY_SHOWN_LINES = 20

@@ -353,3 +353,11 @@ def export_verification(*, content: bytes, name: str = "The file") -> Verificati
         return export_verify(export_parse(content, name=name))
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError(f"{name} cannot be verified: {exc}") from exc
+
+
+def story_names(*, round_id: int, ids: set[int]) -> dict[int, str]:
+    """Each story of a round as "before → after" by id."""
+    rows = TransitionStory.objects.filter(round_id=round_id, pk__in=ids).values_list(
+        "pk", "from_value__title", "to_value__title"
+    )
+    return {pk: f"{before} → {after}" for pk, before, after in rows}

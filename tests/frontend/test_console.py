@@ -222,7 +222,9 @@ def test_moderation_hides_merges_splits_and_the_author_sees_the_reason():
     actions = set(AuditEvent.objects.filter(round=round_).values_list("action", flat=True))
     assert {"card.hide", "value.merge", "card.reassign", "story.write", "story.hide"} <= actions
     log = client.get("/console/mod/audit/").content.decode()
-    assert "value.merge" in log and "story.hide" in log
+    assert "merged two values" in log and "hid a story from voting" in log
+    assert "ValuesCard" not in log and "CanonicalValue" not in log and "Reason: “Confusing.”" in log
+    assert f"story “{story.from_value.title} → {story.to_value.title}”" in log
 
 
 def test_roles_are_granted_by_username_and_limit_what_a_viewer_can_do():
@@ -301,3 +303,17 @@ def test_round_update_audits_only_the_fields_that_changed():
     services.round_update(round_=round_, actor=owner, title="A new title", stories_per_participant=5, report_live=False)
     event = AuditEvent.objects.filter(round=round_, action="round.update").get()
     assert event.data["fields"] == ["title"]
+
+
+def test_the_audit_log_reads_as_sentences_with_names():
+    round_ = make_round(slug="readable-audit")
+    owner = round_.roles.get().user
+    helper = UserFactory(username="helper-person")
+    services.round_update(round_=round_, actor=owner, title="A clearer title", description="", report_live=True)
+    services.role_grant(round_=round_, actor=owner, user=helper, role="viewer")
+    client = Client()
+    client.force_login(owner)
+    log = client.get("/console/readable-audit/audit/").content.decode()
+    assert "changed the round&#x27;s settings" in log or "changed the round's settings" in log
+    assert "Changed: live report and title" in log and "round “A clearer title”" in log
+    assert "Person: helper-person" in log and "['" not in log and "Round " + str(round_.pk) not in log
