@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from frontend import articulation_views, console_views, guidance_views, privacy_views, report_views, views
@@ -9,6 +10,18 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("signup/", views.signup, name="signup"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="frontend/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path("password-reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
+    path(
+        "password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="frontend/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
     path("console/", console_views.console, name="console"),
     path("console/new/", console_views.round_new, name="console-new"),
     path("console/<slug:slug>/", console_views.console_round, name="console-round"),

@@ -7,11 +7,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,7 +20,7 @@ from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.models import Context, Participant, Round, Stage
-from frontend import session
+from frontend import forms, session
 from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
 from moral_graph.models import WiserVote
@@ -136,6 +135,20 @@ class LoginView(auth_views.LoginView):
         return {**super().get_context_data(**kwargs), "signup_allowed": _signup_allowed()}
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset with the console's templates; the mail goes through settings.EMAIL_BACKEND."""
+
+    template_name = "frontend/password_reset_form.html"
+    email_template_name = "frontend/password_reset_email.txt"
+    subject_template_name = "frontend/password_reset_subject.txt"
+    success_url = reverse_lazy("frontend:password-reset-done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "frontend/password_reset_confirm.html"
+    success_url = reverse_lazy("frontend:password-reset-complete")
+
+
 def lockout(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): the sign-in form with a plain explanation."""
     return render(
@@ -163,7 +176,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             {"message": _("Sign-up is closed on this server. Ask its administrator for an account.")},
             status=403,
         )
-    form = UserCreationForm(request.POST or None)
+    form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -228,6 +228,16 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Mail (password reset): printed to the console unless EMAIL_BACKEND names a real one, e.g.
+# django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST/EMAIL_PORT/EMAIL_HOST_USER/EMAIL_HOST_PASSWORD/
+# EMAIL_USE_TLS. https://docs.djangoproject.com/en/5.2/topics/email/#email-backends
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_str("EMAIL_USE_TLS", "") in ("1", "true", "yes")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wiser@localhost")
 # The largest export an organizer may upload to "Verify an export" in the console (recomputed in the request).
 WISER_VERIFY_MAX_BYTES = env_int("WISER_VERIFY_MAX_BYTES", 50 * 1024 * 1024)
 

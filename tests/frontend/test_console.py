@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -39,13 +40,14 @@ def test_a_new_organizer_signs_up_and_lands_in_the_console():
         "/signup/",
         {
             "username": "ana",
+            "email": "ana@example.org",
             "password1": "a long enough passphrase 42",
             "password2": "a long enough passphrase 42",
         },
     )
     assert ok.status_code == 302 and ok["Location"] == "/console/"
     assert client.get("/console/").status_code == 200
-    assert get_user_model().objects.filter(username="ana").exists()
+    assert get_user_model().objects.filter(username="ana", email="ana@example.org").exists()
 
 
 @override_settings(AXES_LOCKOUT_CALLABLE="frontend.views.lockout")
@@ -317,3 +319,26 @@ def test_the_audit_log_reads_as_sentences_with_names():
     assert "changed the round&#x27;s settings" in log or "changed the round's settings" in log
     assert "Changed: live report and title" in log and "round “A clearer title”" in log
     assert "Person: helper-person" in log and "['" not in log and "Round " + str(round_.pk) not in log
+
+
+def test_a_forgotten_password_is_reset_through_a_mailed_link():
+    from django.core import mail
+
+    user = UserFactory(username="forgetful", email="forgetful@example.org")
+    client = Client()
+    assert "Forgot your password?" in client.get("/login/").content.decode()
+    sent = client.post("/password-reset/", {"email": "forgetful@example.org"})
+    assert sent.status_code == 302 and sent["Location"] == "/password-reset/sent/"
+    assert client.post("/password-reset/", {"email": "nobody@example.org"}).status_code == 302
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["forgetful@example.org"]
+    link = re.search(r"https?://[^/]+(/password-reset/[^/]+/[^/\s]+/)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and 'name="new_password1"' in form.content.decode()
+    url = form.redirect_chain[-1][0] if form.redirect_chain else link
+    weak = client.post(url, {"new_password1": "123", "new_password2": "123"})
+    assert weak.status_code == 200 and 'aria-invalid="true"' in weak.content.decode()
+    done = client.post(url, {"new_password1": "a fresh long passphrase 7", "new_password2": "a fresh long passphrase 7"})
+    assert done.status_code == 302 and done["Location"] == "/password-reset/complete/"
+    user.refresh_from_db()
+    assert user.check_password("a fresh long passphrase 7")
+    assert "used already" in client.get(link, follow=True).content.decode()
