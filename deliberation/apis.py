@@ -145,6 +145,12 @@ class RoundUpdateIn(serializers.Serializer):
     guidance_logging = serializers.BooleanField(required=False)
 
 
+class QuestionCreateIn(serializers.Serializer):
+    text = serializers.CharField(max_length=100_000, allow_blank=True)
+    contexts = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+    translations = serializers.JSONField(required=False)
+
+
 class StageIn(serializers.Serializer):
     stage = serializers.CharField()
 
@@ -272,6 +278,17 @@ class RoundDetailApi(APIView):
             raise NotFound("No such round.")
         return Response(RoundOut(round_).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("confirm", OpenApiTypes.STR, description="The round's slug, again.")],
+        responses={204: None},
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        """Delete a round nobody has joined (owner), confirmed by its slug; 409 when people joined."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        services.round_delete(round_=round_, actor=request.user, confirm=request.query_params.get("confirm", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(request=RoundUpdateIn, responses=RoundOut)
     def patch(self, request: Request, slug: str) -> Response:
         round_ = round_or_404(slug)
@@ -355,6 +372,16 @@ class QuestionListApi(generics.ListAPIView):
     def get_queryset(self):
         return _visible_round(self.request, self.kwargs["slug"]).questions.order_by("order", "id")
 
+    @extend_schema(request=QuestionCreateIn, responses={201: QuestionBriefOut})
+    def post(self, request: Request, slug: str) -> Response:
+        """Add a question with its contexts (owner, before voting opens)."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        data = QuestionCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = services.question_add(actor=request.user, round_=round_, **data.validated_data)
+        return Response(QuestionBriefOut(question).data, status=status.HTTP_201_CREATED)
+
 
 class ContextListApi(generics.ListAPIView):
     """The round's contexts (choice types), optionally of one question."""
@@ -410,3 +437,32 @@ class TokenApi(APIView):
         data.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=data.validated_data["user"])
         return Response({"token": token.key})
+
+
+class RoundArchiveIn(serializers.Serializer):
+    archived = serializers.BooleanField()
+
+
+class RoundArchiveApi(APIView):
+    @extend_schema(request=RoundArchiveIn, responses=RoundOut)
+    def post(self, request: Request, slug: str) -> Response:
+        """Archive the round, or take it out of the archive (owner)."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        data = RoundArchiveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        round_ = services.round_archive(round_=round_, actor=request.user, archived=data.validated_data["archived"])
+        return Response(RoundOut(round_).data)
+
+
+class ContextDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, context_id: int) -> Response:
+        """Remove a context in which no card was written (owner); a question keeps at least one."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        context = selectors.context_of_round(round_=round_, context_id=context_id)
+        if context is None:
+            raise NotFound("No such context in this round.")
+        services.context_delete(actor=request.user, context=context)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,5 @@
 """Reads of rounds and participants, with the access rules built in."""
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from deliberation.models import (
     AuditEvent,
@@ -20,11 +20,15 @@ def round_get(*, slug: str) -> Round | None:
 
 def rounds_public() -> QuerySet[Round]:
     """Rounds whose report anyone may read."""
-    return Round.objects.filter(stage=Stage.PUBLISHED, report_visibility=ReportVisibility.PUBLIC).order_by("-id")
+    return Round.objects.filter(
+        stage=Stage.PUBLISHED, report_visibility=ReportVisibility.PUBLIC, archived_at__isnull=True
+    ).order_by("-id")
 
 
 def rounds_open_for_joining() -> QuerySet[Round]:
-    return Round.objects.filter(stage__in=[Stage.ARTICULATION, Stage.VOTING], open_link_enabled=True)
+    return Round.objects.filter(
+        stage__in=[Stage.ARTICULATION, Stage.VOTING], open_link_enabled=True, archived_at__isnull=True
+    )
 
 
 def rounds_for_organizer(*, user) -> QuerySet[Round]:
@@ -82,3 +86,15 @@ def usernames(*, ids: set[int]) -> dict[int, str]:
     from django.contrib.auth import get_user_model
 
     return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def round_questions(*, round_: Round):
+    """The round's questions in order, with their contexts."""
+    return round_.questions.order_by("order", "id").prefetch_related(
+        Prefetch("contexts", queryset=Context.objects.order_by("order", "id"))
+    )
+
+
+def context_of_round(*, round_: Round, context_id: int) -> Context | None:
+    """One context of the round's questions, or None."""
+    return Context.objects.select_related("question__round").filter(pk=context_id, question__round=round_).first()

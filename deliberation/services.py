@@ -467,6 +467,8 @@ def participant_join(
     """Join a round by its open link or a one-time invite code; consent is required."""
     if round_.stage not in JOINABLE_STAGES:
         raise WrongStage(_("This round is not open for joining."))
+    if round_.archived_at is not None:
+        raise WrongStage(_("This round is archived and takes no new participants."))
     if consent is not True:
         raise ValidationError({"consent": "Please agree to the consent text to take part."})
     cleaned = _clean_participant_attributes(round_, attributes)
@@ -621,3 +623,195 @@ def role_revoke(*, round_: Round, actor, user) -> None:
         raise Conflict(_("A round needs at least one owner."), code="last_owner")
     role.delete()
     audit_log(round_=round_, actor=actor, action="role.revoke", target=round_, data={"user": user.pk})
+
+
+@transaction.atomic
+def round_archive(*, round_: Round, actor, archived: bool = True) -> Round:
+    """Archive a round (it leaves the current lists and takes no one new) or take it out of the archive (owner)."""
+    _require(actor, round_, "edit_round")
+    if not isinstance(archived, bool):
+        raise ValidationError({"archived": "true or false."})
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    if (locked.archived_at is not None) == archived:
+        return locked
+    locked.archived_at = timezone.now() if archived else None
+    locked.save(update_fields=["archived_at", "updated_at"])
+    audit_log(round_=locked, actor=actor, action="round.archive" if archived else "round.unarchive", target=locked)
+    return locked
+
+
+@transaction.atomic
+def round_delete(*, round_: Round, actor, confirm: Any) -> None:
+    """Delete a round nobody has joined yet (owner; the slug typed again as confirmation); otherwise archive it."""
+    _require(actor, round_, "edit_round")
+    if confirm != round_.slug:
+        raise ValidationError({"confirm": _("Type the round's address (%(slug)s) to confirm.") % {"slug": round_.slug}})
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    if locked.participants.exists():
+        raise Conflict(
+            _("People have joined this round, so it cannot be deleted: archive it instead."), code="round_has_data"
+        )
+    audit_log(
+        round_=None, actor=actor, action="round.delete", target=locked, data={"slug": locked.slug, "title": locked.title}
+    )
+    AuditEvent.objects.filter(round=locked).update(round=None)
+    locked.delete()
+
+
+@transaction.atomic
+def question_add(*, actor, round_: Round, text: Any, contexts: Sequence[Any], translations: Any = None) -> Question:
+    """Add another question to a round, with its contexts (owner; before voting opens)."""
+    _require(actor, round_, "edit_round")
+    if round_.stage not in (Stage.DRAFT, Stage.ARTICULATION):
+        raise WrongStage(_("Questions can be added only before voting opens."))
+    errors: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for name, fn in (
+        ("text", lambda: clean_question(text, field="text")),
+        ("contexts", lambda: _clean_contexts(contexts)),
+        ("translations", lambda: clean_translations(translations, kind="question")),
+    ):
+        try:
+            fields[name] = fn()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    Round.objects.select_for_update().get(pk=round_.pk)
+    order = (round_.questions.order_by("-order").values_list("order", flat=True).first() or 0) + 1
+    question = Question.objects.create(
+        round=round_, text=fields["text"], order=order, translations=fields["translations"]
+    )
+    for index, ctx in enumerate(fields["contexts"]):
+        Context.objects.create(question=question, order=index, **ctx)
+    audit_log(
+        round_=round_,
+        actor=actor,
+        action="question.create",
+        target=question,
+        data={"contexts": [c["name"] for c in fields["contexts"]]},
+    )
+    return question
+
+
+@transaction.atomic
+def context_delete(*, actor, context: Context) -> None:
+    """Remove a context in which nothing was written yet; a question keeps at least one context (owner)."""
+    round_ = context.question.round
+    _require(actor, round_, "edit_round")
+    Question.objects.select_for_update().get(pk=context.question_id)
+    if context.cards.exists():
+        raise Conflict(
+            _("Cards were written in the context “%(name)s”, so it cannot be removed: rename it instead.")
+            % {"name": context.name},
+            code="context_has_cards",
+        )
+    if Context.objects.filter(question_id=context.question_id).count() <= 1:
+        raise Conflict(_("A question needs at least one context."), code="last_context")
+    audit_log(round_=round_, actor=actor, action="context.delete", target=context, data={"name": context.name})
+    context.delete()
+
+
+def _collect(errors: dict[str, list[str]], prefix: str, call, *, domain_field: str = "") -> Any:
+    """Run one write in a savepoint; its refusal goes into `errors` under the form's prefixed names."""
+    try:
+        with transaction.atomic():
+            return call()
+    except ValidationError as exc:
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        for key, value in messages.items():
+            name = key if key == "non_field_errors" else f"{prefix}{key}"
+            errors.setdefault(name, []).extend(value)
+    except (Conflict, NotFound, WrongStage) as exc:
+        errors.setdefault(f"{prefix}{domain_field}" if domain_field else "non_field_errors", []).append(exc.message)
+    return None
+
+
+@transaction.atomic
+def round_texts_save(
+    *, actor, round_: Round, questions: Sequence[dict], new_question: dict | None = None
+) -> None:
+    """Save the question-and-contexts page in one go, all or nothing; every refusal is reported, by field.
+
+    Each entry of `questions`: {"question", "prefix", "text", "translations", "contexts": [{"context",
+    "prefix", "name", "description", "translations", "remove"}], "new": {"prefix", "name", "description",
+    "translations"}}; only what changed is written (and audited). `new_question`: {"prefix", "text",
+    "contexts"} adds a question when its text is not empty.
+    """
+    _require(actor, round_, "edit_round")
+    errors: dict[str, list[str]] = {}
+    for entry in questions:
+        question = entry["question"]
+        if question.round_id != round_.pk:
+            raise NotFound(_("No such question in this round."))
+        for item in entry["contexts"]:
+            if item.get("remove"):
+                _collect(
+                    errors,
+                    item["prefix"],
+                    lambda c=item["context"]: context_delete(actor=actor, context=c),
+                    domain_field="remove",
+                )
+        if entry["text"] != question.text or _filled(entry["translations"]) != _filled(question.translations):
+            _collect(
+                errors,
+                entry["prefix"],
+                lambda q=question, e=entry: question_update(
+                    actor=actor, question=q, text=e["text"], translations=e["translations"]
+                ),
+            )
+        for item in entry["contexts"]:
+            context = item["context"]
+            if item.get("remove"):
+                continue
+            if (
+                item["name"] != context.name
+                or item["description"] != context.description
+                or _filled(item["translations"]) != _filled(context.translations)
+            ):
+                _collect(
+                    errors,
+                    item["prefix"],
+                    lambda q=question, c=context, i=item: context_save(
+                        actor=actor,
+                        question=q,
+                        context=c,
+                        name=i["name"],
+                        description=i["description"],
+                        translations=i["translations"],
+                    ),
+                )
+        new = entry.get("new")
+        if new and (new["name"].strip() or new["description"].strip()):
+            _collect(
+                errors,
+                new["prefix"],
+                lambda q=question, n=new: context_save(
+                    actor=actor,
+                    question=q,
+                    name=n["name"],
+                    description=n["description"],
+                    translations=n["translations"],
+                ),
+            )
+    if new_question and (new_question["text"].strip() or new_question["contexts"]):
+        _collect(
+            errors,
+            new_question["prefix"],
+            lambda: question_add(
+                actor=actor, round_=round_, text=new_question["text"], contexts=new_question["contexts"]
+            ),
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _filled(translations: Any) -> dict:
+    """Translations without their empty texts, as stored, for comparing what was typed with what is saved."""
+    if not isinstance(translations, dict):
+        return {}
+    return {
+        language: {k: v.strip() for k, v in texts.items() if isinstance(v, str) and v.strip()}
+        for language, texts in translations.items()
+        if isinstance(texts, dict) and any(isinstance(v, str) and v.strip() for v in texts.values())
+    }
