@@ -557,13 +557,16 @@ def question_update(*, actor, question: Question, text: Any = None, translations
         changes["text"] = clean_question(text, field="text")
     if translations is not None:
         changes["translations"] = clean_translations(translations, kind="question")
+    changed = sorted(name for name, value in changes.items() if getattr(question, name) != value)
+    if not changed:
+        return question
     Question.objects.filter(pk=question.pk).update(**changes)
     audit_log(
         round_=question.round,
         actor=actor,
         action="question.update",
         target=question,
-        data={"fields": sorted(changes)},
+        data={"fields": changed},
     )
     question.refresh_from_db()
     return question
@@ -600,14 +603,14 @@ def context_save(
     if context is None:
         order = (question.contexts.order_by("-order").values_list("order", flat=True).first() or 0) + 1
         context = Context.objects.create(question=question, order=order, **changes)
-        action = "context.create"
-    else:
-        Context.objects.filter(pk=context.pk).update(**changes)
-        context.refresh_from_db()
-        action = "context.update"
-    audit_log(
-        round_=question.round, actor=actor, action=action, target=context, data={"fields": sorted(changes)}
-    )
+        audit_log(round_=question.round, actor=actor, action="context.create", target=context)
+        return context
+    changed = sorted(name for name, value in changes.items() if getattr(context, name) != value)
+    if not changed:
+        return context
+    Context.objects.filter(pk=context.pk).update(**changes)
+    context.refresh_from_db()
+    audit_log(round_=question.round, actor=actor, action="context.update", target=context, data={"fields": changed})
     return context
 
 
