@@ -51,7 +51,7 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     page.get_by_role("button", name="Submit my card").click()
     page.wait_for_url(re.compile(r"/r/phone/confirm/\d+/$"))
     check_page(page, "participant-04-confirm")
-    page.get_by_role("button", name="Yes, this is my value").click()
+    page.get_by_role("button", name=re.compile("^Yes, (this is|it stands as) my value")).click()
     page.wait_for_url(re.compile(r"/r/phone/$"))
     check_page(page, "participant-05-waiting")
     page.get_by_role("link", name=re.compile("^Edit")).first.click()
@@ -61,7 +61,7 @@ def test_a_participant_finishes_the_whole_journey_on_a_phone(live_server, phone)
     page.get_by_role("button", name="Save my card").click()
     page.wait_for_url(re.compile(r"/r/phone/(confirm/\d+/)?$"))
     if "/confirm/" in page.url:
-        page.get_by_role("button", name="Yes, this is my value").click()
+        page.get_by_role("button", name=re.compile("^Yes, (this is|it stands as) my value")).click()
         page.wait_for_url(re.compile(r"/r/phone/$"))
     assert Participant.objects.latest("id").cards.get().title == f"{title} always"
 
