@@ -91,7 +91,7 @@ def bench_size(size: int, steps: int, counter: ReadCounter, owner, rng: np.rando
     from deliberation.services import round_create
 
     round_ = round_create(
-        owner=owner, slug=f"bench-{size}", title="Placement bench", question="How?", contexts=["Anywhere"]
+        owner=owner, slug=f"bench-{size}", title="Placement bench", question="How should it answer?", contexts=["Anywhere"]
     )
     question = round_.questions.get()
     matrices = [random_matrix(rng) for _ in range(size)]

@@ -663,7 +663,7 @@ def card_reassign(*, actor, card: ValuesCard, target: CanonicalValue | None) -> 
         Question.objects.select_for_update().get(pk=card.question_id)
         current = CardMerge.objects.select_for_update().filter(card=card, undone_at__isnull=True).first()
         if current is not None and target is not None and current.value_id == target.pk:
-            return current
+            raise ValidationError({"target": _("The card is already in that value: choose another one.")})
         if current is not None:
             current.undone_at = timezone.now()
             current.undo_reason = "reassigned by an organizer"

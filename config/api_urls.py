@@ -23,6 +23,13 @@ urlpatterns = [
     ),
     path("rounds/<slug:slug>/contexts/", deliberation_apis.ContextListApi.as_view(), name="round-contexts"),
     path(
+        "rounds/<slug:slug>/contexts/<int:context_id>/",
+        deliberation_apis.ContextDetailApi.as_view(),
+        name="round-context",
+    ),
+    path("rounds/<slug:slug>/archive/", deliberation_apis.RoundArchiveApi.as_view(), name="round-archive"),
+
+    path(
         "rounds/<slug:slug>/participants/",
         deliberation_apis.ParticipantListApi.as_view(),
         name="round-participants",

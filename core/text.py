@@ -37,3 +37,19 @@ def clean_text(
     if len(text) > max_length:
         raise ValidationError({field: _("At most %(max)s characters (this has %(n)s).") % {"max": max_length, "n": len(text)}})
     return text
+
+
+QUESTION_MIN_LETTERS = 8
+QUESTION_MIN_WORDS = 2
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def clean_question(value: object, *, field: str, max_length: int = 2000) -> str:
+    """A question people can answer: plain text with at least two words and eight letters ("?" is not one)."""
+    text = clean_text(value, field=field, max_length=max_length, multiline=True)
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < QUESTION_MIN_LETTERS or len(_WORD.findall(text)) < QUESTION_MIN_WORDS:
+        raise ValidationError(
+            {field: _("Write the question in words: at least two words and eight letters.")}
+        )
+    return text

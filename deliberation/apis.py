@@ -119,6 +119,9 @@ class RoundOut(serializers.ModelSerializer):
 
 
 class RoundCreateIn(serializers.Serializer):
+    """Shapes only: round_create checks the texts (the question with core.text.clean_question, as the console
+    does) and reports every refused field together."""
+
     slug = serializers.CharField(required=False, allow_blank=True, max_length=200)
     title = serializers.CharField(max_length=10_000, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
@@ -133,7 +136,6 @@ class RoundCreateIn(serializers.Serializer):
     report_live = serializers.BooleanField(required=False)
     ranking_method = serializers.CharField(required=False)
 
-
 class RoundUpdateIn(serializers.Serializer):
     title = serializers.CharField(required=False, max_length=10_000, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
@@ -147,6 +149,12 @@ class RoundUpdateIn(serializers.Serializer):
     open_link_enabled = serializers.BooleanField(required=False)
     report_live = serializers.BooleanField(required=False)
     guidance_logging = serializers.BooleanField(required=False)
+
+
+class QuestionCreateIn(serializers.Serializer):
+    text = serializers.CharField(max_length=100_000, allow_blank=True)
+    contexts = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+    translations = serializers.JSONField(required=False)
 
 
 class StageIn(serializers.Serializer):
@@ -276,6 +284,17 @@ class RoundDetailApi(APIView):
             raise NotFound("No such round.")
         return Response(RoundOut(round_).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("confirm", OpenApiTypes.STR, description="The round's slug, again.")],
+        responses={204: None},
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        """Delete a round nobody has joined (owner), confirmed by its slug; 409 when people joined."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        services.round_delete(round_=round_, actor=request.user, confirm=request.query_params.get("confirm", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(request=RoundUpdateIn, responses=RoundOut)
     def patch(self, request: Request, slug: str) -> Response:
         round_ = round_or_404(slug)
@@ -359,6 +378,16 @@ class QuestionListApi(generics.ListAPIView):
     def get_queryset(self):
         return _visible_round(self.request, self.kwargs["slug"]).questions.order_by("order", "id")
 
+    @extend_schema(request=QuestionCreateIn, responses={201: QuestionBriefOut})
+    def post(self, request: Request, slug: str) -> Response:
+        """Add a question with its contexts (owner, before voting opens)."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        data = QuestionCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = services.question_add(actor=request.user, round_=round_, **data.validated_data)
+        return Response(QuestionBriefOut(question).data, status=status.HTTP_201_CREATED)
+
 
 class ContextListApi(generics.ListAPIView):
     """The round's contexts (choice types), optionally of one question."""
@@ -414,3 +443,32 @@ class TokenApi(APIView):
         data.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=data.validated_data["user"])
         return Response({"token": token.key})
+
+
+class RoundArchiveIn(serializers.Serializer):
+    archived = serializers.BooleanField()
+
+
+class RoundArchiveApi(APIView):
+    @extend_schema(request=RoundArchiveIn, responses=RoundOut)
+    def post(self, request: Request, slug: str) -> Response:
+        """Archive the round, or take it out of the archive (owner)."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        data = RoundArchiveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        round_ = services.round_archive(round_=round_, actor=request.user, archived=data.validated_data["archived"])
+        return Response(RoundOut(round_).data)
+
+
+class ContextDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, context_id: int) -> Response:
+        """Remove a context in which no card was written (owner); a question keeps at least one."""
+        round_ = round_or_404(slug)
+        require_organizer(request, round_, "edit_round")
+        context = selectors.context_of_round(round_=round_, context_id=context_id)
+        if context is None:
+            raise NotFound("No such context in this round.")
+        services.context_delete(actor=request.user, context=context)
+        return Response(status=status.HTTP_204_NO_CONTENT)

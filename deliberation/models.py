@@ -43,6 +43,8 @@ class Round(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     # When the stage last changed (by hand or by the schedule): a date already passed by then is settled.
     stage_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Archived rounds leave the organizers' list of current rounds and the public list, and take no one new.
+    archived_at = models.DateTimeField(null=True, blank=True)
     join_token = models.CharField(max_length=64, unique=True, default=new_token)
     open_link_enabled = models.BooleanField(default=True)
     consent_text = models.TextField(

@@ -6,7 +6,7 @@ domain through this module and imports no models.
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from core.errors import Forbidden
@@ -14,8 +14,10 @@ from deliberation.models import (
     STAGE_ORDER,
     AuditEvent,
     Context,
+    Invitation,
     OrganizerRole,
     Participant,
+    Question,
     ReportVisibility,
     Round,
     Stage,
@@ -35,11 +37,15 @@ def round_get(*, slug: str) -> Round | None:
 
 def rounds_public() -> QuerySet[Round]:
     """Rounds whose report anyone may read."""
-    return Round.objects.filter(stage=Stage.PUBLISHED, report_visibility=ReportVisibility.PUBLIC).order_by("-id")
+    return Round.objects.filter(
+        stage=Stage.PUBLISHED, report_visibility=ReportVisibility.PUBLIC, archived_at__isnull=True
+    ).order_by("-id")
 
 
 def rounds_open_for_joining() -> QuerySet[Round]:
-    return Round.objects.filter(stage__in=[Stage.ARTICULATION, Stage.VOTING], open_link_enabled=True)
+    return Round.objects.filter(
+        stage__in=[Stage.ARTICULATION, Stage.VOTING], open_link_enabled=True, archived_at__isnull=True
+    )
 
 
 def rounds_for_organizer(*, user) -> QuerySet[Round]:
@@ -151,3 +157,43 @@ def round_as_scheduled(round_: Round, *, now: datetime | None = None) -> Round:
     if stage is not None:
         round_.stage = stage
     return round_
+
+
+def invitation_state(*, round_: Round, code: str) -> str:
+    """Whether a one-time invite code can still be used in this round: "usable", "used" or "unknown"."""
+    invitation = Invitation.objects.filter(round=round_, code=str(code)[:64]).only("used_at").first()
+    if invitation is None:
+        return "unknown"
+    return "used" if invitation.used_at is not None else "usable"
+
+
+def audit_names(*, round_: Round, kind: str, ids: set[int]) -> dict[int, str]:
+    """Display names of a round's rounds, questions, contexts and roles named by audit events."""
+    if kind == "Round":
+        rows = Round.objects.filter(pk__in=ids, pk=round_.pk).values_list("pk", "title")
+    elif kind == "Question":
+        rows = Question.objects.filter(pk__in=ids, round=round_).values_list("pk", "text")
+    elif kind == "Context":
+        rows = Context.objects.filter(pk__in=ids, question__round=round_).values_list("pk", "name")
+    elif kind == "OrganizerRole":
+        rows = OrganizerRole.objects.filter(pk__in=ids, round=round_).values_list("pk", "user__username")
+    else:
+        return {}
+    return dict(rows)
+
+
+def usernames(*, ids: set[int]) -> dict[int, str]:
+    """Usernames by user id (for the audit log's "granted to" and "removed")."""
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def round_questions(*, round_: Round):
+    """The round's questions in order, with their contexts."""
+    return round_.questions.order_by("order", "id").prefetch_related(
+        Prefetch("contexts", queryset=Context.objects.order_by("order", "id"))
+    )
+
+
+def context_of_round(*, round_: Round, context_id: int) -> Context | None:
+    """One context of the round's questions, or None."""
+    return Context.objects.select_related("question__round").filter(pk=context_id, question__round=round_).first()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from core import events
 from core.errors import Conflict, Forbidden, NotFound, WrongStage
-from core.text import clean_text
+from core.text import clean_question, clean_text
 from deliberation.models import (
     STAGE_ORDER,
     AuditEvent,
@@ -177,42 +177,63 @@ def _clean_dates(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _clean_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Every setting checked, and every refusal reported together (one submit shows all of them)."""
     cleaned: dict[str, Any] = {}
-    for name, (low, high) in ROUND_SETTINGS.items():
-        if name not in values:
-            continue
-        raw = values[name]
-        if raw in (None, "") and name in ("participant_cap", "token_budget"):
-            cleaned[name] = None
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise ValidationError({name: "Must be a whole number."})
+    errors: dict[str, list[str]] = {}
+
+    def check(name: str, fn) -> None:
         try:
-            number = int(raw)
-        except ValueError as exc:
-            raise ValidationError({name: "Must be a whole number."}) from exc
-        if not low <= number <= high:
-            raise ValidationError({name: f"Must be between {low} and {high}."})
-        cleaned[name] = number
+            fn()
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+
+    for name, (low, high) in ROUND_SETTINGS.items():
+        if name in values:
+            check(name, lambda name=name, low=low, high=high: cleaned.update(
+                {name: _clean_number(name, values[name], low, high)}
+            ))
     if "report_visibility" in values:
         if values["report_visibility"] not in ReportVisibility.values:
-            raise ValidationError({"report_visibility": f"One of {', '.join(ReportVisibility.values)}."})
-        cleaned["report_visibility"] = values["report_visibility"]
+            errors["report_visibility"] = [f"One of {', '.join(ReportVisibility.values)}."]
+        else:
+            cleaned["report_visibility"] = values["report_visibility"]
     if "ranking_method" in values:
         if values["ranking_method"] not in RANKING_METHODS:
-            raise ValidationError({"ranking_method": f"One of {', '.join(RANKING_METHODS)}."})
-        cleaned["ranking_method"] = values["ranking_method"]
-    cleaned.update(_clean_dates(values))
+            errors["ranking_method"] = [f"One of {', '.join(RANKING_METHODS)}."]
+        else:
+            cleaned["ranking_method"] = values["ranking_method"]
+    for name in ROUND_DATES:
+        if name in values:
+            check(name, lambda name=name: cleaned.update(_clean_dates({name: values[name]})))
     if "translations" in values:
-        cleaned["translations"] = clean_translations(values["translations"], kind="round")
+        check("translations", lambda: cleaned.update(
+            {"translations": clean_translations(values["translations"], kind="round")}
+        ))
     if "consent_text" in values:
-        cleaned["consent_text"] = clean_text(
+        check("consent_text", lambda: cleaned.update({"consent_text": clean_text(
             values["consent_text"], field="consent_text", max_length=5000, multiline=True
-        )
+        )}))
     for flag in ROUND_FLAGS:
         if flag in values:
             cleaned[flag] = bool(values[flag])
+    if errors:
+        raise ValidationError(errors)
     return cleaned
+
+
+def _clean_number(name: str, raw: Any, low: int, high: int) -> int | None:
+    if raw in (None, "") and name in ("participant_cap", "token_budget"):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValidationError({name: "Must be a whole number."})
+    try:
+        number = int(raw)
+    except ValueError as exc:
+        raise ValidationError({name: "Must be a whole number."}) from exc
+    if not low <= number <= high:
+        raise ValidationError({name: f"Must be between {low} and {high}."})
+    return number
 
 
 def _check_date_order(values: dict[str, Any]) -> None:
@@ -245,7 +266,7 @@ def round_create(
                 description, field="description", max_length=5000, required=False, multiline=True
             ),
         ),
-        ("question", lambda: clean_text(question, field="question", max_length=2000, multiline=True)),
+        ("question", lambda: clean_question(question, field="question")),
         ("contexts", lambda: _clean_contexts(contexts)),
         ("attributes", lambda: _clean_attributes(attributes)),
         ("settings", lambda: _clean_settings(settings_values)),
@@ -262,7 +283,7 @@ def round_create(
         errors.setdefault("slug", ["Give a slug made of letters, digits and hyphens."])
     elif Round.objects.filter(slug=slug_value).exists():
         errors.setdefault("slug", [f"The slug '{slug_value}' is taken."])
-    if not errors and "settings" in fields:
+    if "settings" in fields:
         try:
             _check_date_order(fields["settings"])
         except ValidationError as exc:
@@ -325,18 +346,21 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
         raise ValidationError(errors)
     locked = Round.objects.select_for_update().get(pk=round_.pk)
     previous = {name: getattr(locked, name) for name in changes}
+    changed = sorted(name for name, value in changes.items() if previous[name] != value)
     for name, value in changes.items():
         setattr(locked, name, value)
     _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
-    locked.save()
+    if not changed:
+        return locked
+    locked.save(update_fields=[*changed, "updated_at"])
     audit_log(
         round_=locked,
         actor=actor,
         action="round.update",
         target=locked,
         data={
-            "fields": sorted(changes),
-            "changes": {name: _audit_value(previous[name], value) for name, value in changes.items()},
+            "fields": changed,
+            "changes": {name: _audit_value(previous[name], changes[name]) for name in changed},
         },
     )
     return locked
@@ -461,6 +485,8 @@ def participant_join(
     """Join a round by its open link or a one-time invite code; consent is required."""
     if round_.stage not in JOINABLE_STAGES:
         raise WrongStage(_("This round is not open for joining."))
+    if round_.archived_at is not None:
+        raise WrongStage(_("This round is archived and takes no new participants."))
     if consent is not True:
         raise ValidationError({"consent": "Please agree to the consent text to take part."})
     cleaned = _clean_participant_attributes(round_, attributes)
@@ -546,16 +572,19 @@ def question_update(*, actor, question: Question, text: Any = None, translations
     _require(actor, question.round, "edit_round")
     changes: dict[str, Any] = {}
     if text is not None:
-        changes["text"] = clean_text(text, field="text", max_length=2000, multiline=True)
+        changes["text"] = clean_question(text, field="text")
     if translations is not None:
         changes["translations"] = clean_translations(translations, kind="question")
+    changed = sorted(name for name, value in changes.items() if getattr(question, name) != value)
+    if not changed:
+        return question
     Question.objects.filter(pk=question.pk).update(**changes)
     audit_log(
         round_=question.round,
         actor=actor,
         action="question.update",
         target=question,
-        data={"fields": sorted(changes)},
+        data={"fields": changed},
     )
     question.refresh_from_db()
     return question
@@ -592,14 +621,14 @@ def context_save(
     if context is None:
         order = (question.contexts.order_by("-order").values_list("order", flat=True).first() or 0) + 1
         context = Context.objects.create(question=question, order=order, **changes)
-        action = "context.create"
-    else:
-        Context.objects.filter(pk=context.pk).update(**changes)
-        context.refresh_from_db()
-        action = "context.update"
-    audit_log(
-        round_=question.round, actor=actor, action=action, target=context, data={"fields": sorted(changes)}
-    )
+        audit_log(round_=question.round, actor=actor, action="context.create", target=context)
+        return context
+    changed = sorted(name for name, value in changes.items() if getattr(context, name) != value)
+    if not changed:
+        return context
+    Context.objects.filter(pk=context.pk).update(**changes)
+    context.refresh_from_db()
+    audit_log(round_=question.round, actor=actor, action="context.update", target=context, data={"fields": changed})
     return context
 
 
@@ -615,3 +644,195 @@ def role_revoke(*, round_: Round, actor, user) -> None:
         raise Conflict(_("A round needs at least one owner."), code="last_owner")
     role.delete()
     audit_log(round_=round_, actor=actor, action="role.revoke", target=round_, data={"user": user.pk})
+
+
+@transaction.atomic
+def round_archive(*, round_: Round, actor, archived: bool = True) -> Round:
+    """Archive a round (it leaves the current lists and takes no one new) or take it out of the archive (owner)."""
+    _require(actor, round_, "edit_round")
+    if not isinstance(archived, bool):
+        raise ValidationError({"archived": "true or false."})
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    if (locked.archived_at is not None) == archived:
+        return locked
+    locked.archived_at = timezone.now() if archived else None
+    locked.save(update_fields=["archived_at", "updated_at"])
+    audit_log(round_=locked, actor=actor, action="round.archive" if archived else "round.unarchive", target=locked)
+    return locked
+
+
+@transaction.atomic
+def round_delete(*, round_: Round, actor, confirm: Any) -> None:
+    """Delete a round nobody has joined yet (owner; the slug typed again as confirmation); otherwise archive it."""
+    _require(actor, round_, "edit_round")
+    if confirm != round_.slug:
+        raise ValidationError({"confirm": _("Type the round's address (%(slug)s) to confirm.") % {"slug": round_.slug}})
+    locked = Round.objects.select_for_update().get(pk=round_.pk)
+    if locked.participants.exists():
+        raise Conflict(
+            _("People have joined this round, so it cannot be deleted: archive it instead."), code="round_has_data"
+        )
+    audit_log(
+        round_=None, actor=actor, action="round.delete", target=locked, data={"slug": locked.slug, "title": locked.title}
+    )
+    AuditEvent.objects.filter(round=locked).update(round=None)
+    locked.delete()
+
+
+@transaction.atomic
+def question_add(*, actor, round_: Round, text: Any, contexts: Sequence[Any], translations: Any = None) -> Question:
+    """Add another question to a round, with its contexts (owner; before voting opens)."""
+    _require(actor, round_, "edit_round")
+    if round_.stage not in (Stage.DRAFT, Stage.ARTICULATION):
+        raise WrongStage(_("Questions can be added only before voting opens."))
+    errors: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for name, fn in (
+        ("text", lambda: clean_question(text, field="text")),
+        ("contexts", lambda: _clean_contexts(contexts)),
+        ("translations", lambda: clean_translations(translations, kind="question")),
+    ):
+        try:
+            fields[name] = fn()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    Round.objects.select_for_update().get(pk=round_.pk)
+    order = (round_.questions.order_by("-order").values_list("order", flat=True).first() or 0) + 1
+    question = Question.objects.create(
+        round=round_, text=fields["text"], order=order, translations=fields["translations"]
+    )
+    for index, ctx in enumerate(fields["contexts"]):
+        Context.objects.create(question=question, order=index, **ctx)
+    audit_log(
+        round_=round_,
+        actor=actor,
+        action="question.create",
+        target=question,
+        data={"contexts": [c["name"] for c in fields["contexts"]]},
+    )
+    return question
+
+
+@transaction.atomic
+def context_delete(*, actor, context: Context) -> None:
+    """Remove a context in which nothing was written yet; a question keeps at least one context (owner)."""
+    round_ = context.question.round
+    _require(actor, round_, "edit_round")
+    Question.objects.select_for_update().get(pk=context.question_id)
+    if context.cards.exists():
+        raise Conflict(
+            _("Cards were written in the context “%(name)s”, so it cannot be removed: rename it instead.")
+            % {"name": context.name},
+            code="context_has_cards",
+        )
+    if Context.objects.filter(question_id=context.question_id).count() <= 1:
+        raise Conflict(_("A question needs at least one context."), code="last_context")
+    audit_log(round_=round_, actor=actor, action="context.delete", target=context, data={"name": context.name})
+    context.delete()
+
+
+def _collect(errors: dict[str, list[str]], prefix: str, call, *, domain_field: str = "") -> Any:
+    """Run one write in a savepoint; its refusal goes into `errors` under the form's prefixed names."""
+    try:
+        with transaction.atomic():
+            return call()
+    except ValidationError as exc:
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        for key, value in messages.items():
+            name = key if key == "non_field_errors" else f"{prefix}{key}"
+            errors.setdefault(name, []).extend(value)
+    except (Conflict, NotFound, WrongStage) as exc:
+        errors.setdefault(f"{prefix}{domain_field}" if domain_field else "non_field_errors", []).append(exc.message)
+    return None
+
+
+@transaction.atomic
+def round_texts_save(
+    *, actor, round_: Round, questions: Sequence[dict], new_question: dict | None = None
+) -> None:
+    """Save the question-and-contexts page in one go, all or nothing; every refusal is reported, by field.
+
+    Each entry of `questions`: {"question", "prefix", "text", "translations", "contexts": [{"context",
+    "prefix", "name", "description", "translations", "remove"}], "new": {"prefix", "name", "description",
+    "translations"}}; only what changed is written (and audited). `new_question`: {"prefix", "text",
+    "contexts"} adds a question when its text is not empty.
+    """
+    _require(actor, round_, "edit_round")
+    errors: dict[str, list[str]] = {}
+    for entry in questions:
+        question = entry["question"]
+        if question.round_id != round_.pk:
+            raise NotFound(_("No such question in this round."))
+        for item in entry["contexts"]:
+            if item.get("remove"):
+                _collect(
+                    errors,
+                    item["prefix"],
+                    lambda c=item["context"]: context_delete(actor=actor, context=c),
+                    domain_field="remove",
+                )
+        if entry["text"] != question.text or _filled(entry["translations"]) != _filled(question.translations):
+            _collect(
+                errors,
+                entry["prefix"],
+                lambda q=question, e=entry: question_update(
+                    actor=actor, question=q, text=e["text"], translations=e["translations"]
+                ),
+            )
+        for item in entry["contexts"]:
+            context = item["context"]
+            if item.get("remove"):
+                continue
+            if (
+                item["name"] != context.name
+                or item["description"] != context.description
+                or _filled(item["translations"]) != _filled(context.translations)
+            ):
+                _collect(
+                    errors,
+                    item["prefix"],
+                    lambda q=question, c=context, i=item: context_save(
+                        actor=actor,
+                        question=q,
+                        context=c,
+                        name=i["name"],
+                        description=i["description"],
+                        translations=i["translations"],
+                    ),
+                )
+        new = entry.get("new")
+        if new and (new["name"].strip() or new["description"].strip()):
+            _collect(
+                errors,
+                new["prefix"],
+                lambda q=question, n=new: context_save(
+                    actor=actor,
+                    question=q,
+                    name=n["name"],
+                    description=n["description"],
+                    translations=n["translations"],
+                ),
+            )
+    if new_question and (new_question["text"].strip() or new_question["contexts"]):
+        _collect(
+            errors,
+            new_question["prefix"],
+            lambda: question_add(
+                actor=actor, round_=round_, text=new_question["text"], contexts=new_question["contexts"]
+            ),
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _filled(translations: Any) -> dict:
+    """Translations without their empty texts, as stored, for comparing what was typed with what is saved."""
+    if not isinstance(translations, dict):
+        return {}
+    return {
+        language: {k: v.strip() for k, v in texts.items() if isinstance(v, str) and v.strip()}
+        for language, texts in translations.items()
+        if isinstance(texts, dict) and any(isinstance(v, str) and v.strip() for v in texts.values())
+    }

@@ -27,10 +27,12 @@ from deliberation.context_suggestions import MAX_SUGGESTIONS, contexts_suggest
 from deliberation.permissions import can, role_of
 from deliberation.selectors import STAGE_ORDER, ReportVisibility, RoleKind, Stage
 from frontend import forms
+from frontend.audit import audit_rows
 from frontend.views import _error_dict, _round
 from llm.gateway import model_available
 from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
+from moral_graph.exports import ExportError
 from moral_graph.ranking import METHODS
 from moral_graph.selectors.dashboard import dashboard_figures, dashboard_jobs
 
@@ -91,8 +93,15 @@ def _base(request: HttpRequest, round_: Round, section: str) -> dict:
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    rounds = selectors.rounds_for_organizer(user=request.user)
-    return render(request, "frontend/console.html", {"rounds": rounds})
+    rounds = list(selectors.rounds_for_organizer(user=request.user))
+    return render(
+        request,
+        "frontend/console.html",
+        {
+            "rounds": [r for r in rounds if r.archived_at is None],
+            "archived": [r for r in rounds if r.archived_at is not None],
+        },
+    )
 
 
 ROUND_TEXTS = ("title", "description", "consent_text")
@@ -304,106 +313,128 @@ def _save_suggestions(request: HttpRequest, round_: Round, question) -> tuple[li
     return [], {}
 
 
+def _question_sections(request: HttpRequest, questions: list, posted: bool) -> list[dict]:
+    """Each question with its contexts and an empty "add a context" row: as stored, or as just typed."""
+    sections = []
+    for question in questions:
+        qp = f"q{question.pk}_"
+        contexts_ = []
+        for context in question.contexts.all():
+            prefix = f"ctx{context.pk}_"
+            source = _posted_context(request, prefix) if posted else {
+                "name": context.name,
+                "description": context.description,
+                "translations": context.translations,
+            }
+            contexts_.append(
+                {
+                    "context": context,
+                    **_context_form(prefix, source["name"], source["description"], source["translations"]),
+                    "source": source,
+                    "remove": posted and request.POST.get(f"{prefix}remove") == "on",
+                }
+            )
+        new_prefix = f"new{question.pk}_"
+        new = _posted_context(request, new_prefix) if posted else {"name": "", "description": "", "translations": {}}
+        text = request.POST.get(f"{qp}text", "") if posted else question.text
+        translations = (
+            forms.translations_from_post(request.POST, ("text",), prefix=qp) if posted else question.translations
+        )
+        sections.append(
+            {
+                "question": question,
+                "prefix": qp,
+                "text": text,
+                "translations": translations,
+                "groups": forms.translation_rows(translations, {"text": _("Question")}, prefix=qp, multiline=("text",)),
+                "contexts": contexts_,
+                "new": {**_context_form(new_prefix, new["name"], new["description"], new["translations"]), **{
+                    "source": new
+                }},
+            }
+        )
+    return sections
+
+
 @organizer_page("edit_round")
 @require_http_methods(["GET", "POST"])
 def contexts(request: HttpRequest, round_: Round) -> HttpResponse:
-    """The question and its contexts with their translations; add contexts by hand or from the model's suggestions."""
+    """The questions and their contexts with their translations, saved with one button; suggested contexts apart."""
     question = selectors.round_primary_question(round_)
     if question is None:
         raise Http404("This round has no question.")
-    existing = list(question.contexts.order_by("order", "id"))
+    questions = list(selectors.round_questions(round_=round_))
     errors: dict = {}
     suggestions: list[dict] = []
     form = request.POST.get("form", "") if request.method == "POST" else ""
-    posted = {}
-    if request.method == "POST":
-        if form == "question":
-            posted = {
-                "text": request.POST.get("text", ""),
-                "translations": forms.translations_from_post(request.POST, ("text",), prefix="q_"),
-            }
-            errors = _prefixed(
-                _act(
-                    request,
-                    lambda: services.question_update(
-                        actor=request.user,
-                        question=question,
-                        text=posted["text"],
-                        translations=posted["translations"],
-                    ),
-                    _("The question is saved."),
-                ),
-                "q_",
-            )
-        elif form == "suggest":
-            try:
-                suggestions = [
-                    {"prefix": f"sug{i}_", "keep": True, **s}
-                    for i, s in enumerate(contexts_suggest(round_=round_, actor=request.user))
-                ]
-            except DomainError as exc:
-                messages.error(request, exc.message)
-                return redirect("frontend:console-contexts", slug=round_.slug)
-            if not suggestions:
-                messages.error(
-                    request, _("The model suggested nothing new. Try again, or type a context below.")
-                )
-                return redirect("frontend:console-contexts", slug=round_.slug)
-        elif form == "suggestions":
-            suggestions, errors = _save_suggestions(request, round_, question)
-            if not errors:
-                messages.success(request, _("The contexts are added."))
-        else:
-            target = next((c for c in existing if form == f"ctx{c.pk}_"), None)
-            prefix = form if target is not None else "new_"
-            posted = _posted_context(request, prefix)
-            errors = _prefixed(
-                _act(
-                    request,
-                    lambda: services.context_save(
-                        actor=request.user, question=question, context=target, **posted
-                    ),
-                    _("The context is saved.") if target is not None else _("The context is added."),
-                ),
-                prefix,
-            )
-            form = prefix
-        if not errors and not suggestions:
+    new_question = {"prefix": "newq_", "text": "", "contexts_text": ""}
+    if form == "suggest":
+        try:
+            suggestions = [
+                {"prefix": f"sug{i}_", "keep": True, **s}
+                for i, s in enumerate(contexts_suggest(round_=round_, actor=request.user))
+            ]
+        except DomainError as exc:
+            messages.error(request, exc.message)
             return redirect("frontend:console-contexts", slug=round_.slug)
-    question_posted = form == "question"
-    context_forms = []
-    for context in existing:
-        prefix = f"ctx{context.pk}_"
-        source = posted if form == prefix else {}
-        context_forms.append(
-            _context_form(
-                prefix,
-                source.get("name", context.name),
-                source.get("description", context.description),
-                source.get("translations", context.translations),
-            )
+        if not suggestions:
+            messages.error(request, _("The model suggested nothing new. Try again, or type a context below."))
+            return redirect("frontend:console-contexts", slug=round_.slug)
+    elif form == "suggestions":
+        suggestions, errors = _save_suggestions(request, round_, question)
+        if not errors:
+            messages.success(request, _("The contexts are added."))
+            return redirect("frontend:console-contexts", slug=round_.slug)
+    posted = request.method == "POST" and form == "all"
+    sections = _question_sections(request, questions, posted)
+    if posted:
+        new_question = {
+            "prefix": "newq_",
+            "text": request.POST.get("newq_text", ""),
+            "contexts_text": request.POST.get("newq_contexts", ""),
+        }
+        errors = _act(
+            request,
+            lambda: services.round_texts_save(
+                actor=request.user,
+                round_=round_,
+                questions=[
+                    {
+                        "question": section["question"],
+                        "prefix": section["prefix"],
+                        "text": section["text"],
+                        "translations": section["translations"],
+                        "contexts": [
+                            {
+                                "context": c["context"],
+                                "prefix": c["prefix"],
+                                "remove": c["remove"],
+                                **c["source"],
+                            }
+                            for c in section["contexts"]
+                        ],
+                        "new": {"prefix": section["new"]["prefix"], **section["new"]["source"]},
+                    }
+                    for section in sections
+                ],
+                new_question={
+                    "prefix": "newq_",
+                    "text": new_question["text"],
+                    "contexts": forms.parse_contexts(new_question["contexts_text"]),
+                },
+            ),
+            _("Everything on this page is saved."),
         )
-    new_source = posted if form == "new_" else {}
+        if not errors:
+            return redirect("frontend:console-contexts", slug=round_.slug)
     return render(
         request,
         "frontend/console_contexts.html",
         {
             **_base(request, round_, "contexts"),
-            "question": question,
-            "question_text": posted.get("text", question.text) if question_posted else question.text,
-            "question_groups": forms.translation_rows(
-                posted.get("translations") if question_posted else question.translations,
-                {"text": _("Question")},
-                prefix="q_",
-                multiline=("text",),
-            ),
-            "context_forms": context_forms,
-            "new_form": _context_form(
-                "new_",
-                new_source.get("name", ""),
-                new_source.get("description", ""),
-                new_source.get("translations", {}),
-            ),
+            "sections": sections,
+            "new_question": new_question,
+            "can_add_question": round_.stage in ("draft", "articulation"),
             "suggestions": suggestions,
             "model_available": model_available(round_.pk),
             "errors": errors,
@@ -467,6 +498,22 @@ def console_round(request: HttpRequest, round_: Round) -> HttpResponse:
                 ),
                 _("This run is now the published result; the report says it was revised, when and why."),
             )
+        elif action in ("archive", "unarchive"):
+            _act(
+                request,
+                lambda: services.round_archive(round_=round_, actor=request.user, archived=action == "archive"),
+                _("The round is archived.") if action == "archive" else _("The round is out of the archive."),
+            )
+        elif action == "delete":
+            errors = _act(
+                request,
+                lambda: services.round_delete(
+                    round_=round_, actor=request.user, confirm=request.POST.get("confirm", "").strip()
+                ),
+                _("The round “%(title)s” is deleted.") % {"title": round_.title},
+            )
+            if not errors:
+                return redirect("frontend:console")
         return redirect("frontend:console-round", slug=round_.slug)
     round_.refresh_from_db()
     return render(
@@ -664,6 +711,8 @@ def moderation(request: HttpRequest, round_: Round) -> HttpResponse:
         )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page") or request.POST.get("page"))
     context["page"] = page
+    if tab == "cards":
+        context["review_targets"] = card_selectors.review_targets(round_id=round_.pk, cards=page.object_list)
     return render(request, "frontend/console_moderation.html", context, status=400 if errors else 200)
 
 
@@ -715,6 +764,48 @@ def roles(request: HttpRequest, round_: Round) -> HttpResponse:
 @require_GET
 def audit(request: HttpRequest, round_: Round) -> HttpResponse:
     """Every organizer action in the round, newest first."""
-    events = selectors.audit_events(round_=round_)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "frontend/console_audit.html", {**_base(request, round_, "audit"), "page": page})
+    page = Paginator(selectors.audit_events(round_=round_), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "frontend/console_audit.html",
+        {**_base(request, round_, "audit"), "page": page, "rows": audit_rows(round_, page.object_list)},
+    )
+
+
+VERIFY_SHOWN_LINES = 20
+
+
+@organizer_page()
+@require_http_methods(["GET", "POST"])
+def verify_export(request: HttpRequest, round_: Round) -> HttpResponse:
+    """Upload a JSON export and recompute it from its own votes: MATCH, or MISMATCH with the first differences."""
+    errors: dict = {}
+    result = None
+    if request.method == "POST":
+        upload = request.FILES.get("export")
+        limit = settings.WISER_VERIFY_MAX_BYTES
+        if upload is None:
+            errors = {"export": [_("Choose the JSON export file to verify.")]}
+        elif upload.size > limit:
+            errors = {"export": [_("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}]}
+        else:
+            try:
+                report = graph_selectors.export_verification(content=upload.read(), name=upload.name)
+            except ExportError as exc:
+                errors = {"export": [str(exc)]}
+            else:
+                mismatches = [line for line in report.lines if line.startswith("MISMATCH")]
+                result = {
+                    "name": upload.name,
+                    "match": report.mismatches == 0,
+                    "mismatches": report.mismatches,
+                    "values_checked": report.values_checked,
+                    "edges_checked": report.edges_checked,
+                    "first": mismatches[:VERIFY_SHOWN_LINES],
+                }
+    return render(
+        request,
+        "frontend/console_verify.html",
+        {**_base(request, round_, "verify"), "errors": errors, "result": result},
+        status=400 if errors else 200,
+    )

@@ -3,10 +3,13 @@
 from datetime import datetime
 from typing import Any
 
+from django import forms as django_forms
 from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 SETTING_FIELDS = ("stories_per_participant", "min_votes_per_story", "participant_cap", "token_budget")
 CHOICE_FIELDS = ("report_visibility", "ranking_method")
@@ -117,3 +120,16 @@ def translation_rows(
             }
         )
     return groups
+
+
+class SignupForm(UserCreationForm):
+    """An organizer account with an email address, so the password can be reset."""
+
+    email = django_forms.EmailField(
+        label=gettext_lazy("Email address"),
+        help_text=gettext_lazy("Used only to send you a password reset link."),
+        max_length=254,
+    )
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")

@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from frontend import (
@@ -17,6 +18,18 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("signup/", views.signup, name="signup"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="frontend/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path("password-reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
+    path(
+        "password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="frontend/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
     path("console/", console_views.console, name="console"),
     path("console/new/", console_views.round_new, name="console-new"),
     path("console/<slug:slug>/", console_views.console_round, name="console-round"),
@@ -30,6 +43,7 @@ urlpatterns = [
     path("console/<slug:slug>/roles/", console_views.roles, name="console-roles"),
     path("console/<slug:slug>/audit/", console_views.audit, name="console-audit"),
     path("console/<slug:slug>/contexts/", console_views.contexts, name="console-contexts"),
+    path("console/<slug:slug>/verify/", console_views.verify_export, name="console-verify"),
     path("r/<slug:slug>/join/<str:token>/", views.join, name="join"),
     path("r/<slug:slug>/invite/", views.invite_code_entry, name="invite-entry"),
     path("r/<slug:slug>/invite/<str:code>/", views.join_invite, name="join-invite"),

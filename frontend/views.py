@@ -10,12 +10,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -26,7 +26,7 @@ from cards.validation import FILLER_WORDS, POLICY_EXAMPLES
 from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.selectors import Stage
-from frontend import session
+from frontend import forms, session
 from llm.gateway import model_available
 from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
@@ -52,8 +52,34 @@ def _round(slug: str) -> Round:
 def _participant_or_redirect(request: HttpRequest, round_: Round):
     participant = session.current(request, round_)
     if participant is None:
-        return None, render(request, "frontend/need_link.html", {"round": round_}, status=403)
+        return None, _need_link(request, round_, status=403)
     return participant, None
+
+
+def _need_link(request: HttpRequest, round_: Round, *, code: str = "", error: str = "", status: int = 200):
+    """The page for someone without a link: what the round is, that it needs an invitation, a code field."""
+    return render(
+        request,
+        "frontend/need_link.html",
+        {"round": round_, "code": code, "errors": {"code": [error]} if error else {}},
+        status=status,
+    )
+
+
+def _invite_refusal(round_: Round, code: str) -> tuple[str, int] | None:
+    """Why a one-time code cannot be used (message and HTTP status), or None when it can."""
+    state = selectors.invitation_state(round_=round_, code=code)
+    if state == "unknown":
+        return _("This invite code is not valid for this round. Check it and type it again."), 404
+    if state == "used":
+        return (
+            _(
+                "This invite code has already been used. If it was you, open your personal resume link; "
+                "otherwise ask the organizer for a new code."
+            ),
+            409,
+        )
+    return None
 
 
 def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
@@ -123,6 +149,20 @@ class LoginView(auth_views.LoginView):
         return {**super().get_context_data(**kwargs), "signup_allowed": _signup_allowed()}
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset with the console's templates; the mail goes through settings.EMAIL_BACKEND."""
+
+    template_name = "frontend/password_reset_form.html"
+    email_template_name = "frontend/password_reset_email.txt"
+    subject_template_name = "frontend/password_reset_subject.txt"
+    success_url = reverse_lazy("frontend:password-reset-done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "frontend/password_reset_confirm.html"
+    success_url = reverse_lazy("frontend:password-reset-complete")
+
+
 def lockout(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): the sign-in form with a plain explanation."""
     return render(
@@ -150,7 +190,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             {"message": _("Sign-up is closed on this server. Ask its administrator for an account.")},
             status=403,
         )
-    form = UserCreationForm(request.POST or None)
+    form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -163,6 +203,10 @@ def _join(request: HttpRequest, round_: Round, *, token: str = "", code: str = "
     existing = session.current(request, round_)
     if existing is not None:
         return redirect("frontend:round", slug=round_.slug)
+    if code and round_.stage in (Stage.ARTICULATION, Stage.VOTING):
+        refusal = _invite_refusal(round_, code)
+        if refusal is not None:
+            return _need_link(request, round_, code=code, error=refusal[0], status=refusal[1])
     attributes = selectors.round_attributes(round_=round_)
     errors: dict = {}
     answers = {a.key: "" for a in attributes}
@@ -225,8 +269,10 @@ def invite_code_entry(request: HttpRequest, slug: str) -> HttpResponse:
     round_ = _round(slug)
     code = request.POST.get("code", "").strip()
     if not code or len(code) > 64:
-        messages.error(request, _("Type the invite code you were given."))
-        return redirect("frontend:round", slug=round_.slug)
+        return _need_link(request, round_, code=code[:64], error=_("Type the invite code you were given."), status=400)
+    refusal = _invite_refusal(round_, code)
+    if refusal is not None:
+        return _need_link(request, round_, code=code, error=refusal[0], status=refusal[1])
     return redirect("frontend:join-invite", slug=round_.slug, code=code)
 
 
@@ -240,9 +286,9 @@ def resume(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 
 def participant_home(request: HttpRequest, slug: str) -> HttpResponse:
     round_ = _round(slug)
-    participant, response = _participant_or_redirect(request, round_)
-    if response:
-        return response
+    participant = session.current(request, round_)
+    if participant is None:
+        return _need_link(request, round_)
     progress = _progress(round_, participant)
     if round_.stage in card_services.CARD_STAGES and not progress["cards"]:
         return redirect("frontend:card", slug=slug)
@@ -442,6 +488,17 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
         return response
     card = _own_card(participant, card_id)
     merge = card_selectors.card_merge_current(card=card)
+    same_card = merge is not None and merge.value.representative_id == card.pk
+    if request.method == "POST" and same_card and request.POST.get("answer") == "different":
+        # Nothing to split: the card is grouped with no one. Say what can be done instead of recording "different".
+        messages.info(
+            request,
+            _(
+                "Your card is not grouped with anyone else's, so there is nothing to separate. If it does not say "
+                "what you mean, change it; otherwise confirm that it stands as your value."
+            ),
+        )
+        return redirect("frontend:confirm", slug=slug, card_id=card.pk)
     if request.method == "POST":
         try:
             card_services.merge_confirm(
@@ -455,7 +512,6 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
             if request.POST.get("answer") == "different":
                 messages.success(request, _("Thank you: your card now stands as a value of its own."))
         return redirect("frontend:round", slug=slug)
-    same_card = merge is not None and merge.value.representative_id == card.pk
     return render(
         request,
         "frontend/confirm.html",
@@ -480,26 +536,50 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     errors: dict = {}
     status = 200
     posted = {"answer": "", "reason": ""}
+    existing = None
     if request.method == "POST":
         posted = {"answer": request.POST.get("answer", ""), "reason": request.POST.get("reason", "")}
         try:
-            graph_services.vote_cast(
-                participant=participant,
-                story_id=request.POST.get("story"),
-                answer=posted["answer"],
-                reason=posted["reason"],
-            )
+            if request.POST.get("vote"):
+                graph_services.vote_update(
+                    participant=participant,
+                    vote_id=request.POST.get("vote"),
+                    answer=posted["answer"],
+                    reason=posted["reason"],
+                )
+            else:
+                graph_services.vote_cast(
+                    participant=participant,
+                    story_id=request.POST.get("story"),
+                    answer=posted["answer"],
+                    reason=posted["reason"],
+                )
         except ValidationError as exc:
             errors, status = _error_dict(exc), 400
             if "answer" in errors:
                 errors["answer"] = [_("Choose Yes, No or Not sure.")]
         except DomainError as exc:
             errors, status = {"non_field_errors": [exc.message]}, exc.status
+            if exc.code == "already_voted" or request.POST.get("vote"):
+                # Another tab answered this story first: show that answer, and let this page change it.
+                existing = graph_selectors.participant_vote(
+                    participant_id=participant.pk, story_id=request.POST.get("story")
+                )
+                if existing is not None and exc.code == "already_voted":
+                    errors = {
+                        "non_field_errors": [
+                            _("You already answered this story (perhaps in another tab). Change your answer below, or go on.")
+                        ]
+                    }
         else:
+            if request.POST.get("vote"):
+                messages.success(request, _("Your answer is changed."))
             return redirect("frontend:vote", slug=slug)
     progress = _progress(round_, participant, assign=True)
     voted_ids = graph_selectors.voted_story_ids(participant=participant)
     story = next((s for s in progress["stories"] if s.pk not in voted_ids), None)
+    if existing is not None:
+        story = next((s for s in progress["stories"] if s.pk == existing.story_id), story)
     if story is None and status == 200:
         return redirect("frontend:done", slug=slug)
     return render(
@@ -508,10 +588,11 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "round": round_,
             "story": story,
+            "existing": existing,
             "progress": progress,
             "errors": errors,
             "posted": posted,
-            "position": len(voted_ids) + 1,
+            "position": len(voted_ids) + (0 if existing is not None else 1),
             "total": len(progress["stories"]),
         },
         status=status,

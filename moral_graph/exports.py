@@ -411,11 +411,21 @@ def export_write_graphml(data: dict[str, Any], path: Path | str) -> Path:
 def export_load(path: Path | str) -> dict[str, Any]:
     """Read a JSON export and check that it has what recomputation needs; ExportError otherwise."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = Path(path).read_bytes()
     except FileNotFoundError as exc:
         raise ExportError(f"{path} does not exist.") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise ExportError(f"{path} is not readable JSON: {exc}") from exc
+    return export_parse(raw, name=str(path))
+
+
+def export_parse(raw: bytes, *, name: str = "The file") -> dict[str, Any]:
+    """A JSON export from its bytes (an uploaded file), checked as export_load checks a file; ExportError otherwise."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{name} is not readable JSON: {exc}") from exc
+    path = name
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ExportError(f"{path} is not a {FORMAT_NAME} export.")
     missing = [

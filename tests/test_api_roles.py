@@ -53,7 +53,16 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, dict[str, int]]] = {
     ("get", "/api/v1/rounds/{slug}/"): (None, EVERYONE),
     ("patch", "/api/v1/rounds/{slug}/"): ({"title": "Renamed"}, _only({"owner": 200})),
     ("post", "/api/v1/rounds/{slug}/stage/"): ({"stage": "closed"}, _only({"owner": 200})),
+    # Round structure (docs/pages.md): owners only; this round is voting and people joined it, so adding a
+    # question or removing a context with cards answers 409, and a delete without its confirmation 400.
+    ("post", "/api/v1/rounds/{slug}/archive/"): ({"archived": True}, _only({"owner": 200})),
+    ("delete", "/api/v1/rounds/{slug}/"): (None, _only({"owner": 400})),
     ("get", "/api/v1/rounds/{slug}/questions/"): (None, EVERYONE),
+    ("post", "/api/v1/rounds/{slug}/questions/"): (
+        {"text": "What else should the assistant weigh?", "contexts": ["When time is short"]},
+        _only({"owner": 409}),
+    ),
+    ("delete", "/api/v1/rounds/{slug}/contexts/{context_id}/"): (None, _only({"owner": 409})),
     ("get", "/api/v1/rounds/{slug}/contexts/"): (None, EVERYONE),
     ("get", "/api/v1/rounds/{slug}/participants/"): (None, VIEWER_UP),
     ("post", "/api/v1/rounds/{slug}/join/"): (

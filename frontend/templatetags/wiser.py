@@ -28,3 +28,9 @@ def describedby(errors, name: str, *ids: str) -> str:
     if errors and errors.get(name):
         parts.append(f"{name}-error")
     return " ".join(parts)
+
+
+@register.filter
+def get_item(mapping, key):
+    """One entry of a dict by a variable key (None when absent), e.g. {{ targets|get_item:card.id }}."""
+    return (mapping or {}).get(key)

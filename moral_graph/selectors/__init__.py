@@ -16,6 +16,7 @@ from cards.models import CanonicalValue
 from core.errors import Forbidden
 from deliberation.models import Context, Participant, ParticipantAttribute, Round, Stage
 from deliberation.permissions import can
+from moral_graph.exports import ExportError, Verification, export_parse, export_verify
 from moral_graph.models import (
     Answer,
     RankingRelease,
@@ -497,3 +498,28 @@ def stories_for_moderation(*, round_: Round) -> QuerySet[TransitionStory]:
 
 def stories_of_round(*, round_: Round) -> QuerySet[TransitionStory]:
     return TransitionStory.objects.filter(round=round_)
+
+
+def participant_vote(*, participant_id: int, story_id: Any) -> WiserVote | None:
+    """The participant's vote on one story, if they cast one."""
+    try:
+        story_pk = int(story_id)
+    except (TypeError, ValueError):
+        return None
+    return WiserVote.objects.filter(participant_id=participant_id, story_id=story_pk).first()
+
+
+def export_verification(*, content: bytes, name: str = "The file") -> Verification:
+    """Recompute an uploaded JSON export from its own votes (as verify_export does); ExportError when unusable."""
+    try:
+        return export_verify(export_parse(content, name=name))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{name} cannot be verified: {exc}") from exc
+
+
+def story_names(*, round_id: int, ids: set[int]) -> dict[int, str]:
+    """Each story of a round as "before → after" by id."""
+    rows = TransitionStory.objects.filter(round_id=round_id, pk__in=ids).values_list(
+        "pk", "from_value__title", "to_value__title"
+    )
+    return {pk: f"{before} → {after}" for pk, before, after in rows}

@@ -4,7 +4,6 @@
 graph for the page's interactive view and its printed image. What each figure means is in docs/report.md.
 """
 
-import math
 import re
 from typing import Any
 
@@ -18,6 +17,7 @@ from deliberation.models import Round, Stage
 from llm.models import LLMCall
 from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
+from moral_graph.layered import layout_table, wiser_layout
 from moral_graph.models import TransitionStory
 from moral_graph.selectors.participation import participation_figures
 
@@ -401,70 +401,8 @@ def wrap_label(title: str, width: int = 16, max_lines: int = 3) -> list[str]:
     return lines or [""]
 
 
-GRAPH_SIZE = 720
-GRAPH_RADIUS = 170
-NODE_MIN, NODE_MAX = 9.0, 34.0
-EDGE_MIN, EDGE_MAX = 1.0, 9.0
-
-
 def graph_layout(nodes: list[dict], edges: list[dict]) -> dict[str, Any]:
-    """Place a context's values on a circle, best first at the top going clockwise (pure).
-
-    A node's area grows with its score (radius ∝ √score), an edge's width with its share of "wiser"
-    answers; edges are cut at the node rims and end where the wiser value is.
-    """
-    size, centre = GRAPH_SIZE, GRAPH_SIZE / 2
-    top_score = max((n["score"] for n in nodes), default=0.0) or 1.0
-    placed = {}
-    count = max(len(nodes), 1)
-    for index, node in enumerate(sorted(nodes, key=lambda n: (n["rank"], n["id"]))):
-        angle = -math.pi / 2 + 2 * math.pi * index / count
-        x, y = centre + GRAPH_RADIUS * math.cos(angle), centre + GRAPH_RADIUS * math.sin(angle)
-        r = NODE_MIN + (NODE_MAX - NODE_MIN) * math.sqrt(max(node["score"], 0.0) / top_score)
-        cos = math.cos(angle)
-        anchor = "middle" if abs(cos) < 0.3 else ("start" if cos > 0 else "end")
-        offset = r + 8
-        label_x = x + offset * cos
-        label_y = y + offset * math.sin(angle)
-        lines = node.get("label") or [node.get("title", "")]
-        if math.sin(angle) < -0.3:
-            label_y -= 16 * (len(lines) - 1)
-        elif math.sin(angle) > 0.3:
-            label_y += 12
-        placed[node["id"]] = {
-            "id": node["id"],
-            "x": round(x, 1),
-            "y": round(y, 1),
-            "r": round(r, 1),
-            "labelX": round(label_x, 1),
-            "labelY": round(label_y, 1),
-            "anchor": anchor,
-            "lines": lines,
-            "rank": node["rank"],
-        }
-    laid_edges = []
-    for edge in edges:
-        a, b = placed.get(edge["source"]), placed.get(edge["target"])
-        if a is None or b is None:
-            continue
-        dx, dy = b["x"] - a["x"], b["y"] - a["y"]
-        length = math.hypot(dx, dy) or 1.0
-        ux, uy = dx / length, dy / length
-        # Two stories between the same pair go in opposite directions: shift each to its own side.
-        nx_, ny_ = -uy * 3, ux * 3
-        share = edge["share"] or 0.0
-        laid_edges.append(
-            {
-                "source": edge["source"],
-                "target": edge["target"],
-                "x1": round(a["x"] + ux * a["r"] + nx_, 1),
-                "y1": round(a["y"] + uy * a["r"] + ny_, 1),
-                "x2": round(b["x"] - ux * (b["r"] + 4) + nx_, 1),
-                "y2": round(b["y"] - uy * (b["r"] + 4) + ny_, 1),
-                "width": round(EDGE_MIN + (EDGE_MAX - EDGE_MIN) * share, 1),
-                "share": share,
-                "strong": share >= 0.5,
-            }
-        )
-    laid_edges.sort(key=lambda e: e["share"])
-    return {"size": size, "nodes": list(placed.values()), "edges": laid_edges}
+    """A context's values in layers, wiser above (moral_graph.layered), with the same data as table rows (pure)."""
+    layout = wiser_layout(nodes, edges)
+    layout["table"] = layout_table(layout, {n["id"]: n["title"] for n in nodes})
+    return layout

@@ -2,12 +2,14 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from cards.models import CanonicalValue, CardMerge, ValuesCard
+from deliberation import services
 from deliberation.models import AuditEvent, Invitation, Job, OrganizerRole, Round, Stage
 from moral_graph import services as graph_services
 from moral_graph.models import TransitionStory
@@ -38,13 +40,14 @@ def test_a_new_organizer_signs_up_and_lands_in_the_console():
         "/signup/",
         {
             "username": "ana",
+            "email": "ana@example.org",
             "password1": "a long enough passphrase 42",
             "password2": "a long enough passphrase 42",
         },
     )
     assert ok.status_code == 302 and ok["Location"] == "/console/"
     assert client.get("/console/").status_code == 200
-    assert get_user_model().objects.filter(username="ana").exists()
+    assert get_user_model().objects.filter(username="ana", email="ana@example.org").exists()
 
 
 @override_settings(AXES_LOCKOUT_CALLABLE="frontend.views.lockout")
@@ -221,7 +224,9 @@ def test_moderation_hides_merges_splits_and_the_author_sees_the_reason():
     actions = set(AuditEvent.objects.filter(round=round_).values_list("action", flat=True))
     assert {"card.hide", "value.merge", "card.reassign", "story.write", "story.hide"} <= actions
     log = client.get("/console/mod/audit/").content.decode()
-    assert "value.merge" in log and "story.hide" in log
+    assert "merged two values" in log and "hid a story from voting" in log
+    assert "ValuesCard" not in log and "CanonicalValue" not in log and "Reason: “Confusing.”" in log
+    assert f"story “{story.from_value.title} → {story.to_value.title}”" in log
 
 
 def test_roles_are_granted_by_username_and_limit_what_a_viewer_can_do():
@@ -258,3 +263,82 @@ def test_participant_pages_speak_spanish_with_the_rounds_own_translations():
     assert "Acepto y quiero participar." in page and 'lang="es"' in page
     english = Client(HTTP_ACCEPT_LANGUAGE="en").get(f"/r/es/join/{round_.join_token}/").content.decode()
     assert "How should an assistant answer?" in english and "I agree and want to take part." in english
+
+
+def test_round_creation_shows_every_error_at_once_and_refuses_a_question_mark():
+    client = Client()
+    client.force_login(UserFactory(username="all-errors"))
+    refused = client.post(
+        "/console/new/",
+        {
+            "title": "",
+            "question": "?",
+            "contexts": "",
+            "stories_per_participant": "0",
+            "min_votes_per_story": "many",
+            "consent_text": "",
+            "report_visibility": "unlisted",
+            "ranking_method": "bt",
+        },
+    )
+    text = refused.content.decode()
+    assert refused.status_code == 400
+    for field in ("title", "question", "contexts", "stories_per_participant", "min_votes_per_story", "consent_text"):
+        assert f'id="{field}-error"' in text or f"{field}-error" in text, field
+    assert "at least two words" in text
+
+
+def test_the_api_refuses_a_question_that_is_not_one():
+    client = Client()
+    client.force_login(UserFactory(username="api-question"))
+    response = client.post(
+        "/api/v1/rounds/", {"title": "T", "question": "?", "contexts": ["Anywhere"]}, content_type="application/json"
+    )
+    assert response.status_code == 400 and "question" in response.json()["error"]["fields"]
+
+
+def test_round_update_audits_only_the_fields_that_changed():
+    client = Client()
+    owner = UserFactory(username="changes")
+    client.force_login(owner)
+    round_ = make_round(owner=owner, slug="changes", stage="draft")
+    services.round_update(round_=round_, actor=owner, title="A new title", stories_per_participant=5, report_live=False)
+    event = AuditEvent.objects.filter(round=round_, action="round.update").get()
+    assert event.data["fields"] == ["title"]
+
+
+def test_the_audit_log_reads_as_sentences_with_names():
+    round_ = make_round(slug="readable-audit")
+    owner = round_.roles.get().user
+    helper = UserFactory(username="helper-person")
+    services.round_update(round_=round_, actor=owner, title="A clearer title", description="", report_live=True)
+    services.role_grant(round_=round_, actor=owner, user=helper, role="viewer")
+    client = Client()
+    client.force_login(owner)
+    log = client.get("/console/readable-audit/audit/").content.decode()
+    assert "changed the round&#x27;s settings" in log or "changed the round's settings" in log
+    assert "Changed: live report and title" in log and "round “A clearer title”" in log
+    assert "Person: helper-person" in log and "['" not in log and "Round " + str(round_.pk) not in log
+
+
+def test_a_forgotten_password_is_reset_through_a_mailed_link():
+    from django.core import mail
+
+    user = UserFactory(username="forgetful", email="forgetful@example.org")
+    client = Client()
+    assert "Forgot your password?" in client.get("/login/").content.decode()
+    sent = client.post("/password-reset/", {"email": "forgetful@example.org"})
+    assert sent.status_code == 302 and sent["Location"] == "/password-reset/sent/"
+    assert client.post("/password-reset/", {"email": "nobody@example.org"}).status_code == 302
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["forgetful@example.org"]
+    link = re.search(r"https?://[^/]+(/password-reset/[^/]+/[^/\s]+/)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and 'name="new_password1"' in form.content.decode()
+    url = form.redirect_chain[-1][0] if form.redirect_chain else link
+    weak = client.post(url, {"new_password1": "123", "new_password2": "123"})
+    assert weak.status_code == 200 and 'aria-invalid="true"' in weak.content.decode()
+    done = client.post(url, {"new_password1": "a fresh long passphrase 7", "new_password2": "a fresh long passphrase 7"})
+    assert done.status_code == 302 and done["Location"] == "/password-reset/complete/"
+    user.refresh_from_db()
+    assert user.check_password("a fresh long passphrase 7")
+    assert "used already" in client.get(link, follow=True).content.decode()

@@ -92,6 +92,19 @@ def test_round_settings_keep_spanish_texts_and_dates_and_both_audiences_see_them
     assert "Guardamos las respuestas con seudónimo." in spanish and _es("Voting opens") in spanish
 
 
+def _all_fields(page) -> dict:
+    """Every field of the page's one form, as the browser would send them back untouched."""
+    text = page.content.decode()
+    form = text[text.index('id="texts-form"') : text.index("</form>", text.index('id="texts-form"'))]
+    fields = {"form": "all"}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form):
+        fields[name] = value
+    for name, value in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>', form):
+        fields[name] = value
+    fields.pop("csrfmiddlewaretoken", None)
+    return {k: v.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&") for k, v in fields.items()}
+
+
 def test_the_question_and_contexts_are_edited_per_language_and_participants_read_them():
     round_ = make_round(slug="ctx")
     client = _organizer(round_)
@@ -99,49 +112,38 @@ def test_the_question_and_contexts_are_edited_per_language_and_participants_read
     first = question.contexts.order_by("order").first()
     page = client.get("/console/ctx/contexts/")
     assert page.status_code == 200 and f'name="ctx{first.pk}_name__es"' in page.content.decode()
-    assert (
-        client.post(
-            "/console/ctx/contexts/",
-            {
-                "form": "question",
-                "text": "How should an AI assistant answer her?",
-                "q_text__es": "¿Cómo debería responderle un asistente de IA?",
-            },
-        ).status_code
-        == 302
-    )
+    fields = _all_fields(page)
+    q = f"q{question.pk}_"
+    prefix = f"ctx{first.pk}_"
+    new = f"new{question.pk}_"
+    typed = {
+        **fields,
+        f"{q}text": "How should an AI assistant answer her?",
+        f"{q}text__es": "¿Cómo debería responderle un asistente de IA?",
+        f"{prefix}description": "She says she feels alone.",
+        f"{prefix}name__es": "Cuando el usuario está angustiado",
+        f"{new}name": "when the user is in distress",
+        f"{new}description": "Typed by hand.",
+    }
+    clash = client.post("/console/ctx/contexts/", typed)
+    text = clash.content.decode()
+    assert clash.status_code == 400 and f'href="#id_{new}name"' in text and "Typed by hand." in text
+    assert re.search(rf'id="id_{new}name"[^>]*aria-invalid="true"', text)
+    assert "She says she feels alone." in text and "¿Cómo debería responderle un asistente de IA?" in text
+    question.refresh_from_db()
+    assert question.text != "How should an AI assistant answer her?", "nothing is saved when one part is refused"
+    saved = client.post("/console/ctx/contexts/", {**typed, f"{new}name": "When the user asks for facts", f"{new}description": ""})
+    assert saved.status_code == 302
     question.refresh_from_db()
     assert question.text == "How should an AI assistant answer her?"
     assert question.translations == {"es": {"text": "¿Cómo debería responderle un asistente de IA?"}}
-    prefix = f"ctx{first.pk}_"
-    edited = client.post(
-        "/console/ctx/contexts/",
-        {
-            "form": prefix,
-            f"{prefix}name": first.name,
-            f"{prefix}description": "She says she feels alone.",
-            f"{prefix}name__es": "Cuando el usuario está angustiado",
-            f"{prefix}description__es": "",
-        },
-    )
-    assert edited.status_code == 302
     first.refresh_from_db()
     assert first.description == "She says she feels alone."
     assert first.translations == {"es": {"name": "Cuando el usuario está angustiado"}}
-    clash = client.post(
-        "/console/ctx/contexts/",
-        {"form": "new_", "new_name": "when the user is in distress", "new_description": "Typed by hand."},
-    )
-    text = clash.content.decode()
-    assert clash.status_code == 400 and 'href="#id_new_name"' in text and "Typed by hand." in text
-    assert re.search(r'id="id_new_name"[^>]*aria-invalid="true"', text)
-    added = client.post(
-        "/console/ctx/contexts/",
-        {"form": "new_", "new_name": "When the user asks for facts", "new_description": ""},
-    )
-    assert added.status_code == 302 and question.contexts.count() == 3
-    actions = set(AuditEvent.objects.filter(round=round_).values_list("action", flat=True))
-    assert {"question.update", "context.update", "context.create"} <= actions
+    assert question.contexts.count() == 3
+    actions = list(AuditEvent.objects.filter(round=round_).values_list("action", flat=True))
+    assert {"question.update", "context.update", "context.create"} <= set(actions)
+    assert actions.count("context.update") == 1, "only the context that changed is written"
 
     card_page = _participant_client(join(round_), "es").get("/r/ctx/card/").content.decode()
     assert "¿Cómo debería responderle un asistente de IA?" in card_page
@@ -294,7 +296,8 @@ def test_every_participant_page_speaks_spanish():
         submit(join(round_), family=family)
     client = Client(HTTP_ACCEPT_LANGUAGE="es")
     assert _es(
-        "To take part, open the invitation link your organizer shared, or your personal resume link."
+        "Taking part in this round needs an invitation: open the link your organizer shared, type the one-time "
+        "invite code you were given, or open your personal resume link if you started already."
     ) in (client.get("/r/es-pages/").content.decode())
     join_url = f"/r/es-pages/join/{round_.join_token}/"
     join_page = client.get(join_url).content.decode()
@@ -331,7 +334,7 @@ def test_every_participant_page_speaks_spanish():
     dedup_place_card(card_id=card.pk)
 
     confirm = client.get("/r/es-pages/", follow=True).content.decode()
-    assert _es("Is this your value?") in confirm and _es("Edit your card") in confirm
+    assert _es("Is this your value?") in confirm and _es("No, let me change my card") in confirm
     edit = client.get(f"/r/es-pages/card/{card.pk}/edit/").content.decode()
     assert _es("Save my card") in edit
     assert client.post(f"/r/es-pages/confirm/{card.pk}/", {"answer": "same"}).status_code == 302
@@ -371,3 +374,52 @@ def test_the_chat_and_guidance_pages_speak_spanish(fake_openai):
     Round.objects.filter(pk=round_.pk).update(stage=Stage.PUBLISHED, report_visibility="public")
     guidance = Client(HTTP_ACCEPT_LANGUAGE="es").get("/r/es-chat/report/guidance/")
     assert guidance.status_code == 200 and _es("Find guidance") in guidance.content.decode()
+
+
+def test_contexts_are_removed_and_a_second_question_added_with_the_one_save():
+    round_ = make_round(slug="ctx-more")
+    client = _organizer(round_)
+    question = round_.questions.get()
+    written = submit(join(round_), context_index=0).context
+    empty = question.contexts.exclude(pk=written.pk).first()
+    fields = _all_fields(client.get("/console/ctx-more/contexts/"))
+    refused = client.post(
+        "/console/ctx-more/contexts/",
+        {**fields, f"ctx{written.pk}_remove": "on", "newq_text": "What else matters?", "newq_contexts": "Later"},
+    )
+    text = refused.content.decode()
+    assert refused.status_code == 400 and "cannot be removed" in text
+    assert f'href="#id_ctx{written.pk}_remove"' in text and "What else matters?" in text
+    assert round_.questions.count() == 1
+    saved = client.post(
+        "/console/ctx-more/contexts/",
+        {**fields, f"ctx{empty.pk}_remove": "on", "newq_text": "What else matters here?", "newq_contexts": "Later\nMuch later"},
+    )
+    assert saved.status_code == 302
+    assert not question.contexts.filter(pk=empty.pk).exists()
+    second = round_.questions.order_by("order").last()
+    assert second.text == "What else matters here?" and second.contexts.count() == 2
+    page = client.get("/console/ctx-more/contexts/").content.decode()
+    assert "Question 2" in page and f'name="q{second.pk}_text"' in page
+
+
+def test_a_round_is_archived_from_the_dashboard_and_an_empty_one_deleted():
+    round_ = make_round(slug="to-archive")
+    join(round_)
+    client = _organizer(round_)
+    dashboard = client.get("/console/to-archive/").content.decode()
+    assert "Archive this round" in dashboard and "Delete this round" not in dashboard
+    assert client.post("/console/to-archive/", {"action": "archive"}).status_code == 302
+    listing = client.get("/console/").content.decode()
+    assert "1 archived round" in listing
+    assert client.post("/console/to-archive/", {"action": "unarchive"}).status_code == 302
+    round_.refresh_from_db()
+    assert round_.archived_at is None
+
+    empty = make_round(slug="to-delete", owner=_owner(round_), stage="draft")
+    assert "Delete this round" in client.get("/console/to-delete/").content.decode()
+    client.post("/console/to-delete/", {"action": "delete", "confirm": "wrong"})
+    assert Round.objects.filter(pk=empty.pk).exists()
+    gone = client.post("/console/to-delete/", {"action": "delete", "confirm": "to-delete"})
+    assert gone.status_code == 302 and gone["Location"] == "/console/"
+    assert not Round.objects.filter(pk=empty.pk).exists()

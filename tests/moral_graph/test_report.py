@@ -19,7 +19,6 @@ from moral_graph import ranking
 from moral_graph import services as graph_services
 from moral_graph.exports import export_verify
 from moral_graph.selectors.report import (
-    GRAPH_SIZE,
     MIN_GROUP_VOTERS,
     SUPPORT_BROAD_P_TOP,
     SUPPORT_SOME_P_TOP,
@@ -50,7 +49,6 @@ def test_layout_puts_the_winner_on_top_sizes_nodes_by_score_and_edges_by_share()
     ]
     layout = graph_layout(nodes, edges)
     placed = {n["id"]: n for n in layout["nodes"]}
-    assert layout["size"] == GRAPH_SIZE
     assert placed[3]["y"] < placed[7]["y"] and placed[3]["y"] < placed[9]["y"], "best value at the top"
     assert placed[3]["r"] > placed[7]["r"] > placed[9]["r"]
     assert len(layout["edges"]) == 2, "an edge to a value not in the graph is left out"
@@ -58,8 +56,9 @@ def test_layout_puts_the_winner_on_top_sizes_nodes_by_score_and_edges_by_share()
     weak = next(e for e in layout["edges"] if e["source"] == 9)
     assert strong["width"] > weak["width"] and strong["strong"] and not weak["strong"]
     for node in layout["nodes"]:
-        assert 0 <= node["x"] <= GRAPH_SIZE and 0 <= node["y"] <= GRAPH_SIZE
-    assert graph_layout([], []) == {"size": GRAPH_SIZE, "nodes": [], "edges": []}
+        assert 0 <= node["x"] <= layout["width"] and 0 <= node["y"] <= layout["height"]
+    assert [row["title"] for row in layout["table"]] == ["A", "B", "C"]
+    assert graph_layout([], [])["nodes"] == []
 
 
 def test_the_stated_thresholds_are_the_ones_the_ranking_uses():

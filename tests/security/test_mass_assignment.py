@@ -28,6 +28,7 @@ WRITES = ("post", "put", "patch")
 # Writes that succeed only in another state of the round: set it up inside the savepoint.
 SETUP = {
     ("put", "/api/v1/cards/{card_id}/"): {"stage": Stage.ARTICULATION},
+    ("post", "/api/v1/rounds/{slug}/questions/"): {"stage": Stage.ARTICULATION},
     ("post", "/api/v1/rounds/{slug}/guidance/"): {
         "report_live": True,
         "report_visibility": "public",

@@ -144,7 +144,8 @@ def test_deleting_through_the_page_needs_a_confirmation_and_forgets_the_browser(
     assert done.status_code == 200 and "deleted" in done.content.decode()
     assert not Participant.objects.filter(pk=person.pk).exists()
     assert client.get(f"/r/{world.round.slug}/privacy/").status_code == 403
-    assert client.get(f"/r/{world.round.slug}/").status_code == 403
+    forgotten = client.get(f"/r/{world.round.slug}/")
+    assert forgotten.status_code == 200 and "needs an invitation" in forgotten.content.decode()
 
 
 def test_deleting_through_the_api(world):

@@ -81,6 +81,27 @@
     showDetails(panel, context, valueId);
   }
 
+  // Arrow keys move between values: left and right along a row, up (wiser) and down to the nearest value of
+  // the row above or below.
+  function neighbour(svg, node, key) {
+    var row = Number(node.dataset.row);
+    var nodes = Array.prototype.slice.call(svg.querySelectorAll(".node[data-row]"));
+    function at(r) { return nodes.filter(function (n) { return Number(n.dataset.row) === r; }); }
+    if (key === "ArrowLeft" || key === "ArrowRight") {
+      var index = nodes.indexOf(node) + (key === "ArrowLeft" ? -1 : 1);
+      return nodes[index] || null;
+    }
+    if (key !== "ArrowUp" && key !== "ArrowDown") return null;
+    var target = at(row + (key === "ArrowUp" ? -1 : 1));
+    if (!target.length) return null;
+    var x = node.querySelector("circle").cx.baseVal.value;
+    target.sort(function (a, b) {
+      return Math.abs(a.querySelector("circle").cx.baseVal.value - x) -
+        Math.abs(b.querySelector("circle").cx.baseVal.value - x);
+    });
+    return target[0];
+  }
+
   function setUp() {
     var source = document.getElementById("graph-data");
     var panel = document.getElementById("graph-details");
@@ -107,6 +128,12 @@
           if (event.key === "Enter" || event.key === " ") {
             event.preventDefault();
             select(svg, panel, context, node);
+            return;
+          }
+          var next = neighbour(svg, node, event.key);
+          if (next) {
+            event.preventDefault();
+            next.focus();
           }
         });
       });
