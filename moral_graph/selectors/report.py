@@ -156,7 +156,9 @@ def _context_entry(
                 "incomingEdges": incoming,
             }
         )
-    scale = max((v["scoreInterval"][1] for v in ranked if v["nVotes"] > 0), default=0.0) or 1.0
+    # One scale for the whole context (every value, detailed or not), so a bar reads the same whatever the
+    # number of values detailed.
+    scale = max((v["scoreInterval"][1] for v in result.get("values", []) if v["nVotes"] > 0), default=0.0) or 1.0
     for v in ranked:
         v["bar"] = {
             key: round(min(100.0, 100.0 * x / scale), 1)
