@@ -22,7 +22,7 @@ EMBEDDING_MODES = ("remote", "offline")
 PURPOSE_MAX_TOKENS = {
     "articulation.turn": 400,
     "articulation.draft": 800,
-    "dedup.judge": 300,
+    "dedup.judge": 600,  # up to three candidates (cards.dedup.JUDGE_CANDIDATES) judged in one call
     "stories.propose": 3000,
     "contexts.suggest": 800,
     "guidance_route": 100,
