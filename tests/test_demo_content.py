@@ -197,9 +197,8 @@ def test_guidance_situations_do_not_just_repeat_the_context_name(guidance, conte
 def test_the_demo_promises_only_what_a_round_without_a_model_offers():
     """The demo runs offline by default: its text must not promise a conversation with an assistant only."""
     import json
-    from pathlib import Path
 
     description = json.loads(
-        (Path(__file__).resolve().parents[1] / "deliberation" / "demo" / "demo_round.json").read_text()
+        DEMO_ROUND.read_text()
     )["description"]
     assert "guided questions" in description and "form" in description

@@ -74,23 +74,26 @@ def test_a_chat_is_capped_by_max_tokens(real_model):
     assert text and call.outcome == "ok" and call.tokens_out <= 12
 
 
-def test_articulation_chat_ends_in_a_confirmed_card_and_keeps_every_answer(real_model, settings):
+def test_articulation_chat_ends_in_a_confirmed_card_and_keeps_every_answer(
+    real_model, settings, django_capture_on_commit_callbacks
+):
     settings.WISER_CHAT_TURN_CAP = len(ANSWERS)
     participant = join(make_round(slug="real-chat"))
     session = articulation.articulation_start(participant=participant)
-    result = None
     for answer in ANSWERS:
-        result = articulation.articulation_turn(session=session, message=answer)
-        session = result.session
-        if result.draft is not None or result.fault:
+        # The reply is a task sent on commit (the page polls for it); here it runs when the turn commits.
+        with django_capture_on_commit_callbacks(execute=True):
+            articulation.articulation_turn(session=session, message=answer)
+        session.refresh_from_db()
+        assert not session.pending  # the task wrote its reply (or its fault): nothing is left waiting
+        if session.draft or session.fault:
             break
-    session.refresh_from_db()
     said = [m["content"] for m in session.messages if m["role"] == "user"]
     assert said == ANSWERS[: len(said)]  # nothing the participant wrote is lost, whatever the model did
     # By the turn cap at the latest there is a draft, or a fault that sends them to a prefilled form.
-    assert result.draft is not None or result.fault in (articulation.CALL_FAILED, articulation.DRAFT_INVALID)
-    draft = result.draft or {}
-    if result.problems or not draft:
+    assert session.draft or session.fault in (articulation.CALL_FAILED, articulation.DRAFT_INVALID)
+    draft = dict(session.draft or {})
+    if not draft or articulation.draft_problems(draft):
         # The participant fixes what the rules flagged (or writes it), as the form asks them to.
         title, description, policies = FAMILIES["community"][0]
         draft = {**draft, "title": title, "description": description, "policies": policies}
@@ -131,16 +134,20 @@ def test_the_dedup_judge_answers_each_candidate_in_one_call_or_reports_unavailab
     )
 
 
-def test_story_generation_leaves_every_neighbour_pair_with_stories_both_ways(real_model, monkeypatch):
+def test_story_generation_leaves_every_neighbour_pair_with_stories_both_ways(
+    real_model, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setitem(llm_config.PURPOSE_MAX_TOKENS, "stories.propose", 400)
     round_ = make_round(slug="real-stories")
     for family in ("autonomy", "safety", "honesty"):
         submit(join(round_), family)
-    written = stories_generate(round_id=round_.pk)
+    # Templates first; the model's stories come from one task per context, sent when the templates commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        written = stories_generate(round_id=round_.pk)
     stories = list(
         TransitionStory.objects.filter(round=round_).values_list("from_value_id", "to_value_id", "origin")
     )
-    assert written == len(stories) > 0
+    assert len(stories) >= written > 0
     pairs = {(a, b) for a, b, _ in stories}
     assert all((b, a) in pairs for a, b in pairs)  # every story has its reverse, model-written or template
     assert LLMCall.objects.filter(purpose="stories.propose").exclude(outcome="cached").exists()
