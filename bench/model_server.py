@@ -72,14 +72,17 @@ def chat_to_card(index: int, answers: list[str]) -> dict:
     participant = join(make_round(slug=f"bench-chat-{index}"))
     before = LLMCall.objects.count()
     session = articulation.articulation_start(participant=participant)
-    turn_seconds, result = [], None
+    turn_seconds = []
     for answer in answers:
         started = time.monotonic()
-        result = articulation.articulation_turn(session=session, message=answer)
+        # The reply is a task sent when the turn commits; with WISER_EAGER_SLOW_TASKS_IN_THREAD off (main) it
+        # runs inline here, so the time is the participant's wait for the next question.
+        articulation.articulation_turn(session=session, message=answer)
         turn_seconds.append(time.monotonic() - started)
-        session = result.session
-        if result.draft is not None or result.fault:
+        session.refresh_from_db()
+        if session.draft or session.fault:
             break
+    draft = dict(session.draft or {})
     calls = LLMCall.objects.order_by("id")[before:]
     return {
         "answers": len(turn_seconds),
@@ -87,14 +90,14 @@ def chat_to_card(index: int, answers: list[str]) -> dict:
         "calls_failed": sum(1 for c in calls if c.outcome == "error"),
         "requests": sum(c.attempts for c in calls),
         "seconds_per_turn": [round(s, 1) for s in turn_seconds],
-        "draft": bool(result and result.draft),
-        "draft_problems": sorted((result.problems or {}).keys()) if result else [],
-        "fault": result.fault if result else "",
+        "draft": bool(draft),
+        "draft_problems": sorted(articulation.draft_problems(draft).keys()) if draft else [],
+        "fault": session.fault or "",
     }
 
 
 def judge_agreement(count: int) -> dict:
-    from cards import dedup
+    from cards import dedup, judge
 
     rows = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
     rng = random.Random(2023)
@@ -115,15 +118,19 @@ def judge_agreement(count: int) -> dict:
         a, b = dedup.CardText.from_mapping(row["a"]), dedup.CardText.from_mapping(row["b"])
         started = time.monotonic()
         try:
-            verdict = dedup.judge_pair(a, b)
+            # The judge as placement calls it, with this pair's one candidate (batches hold up to three).
+            (verdict,) = judge.judge_candidates(a, [b])
         except dedup.JudgeUnavailable:
             failed += 1
             continue
         finally:
             seconds.append(time.monotonic() - started)
-        agree += verdict.same_value == row["same"]
+        if verdict is None:
+            failed += 1
+            continue
+        agree += verdict.same == row["same"]
         label = "same" if row["same"] else "different"
-        confusion[f"{label}_judged_{'same' if verdict.same_value else 'different'}"] += 1
+        confusion[f"{label}_judged_{'same' if verdict.same else 'different'}"] += 1
     answered = len(sample) - failed
     return {
         "pairs": len(sample),
