@@ -14,6 +14,8 @@ from moral_graph import selectors as graph_selectors
 from moral_graph.selectors.report import report_build, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
+# `?layout=`: the whole report (default) or the brief, its summary laid out for at most two printed A4 pages.
+LAYOUTS = ("full", "brief")
 
 
 def graph_data(report: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +55,10 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
             {"round": round_, "message": _("This report is not published yet.")},
             status=403,
         )
+    layout = request.GET.get("layout") or "full"
+    if layout not in LAYOUTS:
+        message = _("The layout is either 'full' or 'brief'.")
+        return render(request, "frontend/error.html", {"round": round_, "message": message}, status=400)
     try:
         limit = values_per_context_param(request.GET.get("values"))
     except ValidationError as exc:
@@ -66,10 +72,20 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
         if run is None:
             message = _("There is no such version of this report for you to read.")
             return render(request, "frontend/error.html", {"round": round_, "message": message}, status=404)
+    query = f"?run={run.pk}" if run is not None else ""
+    full_url = reverse("frontend:report", kwargs={"slug": round_.slug}) + query
+    brief_url = full_url + ("&" if query else "?") + "layout=brief"
+    if layout == "brief":
+        # The brief shows the summary only, which does not depend on how many values are detailed.
+        data = report_build(round_=round_, values_per_context=1, run=run)
+        return render(
+            request,
+            "frontend/report_brief.html",
+            {"round": round_, "report": data, "full_url": request.build_absolute_uri(full_url)},
+        )
     data = report_build(round_=round_, values_per_context=limit, run=run)
     exports = []
     if data["ranking"] is not None:
-        query = f"?run={run.pk}" if run is not None else ""
         exports = [
             {"kind": kind, "url": reverse("api:round-export", kwargs={"slug": round_.slug, "kind": kind}) + query}
             for kind in EXPORT_KINDS
@@ -77,5 +93,14 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "frontend/report.html",
-        {"round": round_, "report": data, "graph_data": graph_data(data), "exports": exports},
+        {
+            "round": round_,
+            "report": data,
+            "graph_data": graph_data(data),
+            "exports": exports,
+            "brief_url": brief_url,
+            "detail_url": "",
+            # A reader who asked for a number of values wants to see them: their lists open.
+            "expand": "values" in request.GET,
+        },
     )

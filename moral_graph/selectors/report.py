@@ -103,6 +103,12 @@ def _bridging_summary(bridging: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def rank_label(interval: list[int]) -> str:
+    """A rank as readers see it: its 95% range ("1–3"), never a bare number when the range is wider (pure)."""
+    low, high = interval
+    return str(low) if low == high else f"{low}–{high}"
+
+
 def _shown(result: dict, limit: int | None) -> list[dict]:
     """The ranked values the report details: the first `limit` in rank order, or all of them."""
     ranked = result.get("values", [])
@@ -142,12 +148,10 @@ def _context_entry(
         ]
         incoming.sort(key=lambda e: (-e["counts"]["markedWiser"], e["sourceTitle"]))
         empty = {"wiser": 0, "notWiser": 0, "unsure": 0}
-        low, high = entry["rankInterval"]
         ranked.append(
             {
                 **entry,
-                # The rank as readers see it: its 95% range, never a bare number when the range is wider.
-                "rankLabel": str(low) if low == high else f"{low}–{high}",
+                "rankLabel": rank_label(entry["rankInterval"]),
                 "title": value.title,
                 "description": value.description,
                 "policies": value.policies,
@@ -310,6 +314,63 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
     }
 
 
+def _first_values(result: dict) -> list[dict]:
+    """The values a context ranks first: its winner, or the values tied for first; none before any vote."""
+    if not result.get("nVotes"):
+        return []
+    return [v for v in result.get("values", []) if v["rank"] == 1]
+
+
+def _summary(*, run, snapshots, titles: dict[int, str], participation: dict[str, Any]) -> dict[str, Any]:
+    """The answer first (docs/report.md, "The summary"): what was asked, how many took part, and per context the
+    value(s) ranked first with the ranking's own support level, rank range, interval and chance of being first."""
+    questions: dict[int, dict[str, Any]] = {}
+    for snapshot in snapshots:
+        result = snapshot.results
+        question = questions.setdefault(
+            snapshot.question_id, {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []}
+        )
+        first = _first_values(result)
+        question["contexts"].append(
+            {
+                "id": snapshot.context_id,
+                "name": snapshot.context.name if snapshot.context else "All contexts",
+                "support": result.get("support"),
+                "tied": len(first) > 1,
+                "winners": [
+                    {
+                        "valueId": v["valueId"],
+                        "title": titles.get(v["valueId"], ""),
+                        "score": v["score"],
+                        "scoreInterval": v["scoreInterval"],
+                        "rankInterval": v["rankInterval"],
+                        "rankLabel": rank_label(v["rankInterval"]),
+                        "pTop": v["pTop"],
+                    }
+                    for v in first
+                ],
+                "winnerVoters": result.get("winnerVoters"),
+                "minVoters": result.get("minVoters", ranking.MIN_BROAD_VOTERS),
+                "nVotes": result.get("nVotes", 0),
+                "nVoters": result.get("nVoters", 0),
+                "valuesTotal": len(result.get("values", [])),
+            }
+        )
+    return {
+        "runId": run.pk,
+        "method": run.method,
+        "people": {
+            "joined": participation["joined"],
+            "voted": participation["voters"],
+            "finished": participation["finished"],
+            "cards": participation["cards"],
+            "values": participation["values"],
+            "votes": participation["votes"],
+        },
+        "questions": list(questions.values()),
+    }
+
+
 # A context's first values are detailed (card text, incoming stories, graph); the rest are counted. At a million
 # votes a context can rank hundreds of values: all of them made a 90 MB report. The exports hold everything.
 REPORT_VALUES_PER_CONTEXT = 30
@@ -346,6 +407,7 @@ def report_build(
             "reportVisibility": round_.report_visibility,
         },
         "ranking": None,
+        "summary": None,
         "questions": [],
         "participation": report_participation(round_=round_),
         "methodology": report_methodology(round_=round_, run=run),
@@ -364,8 +426,8 @@ def report_build(
     report["ranking"]["valuesPerContext"] = values_per_context
     snapshots = selectors.snapshots_of(run=run)
     detailed = {v["valueId"] for s in snapshots for v in _shown(s.results, values_per_context)}
-    # The detailed values, and the values their incoming stories come from.
-    value_ids = detailed | {
+    # The detailed values, the summary's winners, and the values the detailed ones' incoming stories come from.
+    value_ids = detailed | {v["valueId"] for s in snapshots for v in _first_values(s.results)} | {
         e["sourceValueId"]
         for s in snapshots
         for e in s.results.get("edges", [])
@@ -379,6 +441,12 @@ def report_build(
         ).values_list("context_id", "from_value_id", "to_value_id", "text")
     }
     labels = {pk: wrap_label(v.title) for pk, v in values.items()}
+    report["summary"] = _summary(
+        run=run,
+        snapshots=snapshots,
+        titles={pk: v.title for pk, v in values.items()},
+        participation=report["participation"],
+    )
     questions: dict[int, dict[str, Any]] = {}
     for snapshot in snapshots:
         question = questions.setdefault(

@@ -150,15 +150,23 @@
       show(chooser.value);
     }
 
+    window.addEventListener("beforeprint", function () {
+      figures.forEach(function (figure) { figure.hidden = false; });
+    });
+    window.addEventListener("afterprint", function () {
+      if (chooser) show(chooser.value);
+    });
+  }
+
+  // Printing (the full report or the brief): every closed section is opened for the paper, then closed again.
+  function setUpPrint() {
     var opened = [];
     window.addEventListener("beforeprint", function () {
       opened = Array.prototype.slice.call(document.querySelectorAll("details:not([open])"));
       opened.forEach(function (d) { d.open = true; });
-      figures.forEach(function (figure) { figure.hidden = false; });
     });
     window.addEventListener("afterprint", function () {
       opened.forEach(function (d) { d.open = false; });
-      if (chooser) show(chooser.value);
     });
     document.querySelectorAll("[data-print]").forEach(function (button) {
       button.hidden = false;
@@ -166,6 +174,11 @@
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
-  else setUp();
+  function start() {
+    setUpPrint();
+    setUp();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
