@@ -60,6 +60,7 @@ def test_an_organizer_publishes_a_revised_run_and_readers_see_why(live_server, d
     reader = reading.new_page()
     reader.goto(f"{live_server.url}/r/trust-report/report/")
     assert reader.get_by_text("The ranking method was changed to MAI's.").is_visible()
+    reader.locator("#how-to-read > summary").click()  # the labels' meanings, collapsed under the summary
     assert reader.get_by_text("Too few voters to call").first.is_visible()
     assert reader.locator(".rank-label").first.is_visible()
     check_page(reader, "trust-02-report-revised")
