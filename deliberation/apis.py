@@ -80,11 +80,13 @@ class ContextOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField()
+    translations = serializers.JSONField()
 
 
 class QuestionOut(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
+    translations = serializers.JSONField()
     contexts = ContextOut(many=True, source="contexts.all")
 
 
@@ -93,6 +95,7 @@ class AttributeOut(serializers.Serializer):
     label = serializers.CharField()
     choices = serializers.ListField(child=serializers.CharField())
     is_grouping = serializers.BooleanField()
+    translations = serializers.JSONField(help_text='{"es": {"label": ..., "choices": [...]}}')
 
 
 class RoundOut(serializers.ModelSerializer):
@@ -113,6 +116,7 @@ class RoundOut(serializers.ModelSerializer):
             "report_live",
             "ranking_method",
             "participant_cap",
+            "translations",
             "questions",
             "attributes",
         ]
@@ -135,6 +139,12 @@ class RoundCreateIn(serializers.Serializer):
     report_visibility = serializers.CharField(required=False)
     report_live = serializers.BooleanField(required=False)
     ranking_method = serializers.CharField(required=False)
+    consent_text = serializers.CharField(required=False, max_length=100_000)
+    translations = serializers.JSONField(
+        required=False, help_text='{"es": {"title": ..., "description": ..., "consent_text": ...}}'
+    )
+    question_translations = serializers.JSONField(required=False, help_text='{"es": {"text": ...}}')
+
 
 class RoundUpdateIn(serializers.Serializer):
     title = serializers.CharField(required=False, max_length=10_000, allow_blank=True)
@@ -149,6 +159,12 @@ class RoundUpdateIn(serializers.Serializer):
     open_link_enabled = serializers.BooleanField(required=False)
     report_live = serializers.BooleanField(required=False)
     guidance_logging = serializers.BooleanField(required=False)
+    translations = serializers.JSONField(
+        required=False, help_text='{"es": {"title": ..., "description": ..., "consent_text": ...}}'
+    )
+    attribute_translations = serializers.JSONField(
+        required=False, help_text='{attribute key: {"es": {"label": ..., "choices": [...]}}}'
+    )
 
 
 class QuestionCreateIn(serializers.Serializer):

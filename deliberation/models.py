@@ -4,6 +4,14 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_noop
+
+# The consent text a round starts with. Stored in English; pages show it in the reader's language through the
+# interface catalogue (frontend.texts.localized) while the organizer has not written their own.
+DEFAULT_CONSENT_TEXT = gettext_noop(
+    "Your answers are stored under a pseudonym and published only in aggregate. "
+    "You can download or delete your data at any time."
+)
 
 
 def new_token() -> str:
@@ -47,11 +55,7 @@ class Round(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     join_token = models.CharField(max_length=64, unique=True, default=new_token)
     open_link_enabled = models.BooleanField(default=True)
-    consent_text = models.TextField(
-        max_length=5000,
-        default="Your answers are stored under a pseudonym and published only in aggregate. "
-        "You can download or delete your data at any time.",
-    )
+    consent_text = models.TextField(max_length=5000, default=DEFAULT_CONSENT_TEXT)
     participant_cap = models.PositiveIntegerField(null=True, blank=True)
     stories_per_participant = models.PositiveSmallIntegerField(default=5)
     min_votes_per_story = models.PositiveSmallIntegerField(default=5)
@@ -151,6 +155,12 @@ class ParticipantAttribute(models.Model):
     choices = models.JSONField(default=list)
     is_grouping = models.BooleanField(default=True)
     order = models.PositiveSmallIntegerField(default=0)
+    translations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per language: {"es": {"label": ..., "choices": [...]}}, choices in the order of `choices`; '
+        "answers are stored as the default-language choice.",
+    )
 
     class Meta:
         ordering = ["order", "id"]

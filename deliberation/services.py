@@ -78,6 +78,7 @@ def _clean_contexts(contexts: Sequence[Any]) -> list[dict[str, str]]:
                 "description": clean_text(
                     item.get("description", ""), field="contexts", max_length=2000, required=False
                 ),
+                "translations": clean_translations(item.get("translations"), kind="context", field="contexts"),
             }
         )
     names = [c["name"].lower() for c in cleaned]
@@ -100,7 +101,15 @@ def _clean_attributes(attributes: Sequence[Any]) -> list[dict[str, Any]]:
             raise ValidationError({"attributes": f"{label}: give 2 to 30 choices."})
         choices = [clean_text(c, field="attributes", max_length=100) for c in choices]
         cleaned.append(
-            {"key": key, "label": label, "choices": choices, "grouping": bool(item.get("grouping", True))}
+            {
+                "key": key,
+                "label": label,
+                "choices": choices,
+                "grouping": bool(item.get("grouping", True)),
+                "translations": clean_attribute_translations(
+                    item.get("translations"), choices=choices, field="attributes"
+                ),
+            }
         )
     if len({a["key"] for a in cleaned}) != len(cleaned):
         raise ValidationError({"attributes": "Attribute keys must be different."})
@@ -153,6 +162,67 @@ def clean_translations(raw: Any, *, kind: str, field: str = "translations") -> d
         entry = {name: value for name, value in entry.items() if value}
         if entry:
             cleaned[language] = entry
+    return cleaned
+
+
+def clean_attribute_translations(
+    raw: Any, *, choices: Sequence[str], field: str = "attribute_translations"
+) -> dict[str, dict[str, Any]]:
+    """{"es": {"label": ..., "choices": [...]}} for one joining question: known languages, plain text, and as many
+    choices as the question has, in its order (an empty one falls back to the default language's)."""
+    from django.conf import settings
+
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationError({field: "Give translations as {language: {label, choices}}."})
+    languages = {code for code, _name in settings.LANGUAGES}
+    cleaned: dict[str, dict[str, Any]] = {}
+    for language, texts in raw.items():
+        if language not in languages:
+            raise ValidationError({field: f"Unknown language '{str(language)[:10]}'."})
+        if not isinstance(texts, dict) or set(texts) - {"label", "choices"}:
+            raise ValidationError({field: "Translatable fields: label, choices."})
+        entry: dict[str, Any] = {}
+        label = clean_text(texts.get("label", ""), field=field, max_length=200, required=False)
+        if label:
+            entry["label"] = label
+        translated = texts.get("choices") or []
+        if not isinstance(translated, list | tuple):
+            raise ValidationError({field: "Give the translated choices as a list."})
+        if any(str(c).strip() for c in translated):
+            if len(translated) != len(choices):
+                raise ValidationError(
+                    {field: f"Give {len(choices)} translated choices, one per choice, in the same order."}
+                )
+            entry["choices"] = [
+                clean_text(c, field=field, max_length=100, required=False) or original
+                for c, original in zip(translated, choices, strict=True)
+            ]
+        if entry:
+            cleaned[language] = entry
+    return cleaned
+
+
+def _clean_attribute_translations_of(round_: Round, raw: Any) -> dict[int, dict[str, Any]]:
+    """{attribute key: translations} for a round's joining questions -> {attribute id: cleaned translations}."""
+    field = "attribute_translations"
+    if not isinstance(raw, dict):
+        raise ValidationError({field: "Give {attribute key: {language: {label, choices}}}."})
+    attributes = {a.key: a for a in round_.attributes.all()}
+    errors: list[str] = []
+    cleaned: dict[int, dict[str, Any]] = {}
+    for key, translations in raw.items():
+        attribute = attributes.get(key)
+        if attribute is None:
+            errors.append(f"No joining question '{str(key)[:64]}' in this round.")
+            continue
+        try:
+            cleaned[attribute.pk] = clean_attribute_translations(translations, choices=attribute.choices)
+        except ValidationError as exc:
+            errors.extend(f"{attribute.label}: {m}" for m in exc.message_dict.get(field, exc.messages))
+    if errors:
+        raise ValidationError({field: errors})
     return cleaned
 
 
@@ -253,9 +323,12 @@ def round_create(
     slug: str | None = None,
     description: str = "",
     attributes: Sequence[Any] = (),
+    question_translations: Any = None,
     **settings_values: Any,
 ) -> Round:
-    """Create a round in draft with one question, its contexts and the owner's role."""
+    """Create a round in draft with one question, its contexts and the owner's role.
+
+    Contexts and attributes may carry their own "translations"; `question_translations` is {"es": {"text": ...}}."""
     errors: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     for name, fn in (
@@ -267,6 +340,10 @@ def round_create(
             ),
         ),
         ("question", lambda: clean_question(question, field="question")),
+        (
+            "question_translations",
+            lambda: clean_translations(question_translations, kind="question", field="question_translations"),
+        ),
         ("contexts", lambda: _clean_contexts(contexts)),
         ("attributes", lambda: _clean_attributes(attributes)),
         ("settings", lambda: _clean_settings(settings_values)),
@@ -300,7 +377,9 @@ def round_create(
             )
     except IntegrityError as exc:
         raise ValidationError({"slug": [f"The slug '{slug_value}' is taken."]}) from exc
-    q = Question.objects.create(round=round_, text=fields["question"], order=0)
+    q = Question.objects.create(
+        round=round_, text=fields["question"], order=0, translations=fields["question_translations"]
+    )
     for order, ctx in enumerate(fields["contexts"]):
         Context.objects.create(question=q, order=order, **ctx)
     for order, attr in enumerate(fields["attributes"]):
@@ -311,6 +390,7 @@ def round_create(
             choices=attr["choices"],
             is_grouping=attr["grouping"],
             order=order,
+            translations=attr["translations"],
         )
     OrganizerRole.objects.create(round=round_, user=owner, role=OrganizerRole.Role.OWNER)
     audit_log(round_=round_, actor=owner, action="round.create", target=round_)
@@ -339,7 +419,13 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
                 )
             except ValidationError as exc:
                 errors.update(exc.message_dict)
-    unknown = set(values) - SETTING_KEYS - {"title", "description"}
+    attribute_translations: dict[int, dict[str, Any]] = {}
+    if values.get("attribute_translations") is not None:
+        try:
+            attribute_translations = _clean_attribute_translations_of(round_, values["attribute_translations"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    unknown = set(values) - SETTING_KEYS - {"title", "description", "attribute_translations"}
     if unknown:
         errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
     if errors:
@@ -350,9 +436,21 @@ def round_update(*, round_: Round, actor, **values: Any) -> Round:
     for name, value in changes.items():
         setattr(locked, name, value)
     _check_date_order({name: getattr(locked, name) for name in ROUND_DATES})
+    translated = [
+        attribute
+        for attribute in ParticipantAttribute.objects.filter(round=locked, pk__in=attribute_translations)
+        if attribute.translations != attribute_translations[attribute.pk]
+    ]
+    for attribute in translated:
+        attribute.translations = attribute_translations[attribute.pk]
+        attribute.save(update_fields=["translations"])
+    if translated:
+        previous["attribute_translations"] = ""
+        changes["attribute_translations"] = ", ".join(a.key for a in translated)
+        changed.append("attribute_translations")
     if not changed:
         return locked
-    locked.save(update_fields=[*changed, "updated_at"])
+    locked.save(update_fields=[*(c for c in changed if c != "attribute_translations"), "updated_at"])
     audit_log(
         round_=locked,
         actor=actor,

@@ -49,6 +49,7 @@ FIELDS = {
     "description": gettext_lazy("description"),
     "consent_text": gettext_lazy("consent text"),
     "translations": gettext_lazy("translations"),
+    "attribute_translations": gettext_lazy("translations of the joining questions"),
     "text": gettext_lazy("text"),
     "name": gettext_lazy("name"),
     "stories_per_participant": gettext_lazy("stories per participant"),

@@ -217,9 +217,12 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         "attributes": forms.attributes_text(selectors.round_attributes(round_=round_)),
     }
     translations = round_.translations or {}
+    attributes = selectors.round_attributes(round_=round_)
+    attribute_translations = None
     errors: dict = {}
     if request.method == "POST":
         translations = forms.translations_from_post(request.POST, ROUND_TEXTS)
+        attribute_translations = forms.attribute_translations_from_post(request.POST, attributes)
         changes = {
             "title": request.POST.get("title", ""),
             "description": request.POST.get("description", ""),
@@ -227,7 +230,13 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         }
         values.update(changes)
         try:
-            services.round_update(round_=round_, actor=request.user, translations=translations, **changes)
+            services.round_update(
+                round_=round_,
+                actor=request.user,
+                translations=translations,
+                attribute_translations=attribute_translations,
+                **changes,
+            )
         except ValidationError as exc:
             errors = _error_dict(exc)
         except DomainError as exc:
@@ -241,6 +250,7 @@ def round_edit(request: HttpRequest, round_: Round) -> HttpResponse:
         {
             **_base(request, round_, "edit"),
             **_form_context(values, errors, creating=False, translations=translations),
+            "attribute_groups": forms.attribute_translation_rows(attributes, attribute_translations),
         },
         status=400 if errors else 200,
     )

@@ -122,6 +122,47 @@ def translation_rows(
     return groups
 
 
+def attribute_translation_field(key: str, field: str, language: str) -> str:
+    """The form name of one joining question's translated label or answers, e.g. "attr_age_band_label__es"."""
+    return f"attr_{key}_{field}__{language}"
+
+
+def attribute_translations_from_post(post: QueryDict, attributes) -> dict[str, dict[str, dict[str, Any]]]:
+    """{key: {"es": {"label": ..., "choices": [...]}}} from the settings form; answers are typed comma-separated."""
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for attribute in attributes:
+        result[attribute.key] = {}
+        for code, _name in other_languages():
+            typed = post.get(attribute_translation_field(attribute.key, "choices", code), "")
+            result[attribute.key][code] = {
+                "label": post.get(attribute_translation_field(attribute.key, "label", code), ""),
+                "choices": [c.strip() for c in typed.split(",")] if typed.strip() else [],
+            }
+    return result
+
+
+def attribute_translation_rows(attributes, translations_by_key: dict | None = None) -> list[dict[str, Any]]:
+    """One group per other language, each with two fields per joining question: its label and its answers."""
+    groups = []
+    for code, language in other_languages():
+        rows = []
+        for attribute in attributes:
+            source = (translations_by_key or {}).get(attribute.key, attribute.translations) or {}
+            texts = source.get(code) or {}
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "label_name": attribute_translation_field(attribute.key, "label", code),
+                    "label_value": texts.get("label", ""),
+                    "choices_name": attribute_translation_field(attribute.key, "choices", code),
+                    "choices_value": ", ".join(c for c in texts.get("choices") or [] if c),
+                    "original_choices": ", ".join(attribute.choices),
+                }
+            )
+        groups.append({"code": code, "language": language, "rows": rows})
+    return groups
+
+
 class SignupForm(UserCreationForm):
     """An organizer account with an email address, so the password can be reset."""
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from deliberation import selectors
 from deliberation.permissions import can, can_read_report
+from frontend.texts import attribute_labels
 from moral_graph import selectors as graph_selectors
 from moral_graph.selectors.report import report_build, values_per_context_param
 
@@ -41,6 +42,21 @@ def graph_data(report: dict[str, Any]) -> dict[str, Any]:
                 "edges": context["graph"]["edges"],
             }
     return contexts
+
+
+def with_group_labels(report: dict[str, Any], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The report with each endorsement table named by the organizer's label and answers (in the reader's
+    language) instead of the stored keys ("age_band", "18-29")."""
+    for question in report["questions"]:
+        for context in question["contexts"]:
+            summary = []
+            for item in context.get("bridgingSummary") or []:
+                names = labels.get(item["attribute"], {})
+                shown = names.get("choices", {})
+                groups = [{**g, "label": shown.get(g["name"], g["name"])} for g in item["groups"]]
+                summary.append({**item, "label": names.get("label", item["attribute"]), "groups": groups})
+            context["bridgingSummary"] = summary
+    return report
 
 
 def report(request: HttpRequest, slug: str) -> HttpResponse:
@@ -84,6 +100,7 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
             {"round": round_, "report": data, "full_url": request.build_absolute_uri(full_url)},
         )
     data = report_build(round_=round_, values_per_context=limit, run=run)
+    data = with_group_labels(data, attribute_labels(selectors.round_attributes(round_=round_)))
     exports = []
     if data["ranking"] is not None:
         exports = [

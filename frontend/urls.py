@@ -55,6 +55,7 @@ urlpatterns = [
     path("r/<slug:slug>/card/<int:card_id>/edit/", views.card_edit, name="card-edit"),
     path("r/<slug:slug>/confirm/<int:card_id>/", views.confirm_value, name="confirm"),
     path("r/<slug:slug>/vote/", views.vote, name="vote"),
+    path("r/<slug:slug>/translation/<str:key>/", views.translation_status, name="translation-status"),
     path("r/<slug:slug>/done/", views.done, name="done"),
     path("r/<slug:slug>/report/", report_views.report, name="report"),
     path("r/<slug:slug>/report/guidance/", guidance_views.guidance_try, name="guidance"),

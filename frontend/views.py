@@ -27,9 +27,12 @@ from core.errors import DomainError
 from deliberation import selectors, services
 from deliberation.selectors import Stage
 from frontend import forms, session
+from frontend.texts import reader_language
+from frontend.translated import story_view, value_view
 from llm.gateway import model_available
 from moral_graph import selectors as graph_selectors
 from moral_graph import services as graph_services
+from moral_graph import translation as graph_translation
 
 if TYPE_CHECKING:  # types only: pages read through selectors and write through services
     from cards.models import ValuesCard
@@ -512,6 +515,11 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
             if request.POST.get("answer") == "different":
                 messages.success(request, _("Thank you: your card now stands as a value of its own."))
         return redirect("frontend:round", slug=slug)
+    found = graph_translation.ReadingTranslations()
+    if merge is not None and not same_card:
+        found = graph_translation.translations_request(
+            round_id=round_.pk, language=reader_language(), values=[merge.value]
+        )
     return render(
         request,
         "frontend/confirm.html",
@@ -519,6 +527,8 @@ def confirm_value(request: HttpRequest, slug: str, card_id: int) -> HttpResponse
             "round": round_,
             "card": card,
             "merge": merge,
+            "translation": found,
+            "shown_value": value_view(merge.value, found) if merge is not None else None,
             "same_card": same_card,
             "progress": _progress(round_, participant),
         },
@@ -582,12 +592,26 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
         story = next((s for s in progress["stories"] if s.pk == existing.story_id), story)
     if story is None and status == 200:
         return redirect("frontend:done", slug=slug)
+    # Every story given to the participant (and its two values) is asked for at once, so after the first one the
+    # next stories are already translated when they come.
+    found = graph_translation.translations_request(
+        round_id=round_.pk,
+        language=reader_language(),
+        values=[v for s in progress["stories"] for v in (s.from_value, s.to_value)],
+        stories=progress["stories"],
+    )
     return render(
         request,
         "frontend/vote.html",
         {
             "round": round_,
             "story": story,
+            "translation": found,
+            "shown": story and {
+                "story": story_view(story, found),
+                "from": value_view(story.from_value, found),
+                "to": value_view(story.to_value, found),
+            },
             "existing": existing,
             "progress": progress,
             "errors": errors,
@@ -597,6 +621,22 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+_TRANSLATION_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def translation_status(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    """Whether the machine translation a page asked for is ready (htmx polls it); ready, it offers to show it, and
+    does not reload by itself, so nothing the participant is typing is lost."""
+    round_ = _round(slug)
+    if session.current(request, round_) is None:
+        return HttpResponse(status=403)
+    if not _TRANSLATION_KEY.match(key):
+        raise Http404("No such translation.")
+    state = graph_translation.translation_state(key=key)
+    found = {"state": "ready" if state == "done" else state, "key": key}
+    return render(request, "frontend/_translation_status.html", {"round": round_, "translation": found})
 
 
 @require_http_methods(["GET", "POST"])

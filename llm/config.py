@@ -28,6 +28,7 @@ PURPOSE_MAX_TOKENS = {
     "guidance_route": 100,
     "guidance_try_with": 500,
     "guidance_try_without": 500,
+    "translate": 3000,
 }
 
 

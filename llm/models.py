@@ -64,3 +64,21 @@ class CachedEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_model} {self.text_hash[:12]}"
+
+
+class CachedTranslation(models.Model):
+    """A model's translation of one participant text into one language, so a text is paid for once per language."""
+
+    text_hash = models.CharField(max_length=64, help_text="sha256 of the original text.")
+    language = models.CharField(max_length=16, help_text="The target language code, e.g. es.")
+    text = models.TextField(help_text="The translation; equal to the original when it was already in the language.")
+    model = models.CharField(max_length=300, help_text="Base URL and chat model that translated it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["text_hash", "language"], name="cachedtranslation_unique_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.language} {self.text_hash[:12]}"

@@ -5,6 +5,7 @@ from celery import shared_task
 from core.queue import RETRY_ON_DATABASE_ERROR
 from deliberation.models import Job
 from moral_graph.services import ranking_compute, stories_from_model, stories_generate
+from moral_graph.translation import translate_reading
 
 MAX_RANKING_ATTEMPTS = 5
 
@@ -31,3 +32,11 @@ def generate_stories(round_id: int) -> int:
 def generate_model_stories(round_id: int, context_id: int) -> int:
     """Replace a context's untouched template stories with the model's (idempotent; templates stay on failure)."""
     return stories_from_model(round_id=round_id, context_id=context_id)
+
+
+@shared_task
+def translate_for_reader(round_id: int, language: str, value_ids: list[int], story_ids: list[int], key: str) -> int:
+    """Machine-translate values and stories of a round for readers of `language` (idempotent: cached per text)."""
+    return translate_reading(
+        round_id=round_id, language=language, value_ids=value_ids, story_ids=story_ids, key=key
+    )

@@ -54,6 +54,8 @@ def seed_demo(*, password: str | None = None, seed: int = 7) -> tuple[Round, str
             title=data["title"],
             description=data.get("description", ""),
             question=data["question"],
+            question_translations=data.get("question_translations"),
+            translations=data.get("translations"),
             contexts=data["contexts"],
             attributes=data.get("attributes", []),
             stories_per_participant=data.get("stories_per_participant", 8),

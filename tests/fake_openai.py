@@ -147,6 +147,8 @@ class FakeOpenAI:
         self.token_embeddings = False
         self.requests: list[RecordedRequest] = []
         self.default: Behaviour | None = None
+        # Optional: writes the content of a chat completion from its request body (None: the normal answer).
+        self.responder: Any = None
         self._queue: list[Behaviour] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -217,6 +219,8 @@ class FakeOpenAI:
         """The assistant text and the usage for a chat completion request."""
         if behaviour is not None and behaviour.content is not None:
             content = behaviour.content
+        elif self.responder is not None and (written := self.responder(body)) is not None:
+            content = written
         else:
             content = self._default_content(body)
         prompt_tokens = sum(word_count(str(m.get("content", ""))) for m in body.get("messages", []))

@@ -2,7 +2,7 @@
 
 from django import template
 
-from frontend.texts import localized
+from frontend.texts import localized, localized_choices
 
 register = template.Library()
 
@@ -11,6 +11,12 @@ register = template.Library()
 def tr(obj, field: str) -> str:
     """The round's own text in the active language, e.g. {{ round|tr:"title" }}."""
     return localized(obj, field)
+
+
+@register.filter
+def choices_tr(attribute) -> list[tuple[str, str]]:
+    """A joining question's answers as (stored value, text in the active language) pairs."""
+    return localized_choices(attribute)
 
 
 @register.filter
