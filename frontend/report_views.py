@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from deliberation import selectors
 from deliberation.permissions import can, can_read_report
-from frontend.texts import attribute_labels
+from frontend.texts import attribute_labels, localized
 from moral_graph import selectors as graph_selectors
 from moral_graph.selectors.report import report_build, values_per_context_param
 
@@ -42,6 +42,19 @@ def graph_data(report: dict[str, Any]) -> dict[str, Any]:
                 "edges": context["graph"]["edges"],
             }
     return contexts
+
+
+def with_round_texts(report: dict[str, Any], *, questions, contexts) -> dict[str, Any]:
+    """The report's questions and context names in the reader's language (the organizer's translations)."""
+    question_of = {q.pk: q for q in questions}
+    context_of = {c.pk: c for c in contexts}
+    for question in report["questions"]:
+        if question.get("id") in question_of:
+            question["text"] = localized(question_of[question["id"]], "text")
+        for context in question["contexts"]:
+            if context.get("id") in context_of:
+                context["name"] = localized(context_of[context["id"]], "name")
+    return report
 
 
 def with_group_labels(report: dict[str, Any], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -101,6 +114,9 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
         )
     data = report_build(round_=round_, values_per_context=limit, run=run)
     data = with_group_labels(data, attribute_labels(selectors.round_attributes(round_=round_)))
+    data = with_round_texts(
+        data, questions=selectors.round_questions(round_=round_), contexts=selectors.contexts_of_round(round_=round_)
+    )
     exports = []
     if data["ranking"] is not None:
         exports = [

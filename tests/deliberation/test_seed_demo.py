@@ -30,6 +30,18 @@ def test_seed_demo_fills_the_report(capsys, settings, tmp_path):
     for context in round_.questions.first().contexts.all():
         assert context.name in page.content.decode()
 
+    # The demo ships English and Spanish: its round, question, contexts and joining questions, and the report's
+    # group tables name the organizer's labels, not the stored keys.
+    spanish = Client(HTTP_ACCEPT_LANGUAGE="es")
+    join_page = spanish.get(f"/r/{round_.slug}/join/{round_.join_token}/").content.decode()
+    assert "Dejar una comunidad de fe" in join_page and "Afinidad política" in join_page
+    assert ">Republicana</option>" in join_page and "Tus respuestas se guardan con un seudónimo" in join_page
+    for context in round_.questions.first().contexts.all():
+        assert context.translations["es"]["name"].startswith("Cuando ")
+    report = spanish.get(f"/r/{round_.slug}/report/").content.decode()
+    assert "age_band" not in report and "political_affiliation" not in report
+    assert "Afinidad política" in report and "Cuando la persona está angustiada" in report
+
     call_command("seed_demo", "--if-empty")
     assert Round.objects.count() == 1
     with pytest.raises(CommandError):

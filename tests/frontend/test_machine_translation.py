@@ -127,3 +127,13 @@ def test_the_status_polls_while_the_task_runs_and_then_offers_the_translation_wi
     assert "hx-get" not in ready and '<a href="">' in ready
     assert reader.get("/r/mt-status/translation/not-a-key/").status_code == 404
     assert Client().get(f"/r/mt-status/translation/{key}/").status_code == 403
+
+
+def test_a_spent_budget_shows_the_originals_without_a_call(fake_openai):
+    fake_openai.responder = spanish
+    round_, people = voting_round("mt-budget", people=4)
+    used = round_llm_usage(round_id=round_.pk)["tokens_used"]
+    type(round_).objects.filter(pk=round_.pk).update(token_budget=max(1, used))
+    page = _reader(round_, people[0], "es").get("/r/mt-budget/vote/").content.decode()
+    assert "[es]" not in page and "Traducción automática" not in page
+    assert _translate_requests(fake_openai) == 0
