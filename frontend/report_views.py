@@ -48,13 +48,22 @@ def with_round_texts(report: dict[str, Any], *, questions, contexts) -> dict[str
     """The report's questions and context names in the reader's language (the organizer's translations)."""
     question_of = {q.pk: q for q in questions}
     context_of = {c.pk: c for c in contexts}
-    for question in report["questions"]:
+    summary = (report.get("summary") or {}).get("questions") or []
+    for question in [*report["questions"], *summary]:
         if question.get("id") in question_of:
             question["text"] = localized(question_of[question["id"]], "text")
         for context in question["contexts"]:
             if context.get("id") in context_of:
                 context["name"] = localized(context_of[context["id"]], "name")
     return report
+
+
+def localized_report(report: dict[str, Any], round_) -> dict[str, Any]:
+    """The report in the reader's language: questions, contexts and the group tables' labels."""
+    report = with_group_labels(report, attribute_labels(selectors.round_attributes(round_=round_)))
+    return with_round_texts(
+        report, questions=selectors.round_questions(round_=round_), contexts=selectors.contexts_of_round(round_=round_)
+    )
 
 
 def with_group_labels(report: dict[str, Any], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -106,17 +115,13 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     brief_url = full_url + ("&" if query else "?") + "layout=brief"
     if layout == "brief":
         # The brief shows the summary only, which does not depend on how many values are detailed.
-        data = report_build(round_=round_, values_per_context=1, run=run)
+        data = localized_report(report_build(round_=round_, values_per_context=1, run=run), round_)
         return render(
             request,
             "frontend/report_brief.html",
             {"round": round_, "report": data, "full_url": request.build_absolute_uri(full_url)},
         )
-    data = report_build(round_=round_, values_per_context=limit, run=run)
-    data = with_group_labels(data, attribute_labels(selectors.round_attributes(round_=round_)))
-    data = with_round_texts(
-        data, questions=selectors.round_questions(round_=round_), contexts=selectors.contexts_of_round(round_=round_)
-    )
+    data = localized_report(report_build(round_=round_, values_per_context=limit, run=run), round_)
     exports = []
     if data["ranking"] is not None:
         exports = [

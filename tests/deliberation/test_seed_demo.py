@@ -41,6 +41,9 @@ def test_seed_demo_fills_the_report(capsys, settings, tmp_path):
     report = spanish.get(f"/r/{round_.slug}/report/").content.decode()
     assert "age_band" not in report and "political_affiliation" not in report
     assert "Afinidad política" in report and "Cuando la persona está angustiada" in report
+    assert ">When the user is in distress</a>" not in report  # the summary's context names too
+    brief = spanish.get(f"/r/{round_.slug}/report/?layout=brief").content.decode()
+    assert "Cuando la persona está angustiada" in brief and "¿Cómo debería responder un asistente de IA" in brief
 
     call_command("seed_demo", "--if-empty")
     assert Round.objects.count() == 1
