@@ -72,6 +72,10 @@ def judge_candidates(
     except gateway.LLMUnavailable as failure:
         raise dedup.JudgeUnavailable(str(failure)) from failure
     verdicts: list[dedup.Verdict | None] = [None] * len(candidates)
+    if len(candidates) == 1 and len(answer.verdicts) == 1:
+        # One candidate and one verdict: that verdict is about it, whatever number the model wrote (small models
+        # often number from 0).
+        answer.verdicts[0].candidate = 1
     for item in answer.verdicts:
         position = item.candidate - 1
         # A number out of range, or a second verdict on one candidate, is ignored rather than guessed at.

@@ -214,6 +214,17 @@ def test_judge_candidates_returns_one_verdict_per_candidate_in_one_call(fake_ope
     assert judge.judge_candidates(a, []) == []
 
 
+@pytest.mark.django_db
+def test_a_lone_candidates_lone_verdict_counts_whatever_its_number(fake_openai):
+    verdict = {"candidate": 0, "same_value": True, "differing_parts": [], "confidence": 0.9}
+    fake_openai.enqueue(json_reply({"verdicts": [verdict]}))
+    a = dedup.CardText.from_mapping(CARD)
+    assert judge.judge_candidates(a, [a]) == [dedup.Verdict(same=True, confidence=0.9)]
+    # With two candidates a wrong number stays unknown rather than guessed.
+    fake_openai.enqueue(json_reply({"verdicts": [verdict]}))
+    assert judge.judge_candidates(a, [a, a]) == [None, None]
+
+
 def test_judge_candidates_without_a_model_is_unavailable(settings):
     settings.OPENAI_API_KEY = ""
     a = dedup.CardText.from_mapping(CARD)
