@@ -225,3 +225,17 @@ def test_the_step_after_submitting_shows_similar_values_translated(fake_openai, 
     html = step.content.decode()
     assert '<div lang="es"><strong>[es] ' in html and "Traducción automática: ver el original" in html
     assert f"Tu tarjeta «{card.title}»" in html, "the participant's own card is never translated"
+
+
+def test_without_a_model_or_after_a_failure_the_panel_shows_the_originals(settings, writing_round, fake_openai):
+    round_, autonomy = writing_round
+    reader = _reader(round_, join(round_), "es")
+    fake_openai.always(error(500, message="down"))
+    failed = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in failed and "[es]" not in failed and "every 2s" not in failed
+    assert "Ahora mismo no hay traducción automática" in failed  # says so, and does not poll
+    settings.OPENAI_API_KEY = ""
+    cache.clear()
+    offline = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in offline and "Traducción automática" not in offline
+    assert 'role="status"' not in offline
