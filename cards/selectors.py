@@ -224,6 +224,16 @@ def values_similar(
     return scored[:limit]
 
 
+def values_active_by_ids(*, round_id: int, ids: Sequence[int]) -> list[CanonicalValue]:
+    """The round's active values with these ids, in the order given (ids of other rounds or retired values are
+    left out): suggestions shown again once their translation is ready."""
+    found = CanonicalValue.objects.filter(round_id=round_id, is_active=True, pk__in=list(ids)).only(
+        "pk", "title", "description", "policies"
+    )
+    by_id = {v.pk: v for v in found}
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+
 def value_of_card(*, card: ValuesCard) -> int | None:
     """The id of the value a card is placed in now, if any."""
     return CardMerge.objects.filter(card=card, undone_at__isnull=True).values_list("value_id", flat=True).first()

@@ -9,8 +9,8 @@ from moral_graph.translation import ReadingTranslations
 
 
 def value_view(value: Any, found: ReadingTranslations) -> dict[str, Any]:
-    """A value's title, description and policies in the reader's language; `original` holds the author's words
-    when any of them was translated (else None)."""
+    """A value's (or a similar value's) title, description and policies in the reader's language; `original`
+    holds the author's words when any of them was translated (else None)."""
     texts = found.texts
     original = {"title": value.title, "description": value.description, "policies": list(value.policies or [])}
     shown = {
@@ -19,7 +19,7 @@ def value_view(value: Any, found: ReadingTranslations) -> dict[str, Any]:
         "policies": [texts.get(p, p) for p in original["policies"]],
     }
     translated = shown != original
-    return {**shown, "id": value.pk, "original": original if translated else None,
+    return {**shown, "id": value.id, "original": original if translated else None,
             "language": found.language if translated else ""}
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +32,16 @@ PENDING_SECONDS = 120
 FAILED_SECONDS = 600
 
 
+class ValueWords(Protocol):
+    """What a reader reads of a value: a canonical value, or a suggestion carrying its id and words
+    (`cards.selectors.SimilarValue`)."""
+
+    id: int
+    title: str
+    description: str
+    policies: list
+
+
 @dataclass
 class ReadingTranslations:
     """What a page shows: translations by original text, and whether more are on their way."""
@@ -47,12 +58,12 @@ def wants_translation(language: str) -> bool:
     return language != default and language in {code for code, _name in settings.LANGUAGES}
 
 
-def value_texts(value: CanonicalValue) -> list[str]:
+def value_texts(value: ValueWords) -> list[str]:
     """The texts of a value a reader reads: title, description, attentional policies."""
     return [value.title, value.description, *[p for p in value.policies or [] if isinstance(p, str)]]
 
 
-def _texts(values: Iterable[CanonicalValue], stories: Iterable[TransitionStory]) -> list[str]:
+def _texts(values: Iterable[ValueWords], stories: Iterable[TransitionStory]) -> list[str]:
     texts: list[str] = []
     for value in values:
         texts.extend(value_texts(value))
@@ -74,7 +85,7 @@ def _failed_key(key: str) -> str:
 
 
 def translations_request(
-    *, round_id: int, language: str, values: Iterable[CanonicalValue], stories: Iterable[TransitionStory] = ()
+    *, round_id: int, language: str, values: Iterable[ValueWords], stories: Iterable[TransitionStory] = ()
 ) -> ReadingTranslations:
     """The cached translations of these values and stories into `language`; for the rest, when a model can
     answer, one translation task is enqueued (a write, like `assignments_take` on the vote page)."""
@@ -85,7 +96,7 @@ def translations_request(
     cached = translations_cached(texts, language=language)
     if all(t in cached for t in texts):
         return ReadingTranslations(language=language, texts=cached, state="done")
-    value_ids = sorted({v.pk for v in values})
+    value_ids = sorted({v.id for v in values})
     story_ids = sorted({s.pk for s in stories})
     key = _key(round_id, language, value_ids, story_ids)
     if not model_available(round_id):  # no model, or the round's budget is spent: the originals, quietly

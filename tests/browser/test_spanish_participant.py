@@ -14,7 +14,7 @@ from deliberation import services
 from deliberation.models import Context, Question
 from llm.models import CachedTranslation, LLMCall
 from tests.browser.conftest import AXE, check_page
-from tests.factories import submit, voting_round
+from tests.factories import FAMILIES, join, make_round, submit, voting_round
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -115,3 +115,39 @@ def test_a_spanish_participant_reads_the_round_in_spanish_and_others_words_trans
     assert page.locator("#translation-status").count() == 0
     check_page(page, "spanish-07-next-story")
     assert LLMCall.objects.filter(purpose="translate", round_id=round_.pk).count() == calls
+
+
+def test_a_spanish_writer_sees_similar_values_translated_while_typing(live_server, spanish_phone, fake_openai, settings):
+    """The suggestions panel of the card form: originals at once, then the translation swapped in by the panel
+    itself (nothing typed is lost), the original one click away; choosing a suggestion chooses the value."""
+    fake_openai.responder = slow_spanish
+    settings.WISER_EMBEDDINGS = "offline"  # the fake server's vectors are random; the bundled model finds the family
+    round_ = make_round(slug="es-similar")
+    for family in ("autonomy", "safety", "honesty", "community"):
+        submit(join(round_), family=family)
+    autonomy = CanonicalValue.objects.get(round=round_, title=FAMILIES["autonomy"][0][0])
+    person = join(round_)
+    settings.WISER_EAGER_SLOW_TASKS_IN_THREAD = True
+    page = spanish_phone
+    page.goto(f"{live_server.url}/r/es-similar/resume/{person.resume_token}/")
+    page.goto(f"{live_server.url}/r/es-similar/card/")
+    title, description, policies = FAMILIES["autonomy"][1]
+    page.get_by_label("Título (de 2 a 5 palabras)").fill(title)
+    page.get_by_label("Una frase que lo describa").fill(description)
+    for i, policy in enumerate(policies[:3]):
+        page.locator(f"#id_policy_{i}").fill(policy)
+    panel = page.locator("#similar-values")
+    panel.get_by_text("Estos valores se están traduciendo automáticamente").wait_for()
+    assert panel.locator("strong").first.inner_text() == autonomy.title  # the original meanwhile
+    check_page(page, "spanish-similar-01-pending")
+    panel.locator("strong", has_text=f"ES: {autonomy.title}").wait_for(timeout=20_000)
+    assert panel.locator("div[lang='es'] strong").first.inner_text() == f"ES: {autonomy.title}"
+    assert page.get_by_label("Título (de 2 a 5 palabras)").input_value() == title, "nothing typed is lost"
+    panel.get_by_text("Traducción automática: ver el original").first.click()
+    original = panel.locator("details.original .original-text").first
+    original.wait_for()
+    assert original.inner_text().startswith(autonomy.title)
+    check_page(page, "spanish-similar-02-translated-original")
+    panel.get_by_role("button", name=f"Este es el mío: usarlo “ES: {autonomy.title}”").click()
+    page.wait_for_url(re.compile(r"/r/es-similar/$"))
+    assert person.cards.get().merges.get(undone_at__isnull=True).value_id == autonomy.pk

@@ -9,11 +9,13 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from cards import selectors as card_selectors
+from cards.models import CanonicalValue
 from llm.models import CachedTranslation, LLMCall
 from llm.selectors import round_llm_usage
 from llm.translation import text_hash
-from moral_graph.translation import _pending_key
-from tests.factories import voting_round
+from moral_graph.translation import _key, _pending_key
+from tests.factories import FAMILIES, join, make_round, submit, voting_round
 from tests.fake_openai import error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,3 +139,103 @@ def test_a_spent_budget_shows_the_originals_without_a_call(fake_openai):
     page = _reader(round_, people[0], "es").get("/r/mt-budget/vote/").content.decode()
     assert "[es]" not in page and "Traducción automática" not in page
     assert _translate_requests(fake_openai) == 0
+
+
+def _similar_form(round_, family: str, variant: int) -> dict:
+    title, description, policies = FAMILIES[family][variant]
+    return {"title": title, "description": description, **{f"policy_{i}": p for i, p in enumerate(policies)}}
+
+
+@pytest.fixture
+def writing_round(settings):
+    """A round in articulation with four values; embeddings stay on the bundled model (the fake server's are
+    random), so what is typed finds its family's value."""
+    settings.WISER_EMBEDDINGS = "offline"
+    round_ = make_round(slug="mt-similar")
+    for family in ("autonomy", "safety", "honesty", "community"):
+        submit(join(round_), family=family)
+    return round_, CanonicalValue.objects.get(round=round_, title=FAMILIES["autonomy"][0][0])
+
+
+def test_a_spanish_writer_sees_similar_values_translated_with_the_original_one_click_away(fake_openai, writing_round):
+    fake_openai.responder = spanish
+    round_, autonomy = writing_round
+    reader = _reader(round_, join(round_), "es")
+    panel = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    shown = re.search(r'<li class="card"><div lang="es"><strong>(.*?)</strong>', panel)
+    assert shown and shown.group(1) == f"[es] {autonomy.title}", panel
+    assert f"<p>[es] {autonomy.description}</p>" in panel
+    assert "Traducción automática: ver el original" in panel
+    assert f'<div class="original-text"><p><strong>{autonomy.title}</strong></p>' in panel
+    assert f'name="same_as" value="{autonomy.pk}"' in panel, "choosing it still chooses the value itself"
+    calls = _translate_requests(fake_openai)
+    assert calls >= 1 and LLMCall.objects.filter(purpose="translate", round_id=round_.pk, outcome="ok").count() == calls
+    # Typing on shows the cached translation at once, without another call.
+    again = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"[es] {autonomy.title}" in again and _translate_requests(fake_openai) == calls
+
+
+def test_an_english_writer_sees_similar_values_as_written_and_no_call_is_made(fake_openai, writing_round):
+    fake_openai.responder = spanish
+    round_, autonomy = writing_round
+    reader = _reader(round_, join(round_), "en")
+    panel = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in panel
+    assert "[es]" not in panel and "show original" not in panel and 'lang="' not in panel
+    assert _translate_requests(fake_openai) == 0
+
+
+def test_the_panel_waits_for_its_translation_without_comparing_again_then_shows_it(
+    fake_openai, writing_round, monkeypatch
+):
+    fake_openai.responder = spanish
+    round_, autonomy = writing_round
+    reader = _reader(round_, join(round_), "es")
+    form = _similar_form(round_, "autonomy", 1)
+    first = reader.post("/r/mt-similar/card/similar/", form).content.decode()
+    ids = [int(i) for i in re.findall(r'name="same_as" value="(\d+)"', first)]
+    CachedTranslation.objects.all().delete()
+    key = _key(round_.pk, "es", sorted(ids), [])
+    cache.set(_pending_key(key), 1, 60)  # a worker is translating them
+    waiting = reader.post("/r/mt-similar/card/similar/", form).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in waiting, "the originals meanwhile"
+    assert f'"translation_key": "{key}"' in waiting and 'hx-trigger="every 2s"' in waiting
+    compared = []
+    monkeypatch.setattr(card_selectors, "values_similar", lambda **kw: compared.append(kw) or [])
+    poll = {"translation_key": key, "shown": ",".join(map(str, ids)), "form_id": "card-form"}
+    assert reader.post("/r/mt-similar/card/similar/", poll).status_code == 204  # nothing to swap yet
+    cache.delete(_pending_key(key))
+    ready = reader.post("/r/mt-similar/card/similar/", poll).content.decode()
+    assert f"<strong>[es] {autonomy.title}</strong>" in ready and "every 2s" not in ready
+    assert re.findall(r'name="same_as" value="(\d+)"', ready) == [str(i) for i in ids]
+    assert compared == [], "the text typed is not compared again"
+    dismissed = reader.post("/r/mt-similar/card/similar/", {**poll, "dismissed": str(autonomy.pk)}).content.decode()
+    assert f'name="same_as" value="{autonomy.pk}"' not in dismissed
+    assert reader.post("/r/mt-similar/card/similar/", {**poll, "translation_key": "x"}).status_code == 400
+
+
+def test_the_step_after_submitting_shows_similar_values_translated(fake_openai, writing_round):
+    fake_openai.responder = spanish
+    round_, autonomy = writing_round
+    person = join(round_)
+    card = submit(person, family="autonomy", variant=2)
+    reader = _reader(round_, person, "es")
+    step = reader.get(f"/r/mt-similar/card/{card.pk}/similar/")
+    assert step.status_code == 200, "the card has a close value to suggest"
+    html = step.content.decode()
+    assert '<div lang="es"><strong>[es] ' in html and "Traducción automática: ver el original" in html
+    assert f"Tu tarjeta «{card.title}»" in html, "the participant's own card is never translated"
+
+
+def test_without_a_model_or_after_a_failure_the_panel_shows_the_originals(settings, writing_round, fake_openai):
+    round_, autonomy = writing_round
+    reader = _reader(round_, join(round_), "es")
+    fake_openai.always(error(500, message="down"))
+    failed = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in failed and "[es]" not in failed and "every 2s" not in failed
+    assert "Ahora mismo no hay traducción automática" in failed  # says so, and does not poll
+    settings.OPENAI_API_KEY = ""
+    cache.clear()
+    offline = reader.post("/r/mt-similar/card/similar/", _similar_form(round_, "autonomy", 1)).content.decode()
+    assert f"<strong>{autonomy.title}</strong>" in offline and "Traducción automática" not in offline
+    assert 'role="status"' not in offline
