@@ -25,7 +25,7 @@ RETRY_ON_DATABASE_ERROR = {
 }
 
 
-def enqueue_on_commit(task, *args, countdown: int | None = None) -> None:
+def enqueue_on_commit(task, *args, countdown: float | None = None) -> None:
     """Send `task(*args)` once the current transaction commits; a broker failure is logged, not raised."""
 
     def send() -> None:

@@ -144,6 +144,22 @@ class RankingSnapshot(models.Model):
         ]
 
 
+class RankingPart(models.Model):
+    """One context of a run ranked by its own task (the fan-out): its inputs, kept until its snapshot is written.
+
+    The run stays `computing`, invisible to readers, until its last part is in; that part publishes it."""
+
+    run = models.ForeignKey(RankingRun, on_delete=models.CASCADE, related_name="parts")
+    context = models.ForeignKey("deliberation.Context", on_delete=models.CASCADE, related_name="+")
+    question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
+    claim = models.PositiveBigIntegerField(help_text="The ranking job's claim when the run was fanned out.")
+    inputs = models.BinaryField(help_text="rank_context's per-vote arrays (numpy .npz).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "context"], name="ranking_part_unique_context")]
+
+
 class RankingRelease(models.Model):
     """An organizer made another run the published round's public result: when, why and what it replaced."""
 

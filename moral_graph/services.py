@@ -1,7 +1,9 @@
 """Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
 
+import io
 import logging
 import random
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -9,8 +11,9 @@ from typing import Any
 import numpy as np
 import orjson
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -28,6 +31,7 @@ from llm.gateway import LLMUnavailable, model_available
 from moral_graph import ranking, selectors, vote_sql
 from moral_graph.models import (
     Answer,
+    RankingPart,
     RankingRelease,
     RankingRun,
     RankingSnapshot,
@@ -42,7 +46,8 @@ from moral_graph.story_generation import propose_transitions
 log = logging.getLogger(__name__)
 
 STORY_NEIGHBOURS = 3
-RANK_DEBOUNCE_SECONDS = 5
+RANK_DEBOUNCE_SECONDS = 1.0
+RANKING_FANOUT_MIN_VOTES = 50_000
 RANKING_HEARTBEAT_SECONDS = 5
 RANKING_STALE_SECONDS = 20
 SOFTWARE_VERSION = "0.1.0"
@@ -324,7 +329,7 @@ def _clean_vote(answer: Any, reason: Any) -> tuple[str, str]:
 
 
 def mark_ranking_dirty(round_id: int, *, structural: bool = False) -> None:
-    """Schedule one debounced recompute: only the first change after a snapshot enqueues it."""
+    """Schedule one recompute: only the first change after a ranking started enqueues it (`ranking_countdown`)."""
     if structural:
         Round.objects.filter(pk=round_id).update(structure_version=F("structure_version") + 1)
     flipped = Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=True).update(
@@ -333,7 +338,7 @@ def mark_ranking_dirty(round_id: int, *, structural: bool = False) -> None:
     if flipped:
         from moral_graph.tasks import rank_round
 
-        enqueue_on_commit(rank_round, round_id, countdown=_debounce())
+        enqueue_on_commit(rank_round, round_id, countdown=ranking_countdown(round_id))
 
 
 class StoryOfAnotherRound(NotFound):
@@ -404,7 +409,7 @@ def vote_cast(
             if flipped:
                 from moral_graph.tasks import rank_round
 
-                enqueue_on_commit(rank_round, participant.round_id, countdown=_debounce())
+                enqueue_on_commit(rank_round, participant.round_id, countdown=ranking_countdown(participant.round_id))
             return vote, True
         # A concurrent request with the same participant and story inserted first.
         prior_id, prior_answer, prior_reason = (
@@ -475,8 +480,10 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
     return vote
 
 
-def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int, method: str) -> list[dict]:
-    """Rank every context of the round from the votes as of the watermark; pure given the database state."""
+def _context_inputs(
+    *, round_: Round, watermark: int, assignment_watermark: int, initial: dict[int, dict[int, float]] | None = None
+):
+    """Yield (context, rank_context's data arguments) for every context of the round, as of the watermark."""
     stories = selectors.round_stories(round_id=round_.pk)
     per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark, stories=stories)
     impressions = selectors.impressions_at(
@@ -491,34 +498,85 @@ def ranking_results(*, round_: Round, watermark: int, assignment_watermark: int,
         dst=np.zeros(0, np.int64),
         answer=np.zeros(0, np.int8),
     )
+    for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
+        votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
+        shown = [
+            (resolution.get(a, a), resolution.get(b, b), n)
+            for a, b, n in impressions.get(context.pk, [])
+            if resolution.get(a, a) != resolution.get(b, b)
+        ]
+        placed = np.asarray(values_of.get(context.pk, []), dtype=np.int64)
+        value_ids = np.union1d(placed, np.union1d(votes.src, votes.dst))
+        yield context, {
+            "value_ids": value_ids.tolist(),
+            "voter": votes.voter,
+            "src": votes.src,
+            "dst": votes.dst,
+            "answer": votes.answer,
+            "impressions": shown,
+            "voter_groups": selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
+            "initial_scores": (initial or {}).get(context.pk),
+        }
+
+
+def ranking_results(
+    *, round_: Round, watermark: int, assignment_watermark: int, method: str, warm_from: int | None = None
+) -> list[dict]:
+    """Rank every context of the round from the votes as of the watermark; pure given the database state.
+
+    warm_from: a run of the round whose scores start the Bradley-Terry fit (its `parameters.warmStart`)."""
+    initial = selectors.run_scores(run_id=warm_from) if warm_from is not None else None
     results = []
     # The snapshots stay in memory until published: the collector would walk them again after each context.
     with ranking.gc_paused():
-        for context in Context.objects.filter(question__round=round_).order_by(
-            "question__order", "order", "id"
+        for context, data in _context_inputs(
+            round_=round_, watermark=watermark, assignment_watermark=assignment_watermark, initial=initial
         ):
-            votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
-            shown = [
-                (resolution.get(a, a), resolution.get(b, b), n)
-                for a, b, n in impressions.get(context.pk, [])
-                if resolution.get(a, a) != resolution.get(b, b)
-            ]
-            placed = np.asarray(values_of.get(context.pk, []), dtype=np.int64)
-            value_ids = np.union1d(placed, np.union1d(votes.src, votes.dst))
-            result = ranking.rank_context(
-                value_ids=value_ids.tolist(),
-                voter=votes.voter,
-                src=votes.src,
-                dst=votes.dst,
-                answer=votes.answer,
-                impressions=shown,
-                method=method,
-                n_boot=200,
-                seed=watermark,
-                voter_groups=selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
-            )
+            result = ranking.rank_context(**data, method=method, n_boot=200, seed=watermark)
             results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
     return results
+
+
+def _pack_inputs(data: dict) -> bytes:
+    """A context's rank_context arguments as one .npz (no pickles): what a part task reads back."""
+    arrays = {
+        "value_ids": np.asarray(data["value_ids"], dtype=np.int64),
+        "voter": np.asarray(data["voter"], dtype=np.int64),
+        "src": np.asarray(data["src"], dtype=np.int64),
+        "dst": np.asarray(data["dst"], dtype=np.int64),
+        "answer": np.asarray(data["answer"], dtype=np.int8),
+        "impressions": np.asarray(data["impressions"], dtype=np.int64).reshape(-1, 3),
+    }
+    keys = list(data["voter_groups"])
+    arrays["group_keys"] = np.asarray(keys, dtype=str)
+    for i, key in enumerate(keys):
+        arrays[f"group_{i}"] = np.asarray(data["voter_groups"][key], dtype=str)
+    if data.get("initial_scores") is not None:
+        scores = data["initial_scores"]
+        arrays["initial_ids"] = np.fromiter(scores.keys(), dtype=np.int64, count=len(scores))
+        arrays["initial_scores"] = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _unpack_inputs(blob: bytes) -> dict:
+    """The inverse of `_pack_inputs`."""
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as f:
+        data = {
+            "value_ids": f["value_ids"].tolist(),
+            "voter": f["voter"],
+            "src": f["src"],
+            "dst": f["dst"],
+            "answer": f["answer"],
+            "impressions": [tuple(row) for row in f["impressions"].tolist()],
+            "voter_groups": {str(key): f[f"group_{i}"] for i, key in enumerate(f["group_keys"].tolist())},
+            "initial_scores": None,
+        }
+        if "initial_ids" in f:
+            data["initial_scores"] = dict(zip(f["initial_ids"].tolist(), f["initial_scores"].tolist(), strict=True))
+    return data
+
 
 
 def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -> selectors.ContextVotes:
@@ -625,29 +683,61 @@ def _ranking_heartbeat(job_id: int, claim: int):
         thread.join(timeout=10)
 
 
-def ranking_compute(*, round_id: int, method: str | None = None) -> RankingRun | None:
-    """Recompute the round's rankings and publish them atomically; one computation per round at a time."""
+def ranking_fanout_wanted(*, round_id: int, watermark: int) -> bool:
+    """Whether the round's contexts are ranked as parallel part tasks (decision 38).
+
+    WISER_RANKING_FANOUT: "never", "always", or "auto" (the default): with workers (not eager) and at least
+    WISER_RANKING_FANOUT_MIN_VOTES vote revisions, where the parts' overhead is small against the ranking."""
+    mode = getattr(settings, "WISER_RANKING_FANOUT", "auto")
+    if mode == "never":
+        return False
+    if Context.objects.filter(question__round_id=round_id).count() < 2:
+        return False
+    if mode == "always":
+        return True
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return False
+    minimum = getattr(settings, "WISER_RANKING_FANOUT_MIN_VOTES", RANKING_FANOUT_MIN_VOTES)
+    return WiserVoteRevision.objects.filter(round_id=round_id, id__lte=watermark).count() >= minimum
+
+
+def ranking_compute(*, round_id: int, method: str | None = None, fanout: bool = True) -> RankingRun | None:
+    """Recompute the round's rankings and publish them atomically; one computation per round at a time.
+
+    With the fan-out (`ranking_fanout_wanted`, and `fanout`), the contexts are handed to part tasks and None is
+    returned: the last part to finish publishes the run."""
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
         return None
     with _advisory_lock(round_id) as acquired:
         if not acquired:
             return None  # another computation runs; it re-checks for newer votes when it ends
-        return _ranking_compute_locked(round_, method, exclusive=connection.vendor == "postgresql")
+        return _ranking_compute_locked(round_, method, exclusive=connection.vendor == "postgresql", fanout=fanout)
 
 
 class _Superseded(Exception):
     """Our claim on the ranking job was taken back (our heartbeat went stale): another attempt owns the round."""
 
 
-def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: bool) -> RankingRun | None:
+def _warm_start_run(current: RankingRun | None, method: str) -> int | None:
+    """The run whose scores start the fit: the current run when it used the same method."""
+    if current is None or current.method != method or not getattr(settings, "WISER_RANKING_WARM_START", True):
+        return None
+    return current.pk
+
+
+def _ranking_compute_locked(
+    round_: Round, method: str | None, *, exclusive: bool, fanout: bool = True
+) -> RankingRun | None:
     round_id = round_.pk
     claimed = _claim_ranking_lock(round_, exclusive=exclusive)
     if claimed is None:
         return None  # another computation runs; it re-checks for newer votes when it ends
     job, claim = claimed
+    _note_ranking_started(round_id)
     ours = Job.objects.filter(pk=job.pk, claim=claim)
     method = method or round_.ranking_method
+    fanned_out = False
     try:
         with _ranking_heartbeat(job.pk, claim):
             Round.objects.filter(pk=round_id).update(ranking_dirty_since=None)
@@ -660,10 +750,26 @@ def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: boo
                 structure,
             ):
                 run = current
+            elif fanout and ranking_fanout_wanted(round_id=round_id, watermark=watermark):
+                _ranking_fan_out(
+                    round_=round_,
+                    job_id=job.pk,
+                    claim=claim,
+                    method=method,
+                    watermark=watermark,
+                    structure=structure,
+                    warm_from=_warm_start_run(current, method),
+                )
+                fanned_out, run = True, None
             else:
                 assignment_wm = selectors.assignment_watermark(round_id=round_id)
+                warm_from = _warm_start_run(current, method)
                 results = ranking_results(
-                    round_=round_, watermark=watermark, assignment_watermark=assignment_wm, method=method
+                    round_=round_,
+                    watermark=watermark,
+                    assignment_watermark=assignment_wm,
+                    method=method,
+                    warm_from=warm_from,
                 )
                 with transaction.atomic():
                     # Fencing: publish only while the claim is still ours (the row lock holds it until commit).
@@ -675,7 +781,10 @@ def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: boo
                         watermark=watermark,
                         assignment_watermark=assignment_wm,
                         results=results,
+                        warm_from=warm_from,
                     )
+        if fanned_out:
+            return None  # the job stays running; its parts beat its heartbeat and the last one publishes
         ours.update(status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now())
     except _Superseded:
         log.warning("ranking of round %s superseded (claim %s taken back); nothing published", round_id, claim)
@@ -688,19 +797,19 @@ def _ranking_compute_locked(round_: Round, method: str | None, *, exclusive: boo
             status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
         )
         raise
-    if Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=False).exists():
-        from moral_graph.tasks import rank_round
-
-        enqueue_on_commit(rank_round, round_id, countdown=_debounce())
+    _rank_again_if_dirty(round_id)
     return run
 
 
-def _publish(
-    *, round_: Round, method: str, watermark: int, assignment_watermark: int, results: list[dict]
-) -> RankingRun:
+def _rank_again_if_dirty(round_id: int) -> None:
+    """Votes (or a structure change) came in while we computed: one more ranking, after the debounce window."""
+    if Round.objects.filter(pk=round_id, ranking_dirty_since__isnull=False).exists():
+        from moral_graph.tasks import rank_round
 
-    from django.db import connection
+        enqueue_on_commit(rank_round, round_id, countdown=ranking_countdown(round_id))
 
+
+def _run_parameters(*, round_: Round, method: str, watermark: int, assignment_watermark: int, warm_from) -> dict:
     parameters = {
         "method": method,
         "bootstrapResamples": 200,
@@ -709,6 +818,199 @@ def _publish(
         "storyNeighbours": STORY_NEIGHBOURS,
         "minVotesPerStory": round_.min_votes_per_story,
     }
+    if warm_from is not None:
+        parameters["warmStart"] = warm_from
+    return parameters
+
+
+def _ranking_fan_out(
+    *, round_: Round, job_id: int, claim: int, method: str, watermark: int, structure: int, warm_from: int | None
+) -> RankingRun:
+    """Read the round's votes once, store each context's inputs as a part of a `computing` run, and enqueue one
+    `rank_part` task per context (on commit). Runs left computing by an abandoned fan-out are deleted."""
+    from moral_graph.tasks import rank_part
+
+    assignment_wm = selectors.assignment_watermark(round_id=round_.pk)
+    initial = selectors.run_scores(run_id=warm_from) if warm_from is not None else None
+    parts = [
+        RankingPart(context_id=context.pk, question_id=context.question_id, claim=claim, inputs=_pack_inputs(data))
+        for context, data in _context_inputs(
+            round_=round_, watermark=watermark, assignment_watermark=assignment_wm, initial=initial
+        )
+    ]
+    with transaction.atomic():
+        if not Job.objects.select_for_update().filter(pk=job_id, claim=claim).exists():
+            raise _Superseded
+        RankingRun.objects.filter(round=round_, status=RankingRun.Status.COMPUTING).delete()
+        run = RankingRun.objects.create(
+            round=round_,
+            method=method,
+            parameters=_run_parameters(
+                round_=round_,
+                method=method,
+                watermark=watermark,
+                assignment_watermark=assignment_wm,
+                warm_from=warm_from,
+            ),
+            watermark=watermark,
+            structure_version=structure,
+            status=RankingRun.Status.COMPUTING,
+            software_version=SOFTWARE_VERSION,
+        )
+        for part in parts:
+            part.run = run
+        created = RankingPart.objects.bulk_create(parts)
+        for part in created:
+            enqueue_on_commit(rank_part, part.pk)
+    log.info("round %s: ranking fanned out to %s parts (run %s, claim %s)", round_.pk, len(parts), run.pk, claim)
+    return run
+
+
+def ranking_part_compute(*, part_id: int) -> RankingRun | None:
+    """Rank one context of a fanned-out run and store its snapshot; the last part publishes the run.
+
+    A part whose claim is no longer the job's (the job was taken back, a newer ranking started) stops without
+    writing; a part delivered twice finds its row gone. Returns the run once this part published it."""
+    part = RankingPart.objects.select_related("run").defer("inputs").filter(pk=part_id).first()
+    if part is None:
+        return None  # written already, or its run was abandoned
+    run, claim = part.run, part.claim
+    job = Job.objects.filter(round_id=run.round_id, kind="ranking", key="round").first()
+    ours = Job.objects.filter(round_id=run.round_id, kind="ranking", key="round", claim=claim)
+    if job is None or job.claim != claim or job.status != Job.Status.RUNNING:
+        return None  # a stale part: a newer claim owns the round's ranking
+    published = None
+    try:
+        with _ranking_heartbeat(job.pk, claim):
+            inputs = RankingPart.objects.filter(pk=part_id).values_list("inputs", flat=True).first()
+            if inputs is None:
+                return None
+            result = ranking.rank_context(
+                **_unpack_inputs(inputs), method=run.method, n_boot=200, seed=run.watermark
+            )
+            with transaction.atomic():
+                # Lock order: the job, the run, then (publishing) the round.
+                if not ours.filter(status=Job.Status.RUNNING).select_for_update().exists():
+                    raise _Superseded
+                if not RankingRun.objects.select_for_update().filter(
+                    pk=run.pk, status=RankingRun.Status.COMPUTING
+                ).exists():
+                    return None
+                if not RankingPart.objects.filter(pk=part_id).delete()[0]:
+                    return None  # a duplicate delivery wrote it first
+                _insert_snapshots(
+                    run_id=run.pk,
+                    round_id=run.round_id,
+                    rows=[{"question_id": part.question_id, "context_id": part.context_id, "result": result}],
+                )
+                left = RankingPart.objects.filter(run=run).count()
+                done = RankingSnapshot.objects.filter(run=run).count()
+                ours.update(progress=done / (done + left), updated_at=timezone.now())
+                if left:
+                    return None
+                published = _publish_computed(run)
+        ours.update(status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now())
+    except _Superseded:
+        log.warning("ranking part %s of round %s is stale (claim %s); not written", part_id, run.round_id, claim)
+        return None
+    except DatabaseError:
+        raise  # the task retries this part (RETRY_ON_DATABASE_ERROR); the job stays running
+    except Exception as exc:
+        ours.update(
+            status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
+        )
+        raise
+    _rank_again_if_dirty(run.round_id)
+    return published
+
+
+def _publish_computed(run: RankingRun) -> RankingRun:
+    """Make a fanned-out run, all its snapshots written, the round's current run (inside the caller's
+    transaction). A run at a watermark already published, or older than the current one, is dropped instead."""
+    locked = Round.objects.select_for_update().get(pk=run.round_id)
+    existing = (
+        RankingRun.objects.filter(
+            round=locked,
+            method=run.method,
+            watermark=run.watermark,
+            structure_version=run.structure_version,
+            status=RankingRun.Status.PUBLISHED,
+        )
+        .exclude(pk=run.pk)
+        .first()
+    )
+    newer = RankingRun.objects.filter(pk=locked.current_ranking_id, watermark__gt=run.watermark).first()
+    if existing is not None or newer is not None:
+        run.delete()
+        return existing or newer
+    RankingRun.objects.filter(pk=run.pk).update(status=RankingRun.Status.PUBLISHED, published_at=timezone.now())
+    run.refresh_from_db()
+    _make_current(locked, run)
+    return run
+
+
+def _make_current(locked: Round, run: RankingRun) -> None:
+    """Supersede the round's other published runs and point readers at `run` (the round row is locked)."""
+    RankingRun.objects.filter(round=locked, status=RankingRun.Status.PUBLISHED).exclude(pk=run.pk).update(
+        status=RankingRun.Status.SUPERSEDED
+    )
+    locked.current_ranking = run
+    locked.save(update_fields=["current_ranking", "updated_at"])
+
+
+def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
+    """Insert snapshots (question_id, context_id, result) of a run, inside the caller's transaction."""
+    if connection.vendor == "postgresql":
+        # Django's psycopg cursor inlines parameters client-side, escaping megabytes of JSON in Python
+        # (15 s for a million votes); a server-side-binding cursor on the same connection sends it as is.
+        import psycopg
+
+        values = [
+            (run_id, round_id, r["question_id"], r["context_id"], orjson.dumps(r["result"]).decode()) for r in rows
+        ]
+        with psycopg.Cursor(connection.connection) as cursor:
+            # lz4 compresses the snapshots' TOAST about twice as fast as the default pglz (1 s of the
+            # backend's CPU at a million votes); SET LOCAL ends with this transaction.
+            cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+            lz4 = cursor.fetchone()
+            if lz4 and lz4[0]:
+                cursor.execute("SET LOCAL default_toast_compression = lz4")
+            cursor.executemany(
+                f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
+                " VALUES (%s, %s, %s, %s, %s::jsonb)",
+                values,
+            )
+        return
+    RankingSnapshot.objects.bulk_create(
+        [
+            RankingSnapshot(
+                run_id=run_id,
+                round_id=round_id,
+                question_id=r["question_id"],
+                context_id=r["context_id"],
+                results=r["result"],
+            )
+            for r in rows
+        ]
+    )
+
+
+def _publish(
+    *,
+    round_: Round,
+    method: str,
+    watermark: int,
+    assignment_watermark: int,
+    results: list[dict],
+    warm_from: int | None = None,
+) -> RankingRun:
+    parameters = _run_parameters(
+        round_=round_,
+        method=method,
+        watermark=watermark,
+        assignment_watermark=assignment_watermark,
+        warm_from=warm_from,
+    )
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         existing = RankingRun.objects.filter(
@@ -733,55 +1035,10 @@ def _publish(
             software_version=SOFTWARE_VERSION,
             published_at=timezone.now(),
         )
-        if connection.vendor == "postgresql":
-            # Django's psycopg cursor inlines parameters client-side, escaping megabytes of JSON in Python
-            # (15 s for a million votes); a server-side-binding cursor on the same connection sends it as is.
-            # The results hold no cycles, so json skips its check for them (a tenth of the encoding time).
-            import psycopg
-
-            rows = [
-                (
-                    run.pk,
-                    locked.pk,
-                    r["question_id"],
-                    r["context_id"],
-                    orjson.dumps(r["result"]).decode(),
-                )
-                for r in results
-            ]
-            with psycopg.Cursor(connection.connection) as cursor:
-                # lz4 compresses the snapshots' TOAST about twice as fast as the default pglz (1 s of the
-                # backend's CPU at a million votes); SET LOCAL ends with this transaction.
-                cursor.execute(
-                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-                )
-                lz4 = cursor.fetchone()
-                if lz4 and lz4[0]:
-                    cursor.execute("SET LOCAL default_toast_compression = lz4")
-                cursor.executemany(
-                    f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
-                    " VALUES (%s, %s, %s, %s, %s::jsonb)",
-                    rows,
-                )
-        else:
-            RankingSnapshot.objects.bulk_create(
-                [
-                    RankingSnapshot(
-                        run=run,
-                        round=locked,
-                        question_id=r["question_id"],
-                        context_id=r["context_id"],
-                        results=r["result"],
-                    )
-                    for r in results
-                ]
-            )
-        RankingRun.objects.filter(round=locked, status=RankingRun.Status.PUBLISHED).exclude(pk=run.pk).update(
-            status=RankingRun.Status.SUPERSEDED
-        )
-        locked.current_ranking = run
-        locked.save(update_fields=["current_ranking", "updated_at"])
+        _insert_snapshots(run_id=run.pk, round_id=locked.pk, rows=results)
+        _make_current(locked, run)
     return run
+
 
 
 def ranking_request(*, actor, round_: Round, method: str | None = None, now: bool = False) -> RankingRun | None:
@@ -808,7 +1065,7 @@ def ranking_request(*, actor, round_: Round, method: str | None = None, now: boo
             from moral_graph.tasks import rank_round
 
             enqueue_on_commit(rank_round, round_.pk, method)
-    return ranking_compute(round_id=round_.pk, method=method) if now else None
+    return ranking_compute(round_id=round_.pk, method=method, fanout=False) if now else None
 
 
 def ranking_release(*, actor, round_: Round, run_id: Any, reason: Any) -> RankingRun:
@@ -856,9 +1113,39 @@ def ranking_release(*, actor, round_: Round, run_id: Any, reason: Any) -> Rankin
 
 def ranking_due_rounds(*, older_than: timedelta | None = None) -> list[int]:
     """Rounds with votes newer than their snapshot (for the sweeper)."""
-    cutoff = timezone.now() - (older_than or timedelta(seconds=_debounce() * 4))
+    cutoff = timezone.now() - (older_than or timedelta(seconds=max(_debounce() * 4, 20)))
     return list(Round.objects.filter(ranking_dirty_since__lt=cutoff).values_list("pk", flat=True))
 
 
-def _debounce() -> int:
-    return getattr(settings, "WISER_RANK_DEBOUNCE_SECONDS", RANK_DEBOUNCE_SECONDS)
+def _debounce() -> float:
+    return float(getattr(settings, "WISER_RANK_DEBOUNCE_SECONDS", RANK_DEBOUNCE_SECONDS))
+
+
+def _started_key(round_id: int) -> str:
+    return f"wiser:ranking-started:{round_id}"
+
+
+def _note_ranking_started(round_id: int) -> None:
+    """Remember when the round's latest ranking started (read by `ranking_countdown`)."""
+    try:
+        cache.set(_started_key(round_id), time.time(), timeout=3600)
+    except Exception:  # the cache down costs only the debounce
+        log.warning("could not record the start of round %s's ranking", round_id, exc_info=True)
+
+
+def ranking_countdown(round_id: int) -> float:
+    """Leading-edge debounce: how long a new ranking of the round waits before it starts.
+
+    The first change after a quiet period (no ranking started within WISER_RANK_DEBOUNCE_SECONDS) ranks at once;
+    a change soon after a start waits out the rest of the window. Only the change that marks the round dirty
+    enqueues, so a burst of votes gives at most one follow-up run."""
+    window = _debounce()
+    if window <= 0:
+        return 0.0
+    try:
+        started = cache.get(_started_key(round_id))
+    except Exception:
+        return 0.0
+    if started is None:
+        return 0.0
+    return round(max(0.0, window - (time.time() - float(started))), 3)

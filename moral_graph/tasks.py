@@ -4,7 +4,7 @@ from celery import shared_task
 
 from core.queue import RETRY_ON_DATABASE_ERROR
 from deliberation.models import Job
-from moral_graph.services import ranking_compute, stories_from_model, stories_generate
+from moral_graph.services import ranking_compute, ranking_part_compute, stories_from_model, stories_generate
 from moral_graph.translation import translate_reading
 
 MAX_RANKING_ATTEMPTS = 5
@@ -19,6 +19,13 @@ def rank_round(round_id: int, method: str | None = None) -> int | None:
     if failing:
         return None  # a poison round: the dashboard shows the error; an organizer's "rank now" resets it
     run = ranking_compute(round_id=round_id, method=method)
+    return run.pk if run is not None else None
+
+
+@shared_task(max_retries=MAX_RANKING_ATTEMPTS, **RETRY_ON_DATABASE_ERROR)
+def rank_part(part_id: int) -> int | None:
+    """Rank one context of a fanned-out run; the last part publishes the run (returns its id then)."""
+    run = ranking_part_compute(part_id=part_id)
     return run.pk if run is not None else None
 
 

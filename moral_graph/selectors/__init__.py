@@ -307,6 +307,30 @@ def value_resolution(*, round_id: int) -> dict[int, int]:
     return resolved
 
 
+def run_scores(*, run_id: int) -> dict[int, dict[int, float]]:
+    """Each context's scores in a run (context id -> value id -> score), to warm-start the next fit.
+
+    On PostgreSQL only the scores leave the database (jsonb_array_elements), not the snapshots' edges."""
+    scores: dict[int, dict[int, float]] = {}
+    if connection.vendor == "postgresql":
+        snapshot = RankingSnapshot._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.context_id, (e->>'valueId')::bigint, (e->>'score')::float8 FROM {snapshot} s"  # noqa: S608 - the model's table
+                " CROSS JOIN LATERAL jsonb_array_elements(s.results->'values') e"
+                " WHERE s.run_id = %s AND s.context_id IS NOT NULL",
+                [run_id],
+            )
+            for context_id, value_id, score in cursor.fetchall():
+                scores.setdefault(context_id, {})[value_id] = score
+        return scores
+    for context_id, results in RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False).values_list(
+        "context_id", "results"
+    ):
+        scores[context_id] = {row["valueId"]: row["score"] for row in results.get("values", [])}
+    return scores
+
+
 def current_run(*, round_: Round) -> RankingRun | None:
     """The round's latest computed run (what organizers inspect; not necessarily what the public sees)."""
     if round_.current_ranking_id is None:

@@ -38,6 +38,7 @@ def assert_snapshots_reproduce(round_: Round) -> None:
             watermark=run.watermark,
             assignment_watermark=run.parameters["assignmentWatermark"],
             method=run.method,
+            warm_from=run.parameters.get("warmStart"),
         )
         stored = {s.context_id: s.results for s in RankingSnapshot.objects.filter(run=run)}
         assert {r["context_id"]: r["result"] for r in recomputed} == stored, (

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         self.stdout.write(f"[1/3] {round_.slug}: {n_contexts} contexts, votes up to revision {watermark}")
         self.stdout.write(f"[2/3] ranking with {method} (bootstrap over voters)...")
         started = time.monotonic()
-        run = ranking_compute(round_id=round_.pk, method=method)
+        run = ranking_compute(round_id=round_.pk, method=method, fanout=False)
         if run is None:
             raise CommandError(
                 "Another ranking computation of this round is running; try again when it ends."
