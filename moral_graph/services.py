@@ -2,7 +2,6 @@
 
 import io
 import logging
-import random
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -251,11 +250,79 @@ def _story_count(rows) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+ASSIGNMENT_CACHED_STORIES = 5_000
+STORY_STATS_SECONDS = 30
+# This process's copy of each big round's story counts: (stamp, rows), so a request does not fetch megabytes from
+# the cache when nothing changed; locally raised as stories are assigned here.
+_STORY_STATS_MEMO: dict[int, tuple[float, np.ndarray]] = {}
+
+
+def _story_stats_cached(round_id: int) -> np.ndarray:
+    """The round's story counts (`selectors.story_stats`) as of at most WISER_STORY_STATS_SECONDS ago, shared by
+    all processes through the cache. When they are older, one request recomputes them while the others go on with
+    the old copy."""
+    key = f"wiser:story-stats:{round_id}"
+    max_age = float(getattr(settings, "WISER_STORY_STATS_SECONDS", STORY_STATS_SECONDS))
+    now = time.time()
+    memo = _STORY_STATS_MEMO.get(round_id)
+    try:
+        stamp = cache.get(f"{key}:at")
+        if stamp is not None and (memo is None or memo[0] != stamp):
+            blob = cache.get(key)
+            if blob is not None and blob[0] == stamp:
+                memo = (stamp, np.frombuffer(blob[1], dtype=np.int64).reshape(-1, 7).copy())
+                _STORY_STATS_MEMO[round_id] = memo
+        fresh = memo is not None and now - memo[0] <= max_age
+        if fresh or (memo is not None and not cache.add(f"{key}:lock", 1, timeout=60)):
+            return memo[1]
+    except Exception:  # the cache down: count in this request
+        log.warning("story counts of round %s not cached", round_id, exc_info=True)
+    stats = selectors.story_stats(round_id=round_id)
+    stamp = time.time()
+    _STORY_STATS_MEMO[round_id] = (stamp, stats)
+    try:
+        cache.set(key, (stamp, stats.tobytes()), timeout=3600)
+        cache.set(f"{key}:at", stamp, timeout=3600)
+        cache.delete(f"{key}:lock")
+    except Exception:
+        log.warning("story counts of round %s not cached", round_id, exc_info=True)
+    return stats
+
+
+def _choose_stories(
+    rows: np.ndarray, *, participant_id: int, own_values: set, taken: set, exclude: set, missing: int, minimum: int
+) -> list[int]:
+    """Pick `missing` stories from rows (id, context, from, to, shown, wiser, votes): stories shown fewer than
+    `minimum` times first (fewest shown first), then the most uncertain, the participant's own values preferred,
+    ties in an order of their own; never both directions of a pair (`taken` holds the pairs they have)."""
+    if missing <= 0 or len(rows) == 0:
+        return []
+    story, context, src, dst, shown, wiser, votes = (rows[:, i] for i in range(7))
+    share = (wiser + 1) / (votes + 2)
+    uncertainty = share * (1 - share) / (votes + 1)
+    below = shown < minimum
+    own = np.isin(src, list(own_values)) | np.isin(dst, list(own_values))
+    tie = np.random.default_rng(participant_id).random(len(rows))
+    order = np.lexsort((tie, ~own, -uncertainty, np.where(below, shown, 0), ~below))
+    chosen = []
+    for i in order.tolist():
+        pair = (int(context[i]), frozenset((int(src[i]), int(dst[i]))))
+        if int(story[i]) in exclude or pair in taken:
+            continue
+        taken.add(pair)
+        chosen.append(int(story[i]))
+        if len(chosen) == missing:
+            break
+    return chosen
+
+
 def assignments_take(*, participant: Participant) -> list[TransitionStory]:
     """Assign the participant stories up to the round's quota (adaptively) and return all of theirs.
 
     A write: called from write paths only (POST .../stories/assigned/, the seed) and from the vote page, which
-    assigns on purpose when it shows the next story. Reads use `selectors.assignments_of`.
+    assigns on purpose when it shows the next story. Reads use `selectors.assignments_of`. In a round with more
+    than WISER_ASSIGNMENT_CACHED_STORIES visible stories the counts come from `_story_stats_cached` (seconds old)
+    instead of being counted for every participant.
     """
     round_ = participant.round
     assigned = selectors.assignments_of(participant=participant)
@@ -265,53 +332,47 @@ def assignments_take(*, participant: Participant) -> list[TransitionStory]:
     own_values = set(
         participant.cards.filter(merges__undone_at__isnull=True).values_list("merges__value_id", flat=True)
     )
-    # Plain rows, not model instances: a round has hundreds of stories and only `missing` of them are kept.
-    candidates = list(
-        TransitionStory.objects.filter(round=round_, is_hidden=False, context__question__round=round_)
-        .exclude(assignments__participant=participant)
-        .annotate(
-            # One counting subquery each (index scans on story_id): joining both tables and counting distinct
-            # rows would multiply a story's assignments by its votes, quadratic in the number of participants.
-            n_shown=_story_count(StoryAssignment.objects.all()),
-            n_wiser=_story_count(WiserVote.objects.filter(answer=Answer.WISER)),
-            n_votes=_story_count(WiserVote.objects.all()),
-        )
-        .order_by("pk")
-        .values_list("pk", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes", "context_id")
-    )
+    own_values.discard(None)
     # Nobody judges both directions of one pair: the second would only echo the first answer.
     taken = {(s.context_id, frozenset((s.from_value_id, s.to_value_id))) for s in assigned}
-    rng = random.Random(f"{participant.pk}")  # noqa: S311 - ordering ties, not security
-    minimum = round_.min_votes_per_story
-
-    def priority(row: tuple) -> tuple:
-        _, from_value_id, to_value_id, n_shown, n_wiser, n_votes, _context = row
-        share = (n_wiser + 1) / (n_votes + 2)
-        uncertainty = share * (1 - share) / (n_votes + 1)
-        touches_own = from_value_id in own_values or to_value_id in own_values
-        # Stories below the minimum come first (fewest shown first); then the most uncertain.
-        return (
-            0 if n_shown < minimum else 1,
-            n_shown if n_shown < minimum else 0,
-            -uncertainty,
-            0 if touches_own else 1,
-            rng.random(),
-        )
-
-    chosen = []
-    for row in sorted(candidates, key=priority):
-        pair = (row[6], frozenset((row[1], row[2])))
-        if pair in taken:
-            continue
-        taken.add(pair)
-        chosen.append(row)
-        if len(chosen) == missing:
-            break
+    visible = TransitionStory.objects.filter(round=round_, is_hidden=False)
+    cached_above = getattr(settings, "WISER_ASSIGNMENT_CACHED_STORIES", ASSIGNMENT_CACHED_STORIES)
+    if visible.count() > cached_above:
+        rows = _story_stats_cached(round_.pk)
+    else:
+        rows = np.asarray(
+            list(
+                visible.filter(context__question__round=round_)
+                .exclude(assignments__participant=participant)
+                .annotate(
+                    # One counting subquery each (index scans on story_id): joining both tables and counting
+                    # distinct rows would multiply a story's assignments by its votes, quadratic in participants.
+                    n_shown=_story_count(StoryAssignment.objects.all()),
+                    n_wiser=_story_count(WiserVote.objects.filter(answer=Answer.WISER)),
+                    n_votes=_story_count(WiserVote.objects.all()),
+                )
+                .order_by("pk")
+                .values_list("pk", "context_id", "from_value_id", "to_value_id", "n_shown", "n_wiser", "n_votes")
+            ),
+            dtype=np.int64,
+        ).reshape(-1, 7)
+    chosen = _choose_stories(
+        rows,
+        participant_id=participant.pk,
+        own_values=own_values,
+        taken=taken,
+        exclude={s.pk for s in assigned},
+        missing=missing,
+        minimum=round_.min_votes_per_story,
+    )
     with transaction.atomic():
         StoryAssignment.objects.bulk_create(
-            [StoryAssignment(participant=participant, story_id=row[0]) for row in chosen],
-            ignore_conflicts=True,
+            [StoryAssignment(participant=participant, story_id=pk) for pk in chosen], ignore_conflicts=True
         )
+    memo = _STORY_STATS_MEMO.get(round_.pk)
+    if memo is not None and memo[1] is rows and chosen:
+        # This process's copy counts its own assignments at once, so its next participants spread further.
+        memo[1][np.searchsorted(memo[1][:, 0], chosen), 4] += 1
     return selectors.assignments_of(participant=participant)
 
 

@@ -135,6 +135,15 @@ WISER_SWEEP_INTERVAL_SECONDS = env.float("WISER_SWEEP_INTERVAL_SECONDS", default
 # WISER_RANKING_STALE_SECONDS was lost and is taken over (by the sweeper or the next vote's ranking).
 WISER_RANKING_HEARTBEAT_SECONDS = env.float("WISER_RANKING_HEARTBEAT_SECONDS", default=5.0)
 WISER_RANKING_STALE_SECONDS = env.int("WISER_RANKING_STALE_SECONDS", default=20)
+# Leading-edge debounce of the ranking: the first vote after a quiet period ranks at once, later ones within this
+# window are coalesced into one follow-up run (moral_graph.services.ranking_countdown).
+WISER_RANK_DEBOUNCE_SECONDS = env.float("WISER_RANK_DEBOUNCE_SECONDS", default=1.0)
+# A round's contexts ranked as parallel part tasks: "auto" (with workers and this many votes), "always" or "never"
+# (decision 38).
+WISER_RANKING_FANOUT = env.str("WISER_RANKING_FANOUT", default="auto")
+WISER_RANKING_FANOUT_MIN_VOTES = env.int("WISER_RANKING_FANOUT_MIN_VOTES", default=50_000)
+# Start each Bradley-Terry fit from the current run's scores (recorded as parameters.warmStart).
+WISER_RANKING_WARM_START = env.bool("WISER_RANKING_WARM_START", default=True)
 # Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 20).
 WISER_SCHEDULE_ON_REQUEST = env.bool("WISER_SCHEDULE_ON_REQUEST", default=CELERY_TASK_ALWAYS_EAGER)
 WISER_SCHEDULE_TICK_SECONDS = env.int("WISER_SCHEDULE_TICK_SECONDS", default=10)
