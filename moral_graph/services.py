@@ -257,6 +257,11 @@ STORY_STATS_SECONDS = 30
 _STORY_STATS_MEMO: dict[int, tuple[float, np.ndarray]] = {}
 
 
+def story_stats_memo_clear() -> None:
+    """Forget this process's copies of story counts (tests: round ids repeat across test databases)."""
+    _STORY_STATS_MEMO.clear()
+
+
 def _story_stats_cached(round_id: int) -> np.ndarray:
     """The round's story counts (`selectors.story_stats`) as of at most WISER_STORY_STATS_SECONDS ago, shared by
     all processes through the cache. When they are older, one request recomputes them while the others go on with

@@ -75,11 +75,14 @@ def _fresh_cache():
     from django.core.cache import cache
 
     from cards.services import dedup_index_cache_clear
+    from moral_graph.services import story_stats_memo_clear
 
     cache.clear()
     dedup_index_cache_clear()
+    story_stats_memo_clear()
     yield
     dedup_index_cache_clear()
+    story_stats_memo_clear()
 
 
 @pytest.fixture

@@ -144,6 +144,11 @@ WISER_RANKING_FANOUT = env.str("WISER_RANKING_FANOUT", default="auto")
 WISER_RANKING_FANOUT_MIN_VOTES = env.int("WISER_RANKING_FANOUT_MIN_VOTES", default=50_000)
 # Start each Bradley-Terry fit from the current run's scores (recorded as parameters.warmStart).
 WISER_RANKING_WARM_START = env.bool("WISER_RANKING_WARM_START", default=True)
+# Reads that stay fast in a big round: participation figures (report, dashboard) at most this old; assignment
+# from story counts at most WISER_STORY_STATS_SECONDS old once a round has more visible stories than this.
+WISER_FIGURES_CACHE_SECONDS = env.float("WISER_FIGURES_CACHE_SECONDS", default=10.0)
+WISER_ASSIGNMENT_CACHED_STORIES = env.int("WISER_ASSIGNMENT_CACHED_STORIES", default=5_000)
+WISER_STORY_STATS_SECONDS = env.float("WISER_STORY_STATS_SECONDS", default=30.0)
 # Without a broker there is no beat: the middleware config.schedule applies the stage dates instead (decision 20).
 WISER_SCHEDULE_ON_REQUEST = env.bool("WISER_SCHEDULE_ON_REQUEST", default=CELERY_TASK_ALWAYS_EAGER)
 WISER_SCHEDULE_TICK_SECONDS = env.int("WISER_SCHEDULE_TICK_SECONDS", default=10)

@@ -17,6 +17,8 @@ OPENAI_BASE_URL = ""
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Tests share one process-local cache (cleared before each test); a test that needs the Redis cache overrides it.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Figures counted afresh on every read, so a test sees its own writes at once (test_report_cache turns it on).
+WISER_FIGURES_CACHE_SECONDS = 0
 
 # A test database of its own per run, so runs side by side on one PostgreSQL server cannot drop each other's.
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405

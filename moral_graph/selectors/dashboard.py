@@ -3,13 +3,13 @@
 from typing import Any
 
 from deliberation.models import Job, Round
-from moral_graph.selectors.participation import participation_figures
+from moral_graph.selectors.participation import cached_participation_figures
 
 
 def dashboard_figures(round_: Round) -> dict[str, Any]:
     """Participants, cards, values, votes, story coverage, merge confirmations and evaluation averages: the
     report's participation figures (one selector computes both)."""
-    figures = participation_figures(round_=round_)
+    figures = cached_participation_figures(round_=round_)
     return {
         "participants": figures["joined"],
         "finished": figures["finished"],

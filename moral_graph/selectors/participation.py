@@ -3,10 +3,13 @@
 A selector (reads only). What each figure counts is stated in docs/report.md ("Participation").
 """
 
+import logging
 from collections import Counter
 from statistics import median
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
@@ -115,3 +118,26 @@ def participation_figures(*, round_: Round) -> dict[str, Any]:
         "represented": _evaluation([row[2] for row in people.values()]),
         "fair": _evaluation([row[3] for row in people.values()]),
     }
+
+
+FIGURES_CACHE_SECONDS = 10
+
+
+def cached_participation_figures(*, round_: Round) -> dict[str, Any]:
+    """`participation_figures`, at most WISER_FIGURES_CACHE_SECONDS old (0: always counted afresh): at a million
+    votes counting takes seconds, and the report and the dashboard are read far more often than that."""
+    seconds = float(getattr(settings, "WISER_FIGURES_CACHE_SECONDS", FIGURES_CACHE_SECONDS))
+    if seconds <= 0:
+        return participation_figures(round_=round_)
+    key = f"wiser:participation:v1:{round_.pk}"
+    try:
+        figures = cache.get(key)
+    except Exception:
+        figures = None
+    if figures is None:
+        figures = participation_figures(round_=round_)
+        try:
+            cache.set(key, figures, timeout=seconds)
+        except Exception:  # counted afresh next time
+            logging.getLogger(__name__).warning("participation of round %s not cached", round_.pk, exc_info=True)
+    return figures

@@ -4,22 +4,27 @@
 graph for the page's interactive view and its printed image. What each figure means is in docs/report.md.
 """
 
+import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
 from cards.models import CanonicalValue
-from deliberation.models import Round, Stage
+from deliberation.models import Context, Question, Round, Stage
 from llm.models import LLMCall
 from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
 from moral_graph.layered import layout_table, wiser_layout
 from moral_graph.models import TransitionStory
-from moral_graph.selectors.participation import participation_figures
+from moral_graph.selectors.participation import cached_participation_figures
+
+log = logging.getLogger(__name__)
 
 # rank_context's default: a group counts for bridging only with this many voters.
 MIN_GROUP_VOTERS = 5
@@ -118,10 +123,11 @@ def _shown(result: dict, limit: int | None) -> list[dict]:
 def _context_entry(
     snapshot, values: dict[int, CanonicalValue], stories: dict, labels: dict, limit: int | None
 ) -> dict:
+    """One context of the report, from a snapshot trimmed by `_trimmed_snapshots` (texts read live)."""
     result = snapshot.results
     edges = result.get("edges", [])
     titles = {pk: v.title for pk, v in values.items()}
-    answers = _answer_counts(edges)
+    answers = result["answers"]
     context_id = snapshot.context_id
     detailed = _shown(result, limit)
     detailed_ids = {entry["valueId"] for entry in detailed}
@@ -162,7 +168,7 @@ def _context_entry(
         )
     # One scale for the whole context (every value, detailed or not), so a bar reads the same whatever the
     # number of values detailed.
-    scale = max((v["scoreInterval"][1] for v in result.get("values", []) if v["nVotes"] > 0), default=0.0) or 1.0
+    scale = result["barScale"]
     for v in ranked:
         v["bar"] = {
             key: round(min(100.0, 100.0 * x / scale), 1)
@@ -222,7 +228,7 @@ def _context_entry(
         else {"valueId": winner["valueId"], "title": winner["title"], "pTop": winner["pTop"]},
         "values": ranked,
         # How many values the context ranks; `values` details the first ones (report_build's limit).
-        "valuesTotal": len(result.get("values", [])),
+        "valuesTotal": result["valuesTotal"],
         "graph": {
             "nodes": graph_nodes,
             "edges": graph_edges,
@@ -233,7 +239,7 @@ def _context_entry(
 
 def report_participation(*, round_: Round) -> dict[str, Any]:
     """Who took part and how (moral_graph.selectors.participation: the same figures the organizers' console shows)."""
-    figures = participation_figures(round_=round_)
+    figures = cached_participation_figures(round_=round_)
     return {key: value for key, value in figures.items() if key not in ("cardsPending", "cardsReview", "coverage")}
 
 
@@ -387,6 +393,65 @@ def values_per_context_param(raw: str | None) -> int | None:
     return int(raw)
 
 
+@dataclass
+class _Trimmed:
+    """A snapshot cut to what the report shows; its context and question are read live (their texts can change)."""
+
+    question_id: int
+    context_id: int | None
+    results: dict
+    context: Any = None
+    question: Any = None
+
+
+def _trimmed_snapshots(run, values_per_context: int | None) -> list[_Trimmed]:
+    """The run's snapshots cut to the detailed values and the edges into them, with each context's bar scale and
+    value count. Built once per run and limit and kept in the cache (a run's snapshots never change, so a new run
+    is a new key); the contexts and questions are attached fresh on every call."""
+    key = f"wiser:report-snapshots:v1:{run.pk}:{values_per_context}"
+    rows = None
+    if values_per_context is not None:  # "all" at a million votes is tens of megabytes: rebuilt each time
+        try:
+            rows = cache.get(key)
+        except Exception:
+            rows = None
+    if rows is None:
+        rows = []
+        for snapshot in selectors.snapshots_of(run=run):
+            result = snapshot.results
+            ranked = result.get("values", [])
+            detailed = _shown(result, values_per_context)
+            ids = {v["valueId"] for v in detailed}
+            trimmed = {k: v for k, v in result.items() if k not in ("values", "edges")}
+            trimmed["values"] = detailed
+            trimmed["edges"] = [e for e in result.get("edges", []) if e["wiserValueId"] in ids]
+            trimmed["valuesTotal"] = len(ranked)
+            # Answers towards and away from each detailed value count every edge, kept or not.
+            answers = _answer_counts(result.get("edges", []))
+            trimmed["answers"] = {pk: answers[pk] for pk in ids if pk in answers}
+            # One scale for the whole context (every value, detailed or not), so a bar reads the same whatever
+            # the number of values detailed.
+            trimmed["barScale"] = (
+                max((v["scoreInterval"][1] for v in ranked if v["nVotes"] > 0), default=0.0) or 1.0
+            )
+            rows.append((snapshot.question_id, snapshot.context_id, trimmed))
+        if values_per_context is not None:
+            try:
+                cache.set(key, rows, timeout=REPORT_CACHE_SECONDS)
+            except Exception:  # served uncached
+                log.warning("report of run %s not cached", run.pk, exc_info=True)
+    contexts = {c.pk: c for c in Context.objects.filter(pk__in=[r[1] for r in rows if r[1] is not None])}
+    questions = {q.pk: q for q in Question.objects.filter(pk__in=[r[0] for r in rows])}
+    return [
+        _Trimmed(question_id=q, context_id=c, results=result, context=contexts.get(c), question=questions.get(q))
+        for q, c, result in rows
+    ]
+
+
+# A run's trimmed snapshots stay in the cache this long (a new run is a new key; old keys simply expire).
+REPORT_CACHE_SECONDS = 24 * 3600
+
+
 def report_build(
     *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
 ) -> dict[str, Any]:
@@ -424,7 +489,7 @@ def report_build(
         **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
-    snapshots = selectors.snapshots_of(run=run)
+    snapshots = _trimmed_snapshots(run, values_per_context)
     detailed = {v["valueId"] for s in snapshots for v in _shown(s.results, values_per_context)}
     # The detailed values, the summary's winners, and the values the detailed ones' incoming stories come from.
     value_ids = detailed | {v["valueId"] for s in snapshots for v in _first_values(s.results)} | {

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from django.core.cache import cache
 
 from moral_graph import selectors, services
 from moral_graph.models import StoryAssignment, TransitionStory, WiserVote
@@ -10,14 +9,6 @@ from tests.factories import voting_round
 from tests.reliability.invariants import cast_votes
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    services._STORY_STATS_MEMO.clear()
-    yield
-    services._STORY_STATS_MEMO.clear()
 
 
 def test_story_stats_count_what_the_exact_query_counts():

@@ -1,0 +1,88 @@
+"""The report's cache: built once per run and limit, a new run is served at once, a published round keeps its run;
+participation figures at most WISER_FIGURES_CACHE_SECONDS old."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from deliberation.models import Participant
+from moral_graph import selectors
+from moral_graph import services as graph_services
+from moral_graph.selectors.report import report_build
+from tests.factories import join, make_round, submit
+from tests.moral_graph.test_published_frozen import _published_round
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def snapshot_reads(monkeypatch):
+    """How many times a run's snapshots were read from the database, per run id."""
+    reads: dict[int, int] = {}
+    real = selectors.snapshots_of
+
+    def counted(*, run):
+        reads[run.pk] = reads.get(run.pk, 0) + 1
+        return real(run=run)
+
+    monkeypatch.setattr(selectors, "snapshots_of", counted)
+    return reads
+
+
+def _votes(report: dict) -> int:
+    return sum(c["nVotes"] for q in report["questions"] for c in q["contexts"])
+
+
+def test_a_report_is_built_once_per_run_and_a_new_run_is_served_at_once(snapshot_reads):
+    round_ = make_round(slug="cache-live", stories_per_participant=4, min_votes_per_story=1,
+                        report_visibility="public", report_live=True)
+    for family in ("autonomy", "safety", "honesty", "community"):
+        submit(join(round_), family=family)
+    round_.stage = "voting"
+    round_.save()
+    graph_services.stories_generate(round_id=round_.pk)
+    people = list(Participant.objects.filter(round=round_).select_related("round"))
+    for person in people[:2]:
+        for story in graph_services.assignments_take(participant=person):
+            graph_services.vote_cast(participant=person, story_id=story.pk, answer="wiser")
+    first = graph_services.ranking_compute(round_id=round_.pk)
+    round_.refresh_from_db()
+    one = report_build(round_=round_)
+    again = APIClient().get(f"/api/v1/rounds/{round_.slug}/report/").json()
+    assert again["questions"] == one["questions"] and again["ranking"]["runId"] == first.pk
+    assert snapshot_reads == {first.pk: 1}, "the second read is served from the cache"
+    for person in people[2:]:
+        for story in graph_services.assignments_take(participant=person):
+            graph_services.vote_cast(participant=person, story_id=story.pk, answer="not_wiser")
+    second = graph_services.ranking_compute(round_id=round_.pk)
+    round_.refresh_from_db()
+    newer = APIClient().get(f"/api/v1/rounds/{round_.slug}/report/").json()
+    assert newer["ranking"]["runId"] == second.pk != first.pk
+    assert _votes(newer) > _votes(one), "the new run's votes, not the cached run's"
+    assert snapshot_reads == {first.pk: 1, second.pk: 1}
+    assert report_build(round_=round_, values_per_context=1)["questions"] != newer["questions"]
+    assert snapshot_reads[second.pk] == 2, "another limit is another entry"
+
+
+def test_a_published_round_keeps_serving_its_published_run(snapshot_reads):
+    round_, _organizer = _published_round("cache-frozen")
+    published = round_.published_ranking_id
+    before = report_build(round_=round_)
+    newer = graph_services.ranking_compute(round_id=round_.pk, method="mai_pagerank")
+    assert newer.pk != published
+    round_.refresh_from_db()
+    assert round_.current_ranking_id == newer.pk
+    report_build(round_=round_, run=newer)  # an organizer previews the new run: now cached too
+    after = report_build(round_=round_)
+    assert after["ranking"]["runId"] == published and after["questions"] == before["questions"]
+    assert snapshot_reads == {published: 1, newer.pk: 1}
+
+
+def test_participation_figures_are_cached_for_their_age_only(settings):
+    round_ = make_round(slug="cache-figures", report_visibility="public", report_live=True)
+    join(round_)
+    settings.WISER_FIGURES_CACHE_SECONDS = 60
+    first = report_build(round_=round_)["participation"]["joined"]
+    join(round_)
+    assert report_build(round_=round_)["participation"]["joined"] == first, "cached for up to a minute"
+    settings.WISER_FIGURES_CACHE_SECONDS = 0
+    assert report_build(round_=round_)["participation"]["joined"] == first + 1
