@@ -34,7 +34,8 @@ class TransitionStory(models.Model):
             models.UniqueConstraint(fields=["context", "from_value", "to_value"], name="story_unique_pair"),
             models.CheckConstraint(condition=~Q(from_value=F("to_value")), name="story_distinct_values"),
         ]
-        indexes = [models.Index(fields=["round", "is_hidden"])]
+        # (round, updated_at): the newest story edit of a round, read by the report cache's fingerprint.
+        indexes = [models.Index(fields=["round", "is_hidden"]), models.Index(fields=["round", "updated_at"])]
 
 
 class StoryAssignment(models.Model):

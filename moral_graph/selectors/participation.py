@@ -4,12 +4,15 @@ A selector (reads only). What each figure counts is stated in docs/report.md ("P
 """
 
 import logging
+import threading
+import time
 from collections import Counter
 from statistics import median
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from cards.models import CanonicalValue, CardMerge, MergeConfirmation, ValuesCard
@@ -123,21 +126,54 @@ def participation_figures(*, round_: Round) -> dict[str, Any]:
 FIGURES_CACHE_SECONDS = 10
 
 
-def cached_participation_figures(*, round_: Round) -> dict[str, Any]:
-    """`participation_figures`, at most WISER_FIGURES_CACHE_SECONDS old (0: always counted afresh): at a million
-    votes counting takes seconds, and the report and the dashboard are read far more often than that."""
-    seconds = float(getattr(settings, "WISER_FIGURES_CACHE_SECONDS", FIGURES_CACHE_SECONDS))
+def cached_figures(key: str, builder, *, seconds: float | None = None):
+    """`builder()`'s result, at most WISER_FIGURES_CACHE_SECONDS old (0: built on every call).
+
+    An entry past its age is still served while one background thread builds the next (at a million votes the
+    participation figures take seconds, and the report and the dashboard are read far more often than that)."""
+    if seconds is None:
+        seconds = float(getattr(settings, "WISER_FIGURES_CACHE_SECONDS", FIGURES_CACHE_SECONDS))
     if seconds <= 0:
-        return participation_figures(round_=round_)
-    key = f"wiser:participation:v1:{round_.pk}"
-    try:
-        figures = cache.get(key)
-    except Exception:
-        figures = None
-    if figures is None:
-        figures = participation_figures(round_=round_)
+        return builder()
+    log = logging.getLogger(__name__)
+
+    def build_and_store():
+        value = builder()
         try:
-            cache.set(key, figures, timeout=seconds)
-        except Exception:  # counted afresh next time
-            logging.getLogger(__name__).warning("participation of round %s not cached", round_.pk, exc_info=True)
-    return figures
+            cache.set(key, (time.time(), value), timeout=max(3600, 10 * seconds))
+        except Exception:  # built afresh next time
+            log.warning("figures %s not cached", key, exc_info=True)
+        return value
+
+    try:
+        entry = cache.get(key)
+    except Exception:
+        entry = None
+    if entry is None:
+        return build_and_store()
+    stamp, value = entry
+    if time.time() - stamp > seconds:
+        try:
+            refresh = cache.add(f"{key}:refreshing", 1, timeout=max(60, 2 * seconds))
+        except Exception:
+            refresh = False
+        if refresh:
+
+            def run():
+                try:
+                    build_and_store()
+                except Exception:
+                    log.warning("figures %s not refreshed", key, exc_info=True)
+                finally:
+                    try:
+                        cache.delete(f"{key}:refreshing")
+                    finally:
+                        connections.close_all()
+
+            threading.Thread(target=run, name=f"wiser-figures-{key}", daemon=True).start()
+    return value
+
+
+def cached_participation_figures(*, round_: Round) -> dict[str, Any]:
+    """`participation_figures` through `cached_figures` (the report and the organizer's dashboard)."""
+    return cached_figures(f"wiser:participation:v1:{round_.pk}", lambda: participation_figures(round_=round_))

@@ -22,7 +22,7 @@ from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
 from moral_graph.layered import layout_table, wiser_layout
 from moral_graph.models import TransitionStory
-from moral_graph.selectors.participation import cached_participation_figures
+from moral_graph.selectors.participation import cached_figures, cached_participation_figures
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,8 @@ def report_version(*, round_: Round, run, public) -> dict[str, Any]:
     }
 
 
-def report_methodology(*, round_: Round, run) -> dict[str, Any]:
-    """The parameters, thresholds, models and prompt versions behind the round's current ranking."""
-    dedup = thresholds_for(round_.dedup_threshold)
+def _methodology_counts(round_: Round) -> tuple[list, list, dict]:
+    """The model calls, story origins and token usage behind the round (counted; cached as figures)."""
     models = list(
         LLMCall.objects.filter(round_id=round_.pk)
         .values("purpose", "kind", "provider", "model", "prompt_version")
@@ -280,7 +279,15 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
         .annotate(stories=Count("id"))
         .order_by("origin", "prompt_version")
     )
-    usage = round_llm_usage(round_id=round_.pk)
+    return models, story_origins, round_llm_usage(round_id=round_.pk)
+
+
+def report_methodology(*, round_: Round, run) -> dict[str, Any]:
+    """The parameters, thresholds, models and prompt versions behind the round's current ranking."""
+    dedup = thresholds_for(round_.dedup_threshold)
+    models, story_origins, usage = cached_figures(
+        f"wiser:methodology:v1:{round_.pk}", lambda: _methodology_counts(round_)
+    )
     parameters = dict(run.parameters) if run is not None else {}
     method = run.method if run is not None else round_.ranking_method
     return {
@@ -489,6 +496,38 @@ def report_build(
         **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
+    report["questions"] = _report_questions(round_=round_, run=run, values_per_context=values_per_context)
+    return report
+
+
+def _content_fingerprint(round_: Round) -> str:
+    """What the report's texts depend on besides the run: the newest story and value edits (indexed reads) and
+    the questions' and contexts' texts. A new run, or any of these changing, is a new cache key."""
+    import hashlib
+
+    stories = TransitionStory.objects.filter(round=round_).order_by("-updated_at").values_list("updated_at", flat=True)
+    values = CanonicalValue.objects.filter(round=round_).order_by("-updated_at").values_list("updated_at", flat=True)
+    texts = list(
+        Context.objects.filter(question__round=round_)
+        .order_by("id")
+        .values_list("id", "name", "description", "question_id", "question__text", "question__order", "order")
+    )
+    digest = hashlib.sha256(repr((stories.first(), values.first(), texts)).encode()).hexdigest()
+    return digest[:24]
+
+
+def _report_questions(*, round_: Round, run, values_per_context: int | None) -> list[dict[str, Any]]:
+    """The report's questions and contexts for a run, built once per run, limit and content fingerprint and then
+    served from the cache (the heavy part of the report: snapshots, texts, layouts)."""
+    key = None
+    if values_per_context is not None:
+        key = f"wiser:report-questions:v1:{run.pk}:{values_per_context}:{_content_fingerprint(round_)}"
+        try:
+            cached = cache.get(key)
+        except Exception:
+            cached = None
+        if cached is not None:
+            return cached
     snapshots = _trimmed_snapshots(run, values_per_context)
     detailed = {v["valueId"] for s in snapshots for v in _shown(s.results, values_per_context)}
     # The detailed values, the summary's winners, and the values the detailed ones' incoming stories come from.
@@ -519,8 +558,13 @@ def report_build(
             {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []},
         )
         question["contexts"].append(_context_entry(snapshot, values, stories, labels, values_per_context))
-    report["questions"] = list(questions.values())
-    return report
+    built = list(questions.values())
+    if key is not None:
+        try:
+            cache.set(key, built, timeout=REPORT_CACHE_SECONDS)
+        except Exception:  # served uncached
+            log.warning("report of run %s not cached", run.pk, exc_info=True)
+    return built
 
 
 def wrap_label(title: str, width: int = 16, max_lines: int = 3) -> list[str]:

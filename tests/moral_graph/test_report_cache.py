@@ -86,3 +86,28 @@ def test_participation_figures_are_cached_for_their_age_only(settings):
     assert report_build(round_=round_)["participation"]["joined"] == first, "cached for up to a minute"
     settings.WISER_FIGURES_CACHE_SECONDS = 0
     assert report_build(round_=round_)["participation"]["joined"] == first + 1
+
+
+def test_an_edited_story_reaches_the_cached_report_without_a_new_run(snapshot_reads):
+    round_, _organizer = _published_round("cache-text")
+    before = report_build(round_=round_, values_per_context=None)
+    edge = next(
+        e for q in before["questions"] for c in q["contexts"] for v in c["values"] for e in v["incomingEdges"]
+    )
+    context = next(c["id"] for q in before["questions"] for c in q["contexts"] for v in c["values"]
+                   if edge in v["incomingEdges"])
+    report_build(round_=round_)
+    from deliberation.models import Context
+
+    graph_services.story_write(
+        actor=round_.roles.get(role="owner").user,
+        context=Context.objects.get(pk=context),
+        from_value_id=edge["sourceValueId"],
+        to_value_id=edge["wiserValueId"],
+        text="An organizer rewrote this story after the run.",
+    )
+    after = report_build(round_=round_)
+    stories = [e["story"] for q in after["questions"] for c in q["contexts"] for v in c["values"]
+               for e in v["incomingEdges"]]
+    assert "An organizer rewrote this story after the run." in stories
+    assert after["ranking"]["runId"] == before["ranking"]["runId"]
