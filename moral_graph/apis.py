@@ -29,7 +29,7 @@ from deliberation.permissions import can, can_read_report
 from moral_graph import selectors, services
 from moral_graph.exports import ExportError, export_build, export_write_csv, export_write_graphml
 from moral_graph.models import Answer, RankingRun, TransitionStory, WiserVote
-from moral_graph.selectors.report import REPORT_VALUES_PER_CONTEXT, report_build, values_per_context_param
+from moral_graph.selectors.report import REPORT_VALUES_PER_CONTEXT, report_json, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 
@@ -277,7 +277,8 @@ class ReportApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         round_ = _readable_round(request, slug)
         limit = values_per_context_param(request.query_params.get("values"))
-        return Response(report_build(round_=round_, values_per_context=limit, run=_requested_run(request, round_)))
+        body = report_json(round_=round_, values_per_context=limit, run=_requested_run(request, round_))
+        return HttpResponse(body, content_type="application/json")
 
 
 def _readable_round(request: Request, slug: str):

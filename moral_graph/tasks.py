@@ -47,3 +47,25 @@ def translate_for_reader(round_id: int, language: str, value_ids: list[int], sto
     return translate_reading(
         round_id=round_id, language=language, value_ids=value_ids, story_ids=story_ids, key=key
     )
+
+
+@shared_task
+def refresh_figures(round_id: int) -> None:
+    """Count a round's participation and methodology figures again for the cached reads (report, dashboard)."""
+    from django.core.cache import cache
+
+    from deliberation.models import Round
+    from moral_graph.selectors.participation import (
+        participation_figures,
+        participation_key,
+        refresh_lock_key,
+        store_figures,
+    )
+    from moral_graph.selectors.report import methodology_counts, methodology_key
+
+    round_ = Round.objects.filter(pk=round_id).first()
+    if round_ is None:
+        return
+    store_figures(participation_key(round_id), lambda: participation_figures(round_=round_))
+    store_figures(methodology_key(round_id), lambda: methodology_counts(round_))
+    cache.delete(refresh_lock_key(round_id))

@@ -126,54 +126,86 @@ def participation_figures(*, round_: Round) -> dict[str, Any]:
 FIGURES_CACHE_SECONDS = 10
 
 
-def cached_figures(key: str, builder, *, seconds: float | None = None):
+def _figures_seconds() -> float:
+    return float(getattr(settings, "WISER_FIGURES_CACHE_SECONDS", FIGURES_CACHE_SECONDS))
+
+
+def store_figures(key: str, builder) -> Any:
+    """Build figures and keep them in the cache with their time (what `cached_figures` serves)."""
+    value = builder()
+    try:
+        cache.set(key, (time.time(), value), timeout=max(3600, 10 * _figures_seconds()))
+        cache.delete(f"{key}:refreshing")
+    except Exception:  # built afresh next time
+        logging.getLogger(__name__).warning("figures %s not cached", key, exc_info=True)
+    return value
+
+
+def refresh_lock_key(round_id: int) -> str:
+    """Held while a task counts the round's figures again (one task refreshes them all)."""
+    return f"wiser:figures-refreshing:{round_id}"
+
+
+def cached_figures(key: str, builder, *, refresh=None, lock: str | None = None) -> Any:
     """`builder()`'s result, at most WISER_FIGURES_CACHE_SECONDS old (0: built on every call).
 
-    An entry past its age is still served while one background thread builds the next (at a million votes the
-    participation figures take seconds, and the report and the dashboard are read far more often than that)."""
-    if seconds is None:
-        seconds = float(getattr(settings, "WISER_FIGURES_CACHE_SECONDS", FIGURES_CACHE_SECONDS))
+    An entry past its age is still served while the next one is built elsewhere: by `refresh()` (which enqueues a
+    task) when there are workers, else by one background thread. At a million votes the participation figures
+    take seconds, and the report and the dashboard are read far more often than that."""
+    seconds = _figures_seconds()
     if seconds <= 0:
         return builder()
-    log = logging.getLogger(__name__)
-
-    def build_and_store():
-        value = builder()
-        try:
-            cache.set(key, (time.time(), value), timeout=max(3600, 10 * seconds))
-        except Exception:  # built afresh next time
-            log.warning("figures %s not cached", key, exc_info=True)
-        return value
-
     try:
         entry = cache.get(key)
     except Exception:
         entry = None
     if entry is None:
-        return build_and_store()
+        return store_figures(key, builder)
     stamp, value = entry
-    if time.time() - stamp > seconds:
+    if time.time() - stamp <= seconds:
+        return value
+    try:
+        claimed = cache.add(lock or f"{key}:refreshing", 1, timeout=max(60, 2 * seconds))
+    except Exception:
+        claimed = False
+    if not claimed:
+        return value
+    if refresh is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
-            refresh = cache.add(f"{key}:refreshing", 1, timeout=max(60, 2 * seconds))
+            refresh()
+            return value
+        except Exception:  # the broker down: refresh here, in a thread
+            logging.getLogger(__name__).warning("figures %s: refresh not enqueued", key, exc_info=True)
+
+    def run() -> None:
+        try:
+            store_figures(key, builder)
+            if lock:
+                cache.delete(lock)
         except Exception:
-            refresh = False
-        if refresh:
+            logging.getLogger(__name__).warning("figures %s not refreshed", key, exc_info=True)
+        finally:
+            connections.close_all()
 
-            def run():
-                try:
-                    build_and_store()
-                except Exception:
-                    log.warning("figures %s not refreshed", key, exc_info=True)
-                finally:
-                    try:
-                        cache.delete(f"{key}:refreshing")
-                    finally:
-                        connections.close_all()
-
-            threading.Thread(target=run, name=f"wiser-figures-{key}", daemon=True).start()
+    threading.Thread(target=run, name=f"wiser-figures-{key}", daemon=True).start()
     return value
+
+
+def participation_key(round_id: int) -> str:
+    return f"wiser:participation:v1:{round_id}"
+
+
+def refresh_figures_later(round_id: int) -> None:
+    from moral_graph.tasks import refresh_figures
+
+    refresh_figures.delay(round_id)
 
 
 def cached_participation_figures(*, round_: Round) -> dict[str, Any]:
     """`participation_figures` through `cached_figures` (the report and the organizer's dashboard)."""
-    return cached_figures(f"wiser:participation:v1:{round_.pk}", lambda: participation_figures(round_=round_))
+    return cached_figures(
+        participation_key(round_.pk),
+        lambda: participation_figures(round_=round_),
+        refresh=lambda: refresh_figures_later(round_.pk),
+        lock=refresh_lock_key(round_.pk),
+    )

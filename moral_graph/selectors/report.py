@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -22,7 +23,12 @@ from llm.selectors import round_llm_usage
 from moral_graph import ranking, selectors
 from moral_graph.layered import layout_table, wiser_layout
 from moral_graph.models import TransitionStory
-from moral_graph.selectors.participation import cached_figures, cached_participation_figures
+from moral_graph.selectors.participation import (
+    cached_figures,
+    cached_participation_figures,
+    refresh_figures_later,
+    refresh_lock_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +271,11 @@ def report_version(*, round_: Round, run, public) -> dict[str, Any]:
     }
 
 
-def _methodology_counts(round_: Round) -> tuple[list, list, dict]:
+def methodology_key(round_id: int) -> str:
+    return f"wiser:methodology:v1:{round_id}"
+
+
+def methodology_counts(round_: Round) -> tuple[list, list, dict]:
     """The model calls, story origins and token usage behind the round (counted; cached as figures)."""
     models = list(
         LLMCall.objects.filter(round_id=round_.pk)
@@ -286,7 +296,8 @@ def report_methodology(*, round_: Round, run) -> dict[str, Any]:
     """The parameters, thresholds, models and prompt versions behind the round's current ranking."""
     dedup = thresholds_for(round_.dedup_threshold)
     models, story_origins, usage = cached_figures(
-        f"wiser:methodology:v1:{round_.pk}", lambda: _methodology_counts(round_)
+        methodology_key(round_.pk), lambda: methodology_counts(round_), refresh=lambda: refresh_figures_later(round_.pk),
+        lock=refresh_lock_key(round_.pk),
     )
     parameters = dict(run.parameters) if run is not None else {}
     method = run.method if run is not None else round_.ranking_method
@@ -462,6 +473,14 @@ REPORT_CACHE_SECONDS = 24 * 3600
 def report_build(
     *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
 ) -> dict[str, Any]:
+    """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging
+    (see `_report_build`)."""
+    return _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=False)
+
+
+def _report_build(
+    *, round_: Round, values_per_context: int | None, run, as_fragment: bool
+) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
     `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
@@ -496,8 +515,17 @@ def report_build(
         **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
-    report["questions"] = _report_questions(round_=round_, run=run, values_per_context=values_per_context)
+    questions = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
+    report["questions"] = orjson.Fragment(questions) if as_fragment else orjson.loads(questions)
     return report
+
+
+def report_json(*, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None) -> bytes:
+    """`report_build` as JSON bytes: the cached questions are spliced in as they are stored, not decoded and
+    encoded again (at a million votes that is most of a report request's time)."""
+    return orjson.dumps(
+        _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=True)
+    )
 
 
 def _content_fingerprint(round_: Round) -> str:
@@ -516,12 +544,20 @@ def _content_fingerprint(round_: Round) -> str:
     return digest[:24]
 
 
-def _report_questions(*, round_: Round, run, values_per_context: int | None) -> list[dict[str, Any]]:
-    """The report's questions and contexts for a run, built once per run, limit and content fingerprint and then
-    served from the cache (the heavy part of the report: snapshots, texts, layouts)."""
+def report_content_key(*, round_: Round, run_id: int | None, values_per_context: int | None) -> str:
+    """What the report's questions depend on: the run, the limit and the content fingerprint (the page caches the
+    contexts it renders under this key)."""
+    return f"{run_id}:{values_per_context}:{_content_fingerprint(round_)}"
+
+
+def _report_questions_json(*, round_: Round, run, values_per_context: int | None) -> bytes:
+    """The report's questions and contexts for a run as JSON, built once per run, limit and content fingerprint
+    and then served from the cache (the heavy part of the report: snapshots, texts, layouts)."""
     key = None
     if values_per_context is not None:
-        key = f"wiser:report-questions:v1:{run.pk}:{values_per_context}:{_content_fingerprint(round_)}"
+        key = "wiser:report-questions:v2:" + report_content_key(
+            round_=round_, run_id=run.pk, values_per_context=values_per_context
+        )
         try:
             cached = cache.get(key)
         except Exception:
@@ -558,7 +594,7 @@ def _report_questions(*, round_: Round, run, values_per_context: int | None) -> 
             {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []},
         )
         question["contexts"].append(_context_entry(snapshot, values, stories, labels, values_per_context))
-    built = list(questions.values())
+    built = orjson.dumps(list(questions.values()))
     if key is not None:
         try:
             cache.set(key, built, timeout=REPORT_CACHE_SECONDS)

@@ -1,6 +1,8 @@
 """The report's cache: built once per run and limit, a new run is served at once, a published round keeps its run;
 participation figures at most WISER_FIGURES_CACHE_SECONDS old."""
 
+import time
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -111,3 +113,24 @@ def test_an_edited_story_reaches_the_cached_report_without_a_new_run(snapshot_re
                for e in v["incomingEdges"]]
     assert "An organizer rewrote this story after the run." in stories
     assert after["ranking"]["runId"] == before["ranking"]["runId"]
+
+
+def test_figures_past_their_age_are_served_while_a_task_counts_them_again(settings, monkeypatch):
+    from moral_graph import tasks
+
+    round_ = make_round(slug="cache-stale", report_visibility="public", report_live=True)
+    join(round_)
+    settings.WISER_FIGURES_CACHE_SECONDS = 60
+    first = report_build(round_=round_)["participation"]["joined"]
+    join(round_)
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # with workers: the refresh is a task
+    sent = []
+    monkeypatch.setattr(tasks.refresh_figures, "delay", lambda round_id: sent.append(round_id))
+    settings.WISER_FIGURES_CACHE_SECONDS = 0.001  # every entry is now old
+    time.sleep(0.01)
+    assert report_build(round_=round_)["participation"]["joined"] == first, "the old figures, at once"
+    assert report_build(round_=round_)["participation"]["joined"] == first
+    assert sent == [round_.pk], "one refresh for both reads, both figures"
+    tasks.refresh_figures(round_.pk)
+    settings.WISER_FIGURES_CACHE_SECONDS = 60
+    assert report_build(round_=round_)["participation"]["joined"] == first + 1
