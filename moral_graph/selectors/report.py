@@ -13,6 +13,7 @@ import orjson
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
@@ -471,15 +472,26 @@ REPORT_CACHE_SECONDS = 24 * 3600
 
 
 def report_build(
-    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
+    *,
+    round_: Round,
+    values_per_context: int | None = REPORT_VALUES_PER_CONTEXT,
+    run=None,
+    lazy_questions: bool = False,
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging
-    (see `_report_build`)."""
-    return _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=False)
+    (see `_report_build`). lazy_questions: `questions` is decoded only when first used (the page, whose
+    rendered contexts are cached, often never uses it)."""
+    return _report_build(
+        round_=round_,
+        values_per_context=values_per_context,
+        run=run,
+        as_fragment=False,
+        lazy=lazy_questions,
+    )
 
 
 def _report_build(
-    *, round_: Round, values_per_context: int | None, run, as_fragment: bool
+    *, round_: Round, values_per_context: int | None, run, as_fragment: bool, lazy: bool = False
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
@@ -516,7 +528,12 @@ def _report_build(
     }
     report["ranking"]["valuesPerContext"] = values_per_context
     questions = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
-    report["questions"] = orjson.Fragment(questions) if as_fragment else orjson.loads(questions)
+    if as_fragment:
+        report["questions"] = orjson.Fragment(questions)
+    elif lazy:
+        report["questions"] = SimpleLazyObject(lambda: orjson.loads(questions))
+    else:
+        report["questions"] = orjson.loads(questions)
     return report
 
 
