@@ -632,7 +632,10 @@ def _pack_inputs(data: dict) -> bytes:
     keys = list(data["voter_groups"])
     arrays["group_keys"] = np.asarray(keys, dtype=str)
     for i, key in enumerate(keys):
-        arrays[f"group_{i}"] = np.asarray(data["voter_groups"][key], dtype=str)
+        # One small code per vote and the labels once, not a string per vote.
+        names, codes = np.unique(np.asarray(data["voter_groups"][key], dtype=str), return_inverse=True)
+        arrays[f"group_{i}_names"] = names
+        arrays[f"group_{i}"] = codes.astype(np.int32)
     if data.get("initial_scores") is not None:
         scores = data["initial_scores"]
         arrays["initial_ids"] = np.fromiter(scores.keys(), dtype=np.int64, count=len(scores))
@@ -652,7 +655,9 @@ def _unpack_inputs(blob: bytes) -> dict:
             "dst": f["dst"],
             "answer": f["answer"],
             "impressions": [tuple(row) for row in f["impressions"].tolist()],
-            "voter_groups": {str(key): f[f"group_{i}"] for i, key in enumerate(f["group_keys"].tolist())},
+            "voter_groups": {
+                str(key): f[f"group_{i}_names"][f[f"group_{i}"]] for i, key in enumerate(f["group_keys"].tolist())
+            },
             "initial_scores": None,
         }
         if "initial_ids" in f:
@@ -941,9 +946,22 @@ def _ranking_fan_out(
         )
         for part in parts:
             part.run = run
-        created = RankingPart.objects.bulk_create(parts)
-        for part in created:
-            enqueue_on_commit(rank_part, part.pk)
+        if connection.vendor == "postgresql":
+            # As for snapshots: Django's cursor would escape megabytes of bytea in Python; this one binds them.
+            import psycopg
+
+            now = timezone.now()
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {RankingPart._meta.db_table} (run_id, context_id, question_id, claim, inputs, created_at)"  # noqa: S608 - the model's table
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    [(run.pk, p.context_id, p.question_id, claim, p.inputs, now) for p in parts],
+                )
+            part_ids = list(RankingPart.objects.filter(run=run).order_by("pk").values_list("pk", flat=True))
+        else:
+            part_ids = [part.pk for part in RankingPart.objects.bulk_create(parts)]
+        for part_id in part_ids:
+            enqueue_on_commit(rank_part, part_id)
     log.info("round %s: ranking fanned out to %s parts (run %s, claim %s)", round_.pk, len(parts), run.pk, claim)
     return run
 
