@@ -102,7 +102,7 @@ def main() -> int:
     round_.refresh_from_db()
     slug = round_.slug
     votes = RankingRun.objects.filter(round=round_).count()
-    print(f"round {slug}: {round_.current_ranking.watermark:,} vote revisions; load {load_average():.1f}", flush=True)
+    print(f"round {slug}: watermark {round_.current_ranking.watermark:,}; load {load_average():.1f}", flush=True)
     redis.Redis.from_url(redis_url).flushdb()
     workers = _start_workers(1, os.environ.get("WISER_RANKING_FANOUT", "auto"), url, redis_url, tag="fresh")
     client = Client()
