@@ -13,7 +13,6 @@ import orjson
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from cards.dedup import thresholds_for
@@ -346,9 +345,9 @@ def _first_values(result: dict) -> list[dict]:
     return [v for v in result.get("values", []) if v["rank"] == 1]
 
 
-def _summary(*, run, snapshots, titles: dict[int, str], participation: dict[str, Any]) -> dict[str, Any]:
-    """The answer first (docs/report.md, "The summary"): what was asked, how many took part, and per context the
-    value(s) ranked first with the ranking's own support level, rank range, interval and chance of being first."""
+def _summary_questions(*, snapshots, titles: dict[int, str]) -> list[dict[str, Any]]:
+    """The summary's part that depends on the run: per context the value(s) ranked first with the ranking's own
+    support level, rank range, interval and chance of being first."""
     questions: dict[int, dict[str, Any]] = {}
     for snapshot in snapshots:
         result = snapshot.results
@@ -378,9 +377,25 @@ def _summary(*, run, snapshots, titles: dict[int, str], participation: dict[str,
                 "minVoters": result.get("minVoters", ranking.MIN_BROAD_VOTERS),
                 "nVotes": result.get("nVotes", 0),
                 "nVoters": result.get("nVoters", 0),
-                "valuesTotal": len(result.get("values", [])),
+                # Trimmed snapshots (`_trimmed_snapshots`) carry the count of every value they ranked.
+                "valuesTotal": result.get("valuesTotal", len(result.get("values", []))),
             }
         )
+    return list(questions.values())
+
+
+def _summary(
+    *,
+    run,
+    participation: dict[str, Any],
+    questions: list[dict[str, Any]] | None = None,
+    snapshots=None,
+    titles: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """The answer first (docs/report.md, "The summary"): what was asked, how many took part, and per context the
+    value(s) ranked first (`_summary_questions`, given or built from snapshots and titles)."""
+    if questions is None:
+        questions = _summary_questions(snapshots=snapshots, titles=titles or {})
     return {
         "runId": run.pk,
         "method": run.method,
@@ -392,7 +407,7 @@ def _summary(*, run, snapshots, titles: dict[int, str], participation: dict[str,
             "values": participation["values"],
             "votes": participation["votes"],
         },
-        "questions": list(questions.values()),
+        "questions": questions,
     }
 
 
@@ -427,7 +442,7 @@ def _trimmed_snapshots(run, values_per_context: int | None) -> list[_Trimmed]:
     """The run's snapshots cut to the detailed values and the edges into them, with each context's bar scale and
     value count. Built once per run and limit and kept in the cache (a run's snapshots never change, so a new run
     is a new key); the contexts and questions are attached fresh on every call."""
-    key = f"wiser:report-snapshots:v1:{run.pk}:{values_per_context}"
+    key = f"wiser:report-snapshots:v2:{run.pk}:{values_per_context}"
     rows = None
     if values_per_context is not None:  # "all" at a million votes is tens of megabytes: rebuilt each time
         try:
@@ -442,7 +457,8 @@ def _trimmed_snapshots(run, values_per_context: int | None) -> list[_Trimmed]:
             detailed = _shown(result, values_per_context)
             ids = {v["valueId"] for v in detailed}
             trimmed = {k: v for k, v in result.items() if k not in ("values", "edges")}
-            trimmed["values"] = detailed
+            # The summary names every value ranked first, also when ties put some beyond the limit.
+            trimmed["values"] = detailed + [v for v in _first_values(result) if v["valueId"] not in ids]
             trimmed["edges"] = [e for e in result.get("edges", []) if e["wiserValueId"] in ids]
             trimmed["valuesTotal"] = len(ranked)
             # Answers towards and away from each detailed value count every edge, kept or not.
@@ -472,27 +488,14 @@ REPORT_CACHE_SECONDS = 24 * 3600
 
 
 def report_build(
-    *,
-    round_: Round,
-    values_per_context: int | None = REPORT_VALUES_PER_CONTEXT,
-    run=None,
-    lazy_questions: bool = False,
+    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging
-    (see `_report_build`). lazy_questions: `questions` is decoded only when first used (the page, whose
-    rendered contexts are cached, often never uses it)."""
-    return _report_build(
-        round_=round_,
-        values_per_context=values_per_context,
-        run=run,
-        as_fragment=False,
-        lazy=lazy_questions,
-    )
+    (see `_report_build`)."""
+    return _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=False)
 
 
-def _report_build(
-    *, round_: Round, values_per_context: int | None, run, as_fragment: bool, lazy: bool = False
-) -> dict[str, Any]:
+def _report_build(*, round_: Round, values_per_context: int | None, run, as_fragment: bool) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
     `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
@@ -527,13 +530,11 @@ def _report_build(
         **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
-    questions = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
-    if as_fragment:
-        report["questions"] = orjson.Fragment(questions)
-    elif lazy:
-        report["questions"] = SimpleLazyObject(lambda: orjson.loads(questions))
-    else:
-        report["questions"] = orjson.loads(questions)
+    questions, summary = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
+    report["summary"] = _summary(
+        run=run, questions=orjson.loads(summary), participation=report["participation"]
+    )
+    report["questions"] = orjson.Fragment(questions) if as_fragment else orjson.loads(questions)
     return report
 
 
@@ -562,17 +563,17 @@ def _content_fingerprint(round_: Round) -> str:
 
 
 def report_content_key(*, round_: Round, run_id: int | None, values_per_context: int | None) -> str:
-    """What the report's questions depend on: the run, the limit and the content fingerprint (the page caches the
-    contexts it renders under this key)."""
+    """What the report's questions depend on: the run, the limit and the content fingerprint."""
     return f"{run_id}:{values_per_context}:{_content_fingerprint(round_)}"
 
 
-def _report_questions_json(*, round_: Round, run, values_per_context: int | None) -> bytes:
-    """The report's questions and contexts for a run as JSON, built once per run, limit and content fingerprint
-    and then served from the cache (the heavy part of the report: snapshots, texts, layouts)."""
+def _report_questions_json(*, round_: Round, run, values_per_context: int | None) -> tuple[bytes, bytes]:
+    """The report's questions and contexts, and its summary's, for a run as JSON, built once per run, limit and
+    content fingerprint and then served from the cache (the heavy part of the report: snapshots, texts,
+    layouts)."""
     key = None
     if values_per_context is not None:
-        key = "wiser:report-questions:v2:" + report_content_key(
+        key = "wiser:report-questions:v3:" + report_content_key(
             round_=round_, run_id=run.pk, values_per_context=values_per_context
         )
         try:
@@ -598,12 +599,7 @@ def _report_questions_json(*, round_: Round, run, values_per_context: int | None
         ).values_list("context_id", "from_value_id", "to_value_id", "text")
     }
     labels = {pk: wrap_label(v.title) for pk, v in values.items()}
-    report["summary"] = _summary(
-        run=run,
-        snapshots=snapshots,
-        titles={pk: v.title for pk, v in values.items()},
-        participation=report["participation"],
-    )
+    summary = _summary_questions(snapshots=snapshots, titles={pk: v.title for pk, v in values.items()})
     questions: dict[int, dict[str, Any]] = {}
     for snapshot in snapshots:
         question = questions.setdefault(
@@ -611,7 +607,7 @@ def _report_questions_json(*, round_: Round, run, values_per_context: int | None
             {"id": snapshot.question_id, "text": snapshot.question.text, "contexts": []},
         )
         question["contexts"].append(_context_entry(snapshot, values, stories, labels, values_per_context))
-    built = orjson.dumps(list(questions.values()))
+    built = (orjson.dumps(list(questions.values())), orjson.dumps(summary))
     if key is not None:
         try:
             cache.set(key, built, timeout=REPORT_CACHE_SECONDS)
