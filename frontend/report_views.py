@@ -12,7 +12,7 @@ from deliberation import selectors
 from deliberation.permissions import can, can_read_report
 from frontend.texts import attribute_labels, localized
 from moral_graph import selectors as graph_selectors
-from moral_graph.selectors.report import report_build, values_per_context_param
+from moral_graph.selectors.report import report_build, report_content_key, values_per_context_param
 
 EXPORT_KINDS = ("json", "csv", "graphml")
 # `?layout=`: the whole report (default) or the brief, its summary laid out for at most two printed A4 pages.
@@ -140,5 +140,9 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
             "detail_url": "",
             # A reader who asked for a number of values wants to see them: their lists open.
             "expand": "values" in request.GET,
+            # The rendered graphs (most of the page's rendering at a million votes) are cached under this key.
+            "report_content_key": report_content_key(
+                round_=round_, run_id=data["ranking"]["runId"] if data["ranking"] else None, values_per_context=limit
+            ),
         },
     )

@@ -556,14 +556,25 @@ def _content_fingerprint(round_: Round) -> str:
     texts = list(
         Context.objects.filter(question__round=round_)
         .order_by("id")
-        .values_list("id", "name", "description", "question_id", "question__text", "question__order", "order")
+        .values_list(
+            "id",
+            "name",
+            "description",
+            "translations",
+            "question_id",
+            "question__text",
+            "question__translations",
+            "question__order",
+            "order",
+        )
     )
     digest = hashlib.sha256(repr((stories.first(), values.first(), texts)).encode()).hexdigest()
     return digest[:24]
 
 
 def report_content_key(*, round_: Round, run_id: int | None, values_per_context: int | None) -> str:
-    """What the report's questions depend on: the run, the limit and the content fingerprint."""
+    """What the report's questions depend on: the run, the limit and the content fingerprint (the page caches its
+    rendered graphs under this key and the reader's language)."""
     return f"{run_id}:{values_per_context}:{_content_fingerprint(round_)}"
 
 
