@@ -541,9 +541,15 @@ def _report_build(*, round_: Round, values_per_context: int | None, run, as_frag
 def report_json(*, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None) -> bytes:
     """`report_build` as JSON bytes: the cached questions are spliced in as they are stored, not decoded and
     encoded again (at a million votes that is most of a report request's time)."""
-    return orjson.dumps(
-        _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=True)
-    )
+    try:
+        return orjson.dumps(
+            _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=True)
+        )
+    except TypeError:  # an integer orjson cannot hold (`?values=` of 20 digits echoed back): the standard encoder
+        import json
+
+        report = _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=False)
+        return json.dumps(report, ensure_ascii=False).encode()
 
 
 def _content_fingerprint(round_: Round) -> str:

@@ -134,3 +134,13 @@ def test_figures_past_their_age_are_served_while_a_task_counts_them_again(settin
     tasks.refresh_figures(round_.pk)
     settings.WISER_FIGURES_CACHE_SECONDS = 60
     assert report_build(round_=round_)["participation"]["joined"] == first + 1
+
+
+def test_a_limit_beyond_64_bits_is_echoed_not_a_server_error():
+    import json
+
+    from moral_graph.selectors.report import report_json
+
+    round_, _organizer = _published_round("cache-huge")
+    body = json.loads(report_json(round_=round_, values_per_context=10**30))
+    assert body["ranking"]["valuesPerContext"] == 10**30 and body["questions"]
