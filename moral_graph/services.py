@@ -771,7 +771,7 @@ def _ranking_heartbeat(job_id: int, claim: int):
 
 
 def ranking_fanout_wanted(*, round_id: int, watermark: int) -> bool:
-    """Whether the round's contexts are ranked as parallel part tasks (decision 40).
+    """Whether the round's contexts are ranked as parallel part tasks (decision 41).
 
     WISER_RANKING_FANOUT: "never", "always", or "auto" (the default): with workers (not eager) and at least
     WISER_RANKING_FANOUT_MIN_VOTES vote revisions, where the parts' overhead is small against the ranking."""

@@ -139,7 +139,7 @@ WISER_RANKING_STALE_SECONDS = env.int("WISER_RANKING_STALE_SECONDS", default=20)
 # window are coalesced into one follow-up run (moral_graph.services.ranking_countdown).
 WISER_RANK_DEBOUNCE_SECONDS = env.float("WISER_RANK_DEBOUNCE_SECONDS", default=1.0)
 # A round's contexts ranked as parallel part tasks: "auto" (with workers and this many votes), "always" or "never"
-# (decision 40).
+# (decision 41).
 WISER_RANKING_FANOUT = env.str("WISER_RANKING_FANOUT", default="auto")
 WISER_RANKING_FANOUT_MIN_VOTES = env.int("WISER_RANKING_FANOUT_MIN_VOTES", default=50_000)
 # Start each Bradley-Terry fit from the current run's scores (recorded as parameters.warmStart).
