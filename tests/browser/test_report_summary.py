@@ -93,6 +93,10 @@ def test_mai_s_thirteen_contexts_fit_the_summary_and_a_two_page_brief(live_serve
     desktop.goto(url)
     _summary_shows_the_winners(desktop, round_)
     assert desktop.locator("#summary").get_by_text("Tied for first:").count() >= 1, "MAI has a tie at the top"
+    desktop.set_viewport_size({"width": 1280, "height": 900})
+    height = desktop.locator("#summary").bounding_box()["height"]
+    assert height <= 900, f"MAI's 13 contexts on one 1280 x 900 screen (the summary is {height:.0f} px)"
+    desktop.set_viewport_size({"width": 1100, "height": 900})
     check_page(desktop, "report-summary-mai")
     assert _brief_pages(desktop, url) <= BRIEF_MAX_PAGES
     check_page(desktop, "report-brief-mai")
