@@ -488,14 +488,19 @@ REPORT_CACHE_SECONDS = 24 * 3600
 
 
 def report_build(
-    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None
+    *, round_: Round, values_per_context: int | None = REPORT_VALUES_PER_CONTEXT, run=None, questions: bool = True
 ) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging
-    (see `_report_build`)."""
-    return _report_build(round_=round_, values_per_context=values_per_context, run=run, as_fragment=False)
+    (see `_report_build`). With `questions=False` only the frame: round, ranking, participation, methodology and
+    the summary's head counts, without its questions or the report's (for a page whose rendered parts are cached)."""
+    return _report_build(
+        round_=round_, values_per_context=values_per_context, run=run, as_fragment=False, questions=questions
+    )
 
 
-def _report_build(*, round_: Round, values_per_context: int | None, run, as_fragment: bool) -> dict[str, Any]:
+def _report_build(
+    *, round_: Round, values_per_context: int | None, run, as_fragment: bool, questions: bool = True
+) -> dict[str, Any]:
     """Per question and context: ranked values with card text, intervals, support, votes, edges and bridging.
 
     `values_per_context` limits the detailed values of each context to the first ones by rank (None: all).
@@ -530,11 +535,14 @@ def _report_build(*, round_: Round, values_per_context: int | None, run, as_frag
         **report_version(round_=round_, run=run, public=public),
     }
     report["ranking"]["valuesPerContext"] = values_per_context
-    questions, summary = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
+    if not questions:
+        report["summary"] = _summary(run=run, questions=[], participation=report["participation"])
+        return report
+    rows, summary = _report_questions_json(round_=round_, run=run, values_per_context=values_per_context)
     report["summary"] = _summary(
         run=run, questions=orjson.loads(summary), participation=report["participation"]
     )
-    report["questions"] = orjson.Fragment(questions) if as_fragment else orjson.loads(questions)
+    report["questions"] = orjson.Fragment(rows) if as_fragment else orjson.loads(rows)
     return report
 
 
