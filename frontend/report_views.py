@@ -186,7 +186,7 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     # The layout's parts with the questions are cached rendered: the frame around them (version notices, head
     # counts, participation, methodology) is read every time, without the questions.
     values = 1 if layout == "brief" else limit  # the brief shows the summary, whatever number of values is asked
-    data = localized_report(report_build(round_=round_, values_per_context=values, run=run, questions=False), round_)
+    data = report_build(round_=round_, values_per_context=values, run=run, questions=False)
     detail_url = request.build_absolute_uri(full_url) if layout == "brief" else ""
     parts = {}
     if data["ranking"] is not None:

@@ -588,7 +588,7 @@ def _content_fingerprint(round_: Round) -> str:
 
 def report_content_key(*, round_: Round, run_id: int | None, values_per_context: int | None) -> str:
     """What the report's questions depend on: the run, the limit and the content fingerprint (the page caches its
-    rendered graphs under this key and the reader's language)."""
+    rendered parts under this key, the reader's language and its layout: `frontend.report_views.page_parts`)."""
     return f"{run_id}:{values_per_context}:{_content_fingerprint(round_)}"
 
 
