@@ -139,3 +139,15 @@ def test_the_brief_caches_its_summary_apart_from_the_full_page(renders):
     assert _summary_run(brief) == _summary_run(full)
     assert 'class="context-report"' not in brief
     assert "http://testserver/r/page-brief/report/#ctx-" in brief, "the brief's winners link to the full report"
+
+
+def test_an_organizer_relabelling_a_group_reaches_the_cached_page(renders):
+    round_, _organizer = _public("page-labels")
+    attribute = round_.attributes.get(key="party")
+    before = _page("page-labels", language="es")
+    assert 'class="groups"' in before
+    type(attribute).objects.filter(pk=attribute.pk).update(
+        translations={"es": {"label": "Afinidad", "choices": ["Izquierda", "Derecha", "Otra"]}}
+    )
+    after = _page("page-labels", language="es")
+    assert "Afinidad" in after and "Izquierda" in after and "Afinidad" not in before
