@@ -26,9 +26,12 @@ from round_plan import load_average, scale_of  # noqa: E402
 
 
 def _setup(url: str, redis_url: str) -> None:
+    """Django against the bench's PostgreSQL and Redis, tasks sent to the broker as in production (shared by
+    bench/reads.py and bench/freshness.py)."""
     os.environ["DATABASE_URL"] = url
     os.environ["REDIS_URL"] = redis_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    # As in production: work (and figures past their age) goes to the broker, not run in-process.
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
     sys.path.insert(0, str(ROOT))
     import django
@@ -36,6 +39,7 @@ def _setup(url: str, redis_url: str) -> None:
 
     django.setup()
     settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["*"]  # reads.py drives the pages with Django's test client
 
 
 def _start_workers(n: int, fanout: str, url: str, redis_url: str, tag: str) -> list[subprocess.Popen]:

@@ -21,23 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ranking import ROOT, _database_url, _filled  # noqa: E402
+from parallel_ranking import _setup as shared_setup  # noqa: E402
+from ranking import _database_url, _filled  # noqa: E402
 from round_plan import load_average, scale_of  # noqa: E402
 
 
 def _setup(url: str, redis_url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    # As in production: figures past their age are refreshed by a task (left in the queue here: no worker runs).
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
-    sys.path.insert(0, str(ROOT))
-    import django
+    """The shared bench setup, with the rate limits out of the way of one client's many reads."""
+    shared_setup(url, redis_url)
     from django.conf import settings
 
-    django.setup()
-    settings.DEBUG = False
-    settings.ALLOWED_HOSTS = ["*"]
     settings.WISER_RATE_LIMITS = {key: "1000000/m" for key in settings.WISER_RATE_LIMITS}
 
 
