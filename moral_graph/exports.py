@@ -498,7 +498,8 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
             impressions=shown_of.get(entry["contextId"], []),
             method=entry.get("method", parameters["method"]),
             n_boot=int(parameters["bootstrapResamples"]),
-            seed=int(parameters["seed"]),
+            # A result copied from an earlier run (its inputs unchanged, decision 45) keeps that run's seed.
+            seed=int(entry.get("parameters", {}).get("seed", parameters["seed"])),
             voter_groups=groups,
             # Runs made before posterior draws joined the intervals name no interval method: the bootstrap alone.
             interval=entry.get("parameters", {}).get("interval", "bootstrap"),

@@ -28,6 +28,7 @@ from deliberation.permissions import can
 from deliberation.services import audit_log, round_apply_schedule
 from llm.gateway import LLMUnavailable, model_available
 from moral_graph import ranking, selectors, vote_sql
+from moral_graph.digest import inputs_digest
 from moral_graph.models import (
     Answer,
     RankingPart,
@@ -562,9 +563,7 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
     return vote
 
 
-def _context_inputs(
-    *, round_: Round, watermark: int, assignment_watermark: int, initial: dict[int, dict[int, float]] | None = None
-):
+def _context_inputs(*, round_: Round, watermark: int, assignment_watermark: int):
     """Yield (context, rank_context's data arguments) for every context of the round, as of the watermark."""
     stories = selectors.round_stories(round_id=round_.pk)
     per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark, stories=stories)
@@ -597,31 +596,85 @@ def _context_inputs(
             "answer": votes.answer,
             "impressions": shown,
             "voter_groups": selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
-            "initial_scores": (initial or {}).get(context.pk),
+            "initial_scores": None,
         }
 
 
+N_BOOT = 200
+
+
+class _WarmScores:
+    """Runs' scores by context, read once per run: the warm starts of a ranking."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, dict[int, dict[int, float]]] = {}
+
+    def of(self, run_id: int | None, context_id: int) -> dict[int, float] | None:
+        if run_id is None:
+            return None
+        if run_id not in self._runs:
+            self._runs[run_id] = selectors.run_scores(run_id=run_id)
+        return self._runs[run_id].get(context_id)
+
+
+def _stamp(result: dict, *, digest: str, warm_from: int | None) -> dict:
+    """Record in a context's result what reproduces it: its inputs' digest and the run its fit started from."""
+    result["parameters"]["inputsDigest"] = digest
+    if warm_from is not None:
+        result["parameters"]["warmStart"] = warm_from
+    return result
+
+
 def ranking_results(
-    *, round_: Round, watermark: int, assignment_watermark: int, method: str, warm_from: int | None = None
+    *,
+    round_: Round,
+    watermark: int,
+    assignment_watermark: int,
+    method: str,
+    warm_from: int | None = None,
+    reuse: dict[int, tuple[int, str]] | None = None,
+    reproduce: dict[int, dict] | None = None,
 ) -> list[dict]:
     """Rank every context of the round from the votes as of the watermark; pure given the database state.
 
-    warm_from: a run of the round whose scores start the Bradley-Terry fit (its `parameters.warmStart`)."""
-    initial = selectors.run_scores(run_id=warm_from) if warm_from is not None else None
+    warm_from: a run of the round whose scores start the Bradley-Terry fit (its `parameters.warmStart`).
+    reuse: context id -> (snapshot id, inputs digest) of the previous run (`selectors.snapshot_digests`); a
+    context whose inputs have that digest is not ranked again: its row is {"copy_of": snapshot id} (decision 45).
+    reproduce: context id -> a stored result's `parameters`, to recompute that result exactly (its seed and warm
+    start, which a copied result keeps from the run that computed it)."""
+    warm = _WarmScores()
     results = []
     # The snapshots stay in memory until published: the collector would walk them again after each context.
     with ranking.gc_paused():
         for context, data in _context_inputs(
-            round_=round_, watermark=watermark, assignment_watermark=assignment_watermark, initial=initial
+            round_=round_, watermark=watermark, assignment_watermark=assignment_watermark
         ):
-            result = ranking.rank_context(**data, method=method, n_boot=200, seed=watermark)
-            results.append({"question_id": context.question_id, "context_id": context.pk, "result": result})
+            row = {"question_id": context.question_id, "context_id": context.pk}
+            digest = inputs_digest(data, method=method, n_boot=N_BOOT)
+            previous = (reuse or {}).get(context.pk)
+            if previous is not None and previous[1] == digest:
+                results.append({**row, "copy_of": previous[0]})
+                continue
+            seed, start = watermark, warm_from
+            if reproduce is not None and context.pk in reproduce:
+                seed, start = int(reproduce[context.pk]["seed"]), reproduce[context.pk].get("warmStart")
+            data["initial_scores"] = warm.of(start, context.pk)
+            result = ranking.rank_context(**data, method=method, n_boot=N_BOOT, seed=seed)
+            results.append({**row, "result": _stamp(result, digest=digest, warm_from=start)})
     return results
 
 
-def _pack_inputs(data: dict) -> bytes:
-    """A context's rank_context arguments as one .npz (no pickles): what a part task reads back."""
+def _reusable(current: RankingRun | None, method: str) -> dict[int, tuple[int, str]] | None:
+    """The current run's snapshots that a new run may copy (same method; WISER_RANKING_REUSE, on by default)."""
+    if current is None or current.method != method or not getattr(settings, "WISER_RANKING_REUSE", True):
+        return None
+    return selectors.snapshot_digests(run_id=current.pk)
+
+
+def _pack_inputs(data: dict, *, digest: str) -> bytes:
+    """A context's rank_context arguments and their digest as one .npz (no pickles): what a part task reads."""
     arrays = {
+        "inputs_digest": np.asarray(digest),
         "value_ids": np.asarray(data["value_ids"], dtype=np.int64),
         "voter": np.asarray(data["voter"], dtype=np.int64),
         "src": np.asarray(data["src"], dtype=np.int64),
@@ -659,6 +712,7 @@ def _unpack_inputs(blob: bytes) -> dict:
                 str(key): f[f"group_{i}_names"][f[f"group_{i}"]] for i, key in enumerate(f["group_keys"].tolist())
             },
             "initial_scores": None,
+            "inputs_digest": str(f["inputs_digest"]),
         }
         if "initial_ids" in f:
             data["initial_scores"] = dict(zip(f["initial_ids"].tolist(), f["initial_scores"].tolist(), strict=True))
@@ -838,7 +892,7 @@ def _ranking_compute_locked(
             ):
                 run = current
             elif fanout and ranking_fanout_wanted(round_id=round_id, watermark=watermark):
-                _ranking_fan_out(
+                run = _ranking_fan_out(
                     round_=round_,
                     job_id=job.pk,
                     claim=claim,
@@ -846,8 +900,10 @@ def _ranking_compute_locked(
                     watermark=watermark,
                     structure=structure,
                     warm_from=_warm_start_run(current, method),
+                    reuse=_reusable(current, method),
                 )
-                fanned_out, run = True, None
+                # Every context unchanged: the run was published at once, with no part to wait for.
+                fanned_out = run is None
             else:
                 assignment_wm = selectors.assignment_watermark(round_id=round_id)
                 warm_from = _warm_start_run(current, method)
@@ -857,6 +913,7 @@ def _ranking_compute_locked(
                     assignment_watermark=assignment_wm,
                     method=method,
                     warm_from=warm_from,
+                    reuse=_reusable(current, method),
                 )
                 with transaction.atomic():
                     # Fencing: publish only while the claim is still ours (the row lock holds it until commit).
@@ -896,10 +953,12 @@ def _rank_again_if_dirty(round_id: int) -> None:
         enqueue_on_commit(rank_round, round_id, countdown=ranking_countdown(round_id))
 
 
-def _run_parameters(*, round_: Round, method: str, watermark: int, assignment_watermark: int, warm_from) -> dict:
+def _run_parameters(
+    *, round_: Round, method: str, watermark: int, assignment_watermark: int, warm_from, reused: list[int]
+) -> dict:
     parameters = {
         "method": method,
-        "bootstrapResamples": 200,
+        "bootstrapResamples": N_BOOT,
         "seed": watermark,
         "assignmentWatermark": assignment_watermark,
         "storyNeighbours": STORY_NEIGHBOURS,
@@ -907,24 +966,48 @@ def _run_parameters(*, round_: Round, method: str, watermark: int, assignment_wa
     }
     if warm_from is not None:
         parameters["warmStart"] = warm_from
+    # Contexts whose inputs were unchanged since the previous run: their results were copied, with the seed and
+    # warm start they were computed with (each result's own `parameters`), decision 45.
+    parameters["reusedContexts"] = sorted(reused)
     return parameters
 
 
 def _ranking_fan_out(
-    *, round_: Round, job_id: int, claim: int, method: str, watermark: int, structure: int, warm_from: int | None
-) -> RankingRun:
-    """Read the round's votes once, store each context's inputs as a part of a `computing` run, and enqueue one
-    `rank_part` task per context (on commit). Runs left computing by an abandoned fan-out are deleted."""
+    *,
+    round_: Round,
+    job_id: int,
+    claim: int,
+    method: str,
+    watermark: int,
+    structure: int,
+    warm_from: int | None,
+    reuse: dict[int, tuple[int, str]] | None = None,
+) -> RankingRun | None:
+    """Read the round's votes once, store each changed context's inputs as a part of a `computing` run, and
+    enqueue one `rank_part` task per part (on commit); an unchanged context's result is copied into the run at
+    once. Runs left computing by an abandoned fan-out are deleted. Returns the run when no context changed (it is
+    published here), else None (the last part publishes it)."""
     from moral_graph.tasks import rank_part
 
     assignment_wm = selectors.assignment_watermark(round_id=round_.pk)
-    initial = selectors.run_scores(run_id=warm_from) if warm_from is not None else None
-    parts = [
-        RankingPart(context_id=context.pk, question_id=context.question_id, claim=claim, inputs=_pack_inputs(data))
-        for context, data in _context_inputs(
-            round_=round_, watermark=watermark, assignment_watermark=assignment_wm, initial=initial
+    warm = _WarmScores()
+    parts, copies = [], []
+    for context, data in _context_inputs(round_=round_, watermark=watermark, assignment_watermark=assignment_wm):
+        row = {"question_id": context.question_id, "context_id": context.pk}
+        digest = inputs_digest(data, method=method, n_boot=N_BOOT)
+        previous = (reuse or {}).get(context.pk)
+        if previous is not None and previous[1] == digest:
+            copies.append({**row, "copy_of": previous[0]})
+            continue
+        data["initial_scores"] = warm.of(warm_from, context.pk)
+        parts.append(
+            RankingPart(
+                context_id=context.pk,
+                question_id=context.question_id,
+                claim=claim,
+                inputs=_pack_inputs(data, digest=digest),
+            )
         )
-    ]
     with transaction.atomic():
         if not Job.objects.select_for_update().filter(pk=job_id, claim=claim).exists():
             raise _Superseded
@@ -938,12 +1021,16 @@ def _ranking_fan_out(
                 watermark=watermark,
                 assignment_watermark=assignment_wm,
                 warm_from=warm_from,
+                reused=[c["context_id"] for c in copies],
             ),
             watermark=watermark,
             structure_version=structure,
             status=RankingRun.Status.COMPUTING,
             software_version=SOFTWARE_VERSION,
         )
+        _insert_snapshots(run_id=run.pk, round_id=round_.pk, rows=copies)
+        if not parts:
+            return _publish_computed(run)
         for part in parts:
             part.run = run
         if connection.vendor == "postgresql":
@@ -962,8 +1049,15 @@ def _ranking_fan_out(
             part_ids = [part.pk for part in RankingPart.objects.bulk_create(parts)]
         for part_id in part_ids:
             enqueue_on_commit(rank_part, part_id)
-    log.info("round %s: ranking fanned out to %s parts (run %s, claim %s)", round_.pk, len(parts), run.pk, claim)
-    return run
+    log.info(
+        "round %s: ranking fanned out to %s parts, %s contexts unchanged (run %s, claim %s)",
+        round_.pk,
+        len(parts),
+        len(copies),
+        run.pk,
+        claim,
+    )
+    return None
 
 
 def ranking_part_compute(*, part_id: int) -> RankingRun | None:
@@ -985,9 +1079,10 @@ def ranking_part_compute(*, part_id: int) -> RankingRun | None:
             inputs = RankingPart.objects.filter(pk=part_id).values_list("inputs", flat=True).first()
             if inputs is None:
                 return None
-            result = ranking.rank_context(
-                **_unpack_inputs(inputs), method=run.method, n_boot=200, seed=run.watermark
-            )
+            data = _unpack_inputs(inputs)
+            digest = data.pop("inputs_digest")
+            result = ranking.rank_context(**data, method=run.method, n_boot=N_BOOT, seed=run.watermark)
+            _stamp(result, digest=digest, warm_from=run.parameters.get("warmStart"))
             with transaction.atomic():
                 # Lock order: the job, the run, then (publishing) the round.
                 if not ours.filter(status=Job.Status.RUNNING).select_for_update().exists():
@@ -1059,7 +1154,22 @@ def _make_current(locked: Round, run: RankingRun) -> None:
 
 
 def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
-    """Insert snapshots (question_id, context_id, result) of a run, inside the caller's transaction."""
+    """Insert snapshots of a run, inside the caller's transaction: rows of (question_id, context_id, result), or
+    (question_id, context_id, copy_of) for a context whose earlier snapshot is copied as it is (decision 45)."""
+    copies = [r["copy_of"] for r in rows if "copy_of" in r]
+    rows = [r for r in rows if "copy_of" not in r]
+    if copies:
+        table = RankingSnapshot._meta.db_table
+        marks = ", ".join(["%s"] * len(copies))
+        with connection.cursor() as cursor:
+            # The stored results move inside the database (compressed as they are), never through Python.
+            cursor.execute(
+                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
+                f" SELECT %s, round_id, question_id, context_id, results FROM {table} WHERE id IN ({marks})",
+                [run_id, *copies],
+            )
+    if not rows:
+        return
     if connection.vendor == "postgresql":
         # Django's psycopg cursor inlines parameters client-side, escaping megabytes of JSON in Python
         # (15 s for a million votes); a server-side-binding cursor on the same connection sends it as is.
@@ -1110,6 +1220,7 @@ def _publish(
         watermark=watermark,
         assignment_watermark=assignment_watermark,
         warm_from=warm_from,
+        reused=[r["context_id"] for r in results if "copy_of" in r],
     )
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)

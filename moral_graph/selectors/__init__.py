@@ -360,6 +360,16 @@ def run_scores(*, run_id: int) -> dict[int, dict[int, float]]:
     return scores
 
 
+def snapshot_digests(*, run_id: int) -> dict[int, tuple[int, str]]:
+    """Each context's snapshot in a run with the digest of the inputs it was computed from (context id ->
+    (snapshot id, digest)); snapshots stored before digests were recorded are left out. Only the digests leave
+    the database, not the results."""
+    rows = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False).values_list(
+        "pk", "context_id", "results__parameters__inputsDigest"
+    )
+    return {context_id: (pk, digest) for pk, context_id, digest in rows if isinstance(digest, str)}
+
+
 def current_run(*, round_: Round) -> RankingRun | None:
     """The round's latest computed run (what organizers inspect; not necessarily what the public sees)."""
     if round_.current_ranking_id is None:

@@ -253,6 +253,9 @@ def test_ranking_results_equal_ranking_the_orm_inputs(busy_round):
                 )
             },
         )
+        # What the service adds to a result: the digest of its inputs (decision 45).
+        digest = entry["result"]["parameters"].pop("inputsDigest")
+        assert isinstance(digest, str) and len(digest) == 40
         assert entry["result"] == expected
         assert entry["result"]["nVotes"] == len(rows) > 0
 

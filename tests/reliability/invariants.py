@@ -33,14 +33,16 @@ def assert_snapshots_reproduce(round_: Round) -> None:
     keys = [(r.method, r.watermark, r.structure_version) for r in runs]
     assert len(keys) == len(set(keys)), f"two runs at one watermark: {keys}"
     for run in runs:
+        stored = {s.context_id: s.results for s in RankingSnapshot.objects.filter(run=run)}
+        # Each result with the seed and warm start it records (a copied result keeps its first run's).
         recomputed = services.ranking_results(
             round_=round_,
             watermark=run.watermark,
             assignment_watermark=run.parameters["assignmentWatermark"],
             method=run.method,
             warm_from=run.parameters.get("warmStart"),
+            reproduce={c: r["parameters"] for c, r in stored.items()},
         )
-        stored = {s.context_id: s.results for s in RankingSnapshot.objects.filter(run=run)}
         assert {r["context_id"]: r["result"] for r in recomputed} == stored, (
             f"run {run.pk} does not reproduce"
         )

@@ -1,0 +1,119 @@
+"""A context whose ranking inputs did not change since the previous run keeps its result (decision 45)."""
+
+import json
+
+import pytest
+
+from deliberation.models import Job
+from moral_graph import services
+from moral_graph.exports import export_build, export_verify
+from moral_graph.models import RankingPart, RankingRun, RankingSnapshot, WiserVote
+from tests.factories import voting_round
+from tests.reliability.invariants import (
+    assert_current_ranking_is_up_to_date,
+    assert_snapshots_reproduce,
+    cast_votes,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshots(run: RankingRun) -> dict[int, dict]:
+    return {s.context_id: s.results for s in RankingSnapshot.objects.filter(run=run)}
+
+
+def _change_one_context(round_) -> int:
+    """Flip one vote's answer (a new revision, no new assignment): only that vote's context changes."""
+    vote = WiserVote.objects.filter(story__round=round_).select_related("story", "participant").order_by("pk")[0]
+    answer = "not_sure" if vote.answer != "not_sure" else "wiser"
+    services.vote_update(participant=vote.participant, vote_id=vote.pk, answer=answer)
+    return vote.story.context_id
+
+
+def _voted_round(slug: str):
+    round_, people = voting_round(slug, people=6)
+    cast_votes(people)
+    first = services.ranking_compute(round_id=round_.pk)
+    assert first is not None and len(_snapshots(first)) == 2
+    return round_, first
+
+
+def test_an_unchanged_context_keeps_its_result_and_the_run_reproduces():
+    round_, first = _voted_round("reuse-one")
+    changed = _change_one_context(round_)
+    second = services.ranking_compute(round_id=round_.pk)
+    assert second.pk != first.pk and second.watermark > first.watermark
+    before, after = _snapshots(first), _snapshots(second)
+    (kept,) = set(after) - {changed}
+    assert second.parameters["reusedContexts"] == [kept]
+    assert after[kept] == before[kept], "copied as it was, with the seed of the run that computed it"
+    assert after[kept]["parameters"]["seed"] == first.watermark
+    assert after[changed]["parameters"]["seed"] == second.watermark
+    assert after[changed] != before[changed]
+    assert after[changed]["parameters"]["inputsDigest"] != before[changed]["parameters"]["inputsDigest"]
+    # Each stored result is what its recorded seed and warm start give on the votes at its run's watermark.
+    assert_snapshots_reproduce(round_)
+    # And an export of the new run recomputes to a match from its own votes (each result's own seed).
+    data = json.loads(json.dumps(export_build(round_=round_, run=second), default=str))
+    report = export_verify(data)
+    assert report.mismatches == 0 and report.values_checked > 0, report.lines
+
+
+def test_with_reuse_off_every_context_is_ranked_again(settings):
+    settings.WISER_RANKING_REUSE = False
+    round_, first = _voted_round("reuse-off")
+    _change_one_context(round_)
+    second = services.ranking_compute(round_id=round_.pk)
+    assert second.parameters["reusedContexts"] == []
+    assert all(r["parameters"]["seed"] == second.watermark for r in _snapshots(second).values())
+
+
+def test_a_changed_ranking_code_is_never_reused(monkeypatch):
+    round_, first = _voted_round("reuse-code")
+    _change_one_context(round_)
+    monkeypatch.setattr("moral_graph.digest.ranking_code_digest", lambda: "another version of the ranking")
+    second = services.ranking_compute(round_id=round_.pk)
+    assert second.parameters["reusedContexts"] == []
+
+
+def test_the_fan_out_ranks_only_the_changed_context(settings, django_capture_on_commit_callbacks):
+    settings.WISER_RANKING_FANOUT = "always"
+    round_, people = voting_round("reuse-fan", people=6)
+    cast_votes(people)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ranking_compute(round_id=round_.pk)
+    first = assert_current_ranking_is_up_to_date(round_)
+    changed = _change_one_context(round_)
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        assert services.ranking_compute(round_id=round_.pk) is None
+    assert len(sent) == 1, "one part: the changed context"
+    assert list(RankingPart.objects.values_list("context_id", flat=True)) == [changed]
+    sent[0]()
+    second = assert_current_ranking_is_up_to_date(round_)
+    (kept,) = set(_snapshots(second)) - {changed}
+    assert second.parameters["reusedContexts"] == [kept]
+    assert _snapshots(second)[kept] == _snapshots(first)[kept]
+    assert_snapshots_reproduce(round_)
+
+
+def test_the_fan_out_publishes_at_once_when_no_context_changed(settings, django_capture_on_commit_callbacks):
+    settings.WISER_RANKING_FANOUT = "always"
+    round_, people = voting_round("reuse-none", people=6)
+    cast_votes(people)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ranking_compute(round_id=round_.pk)
+    first = assert_current_ranking_is_up_to_date(round_)
+    # A vote changed and changed back: two new revisions, the same answers at the new watermark.
+    vote = WiserVote.objects.filter(story__round=round_).select_related("participant").order_by("pk")[0]
+    original = vote.answer
+    other = "not_sure" if original != "not_sure" else "wiser"
+    services.vote_update(participant=vote.participant, vote_id=vote.pk, answer=other)
+    services.vote_update(participant=vote.participant, vote_id=vote.pk, answer=original)
+    with django_capture_on_commit_callbacks(execute=False):
+        second = services.ranking_compute(round_id=round_.pk)
+    assert not RankingPart.objects.exists(), "no part to rank"
+    assert second is not None and second == assert_current_ranking_is_up_to_date(round_)
+    assert second.watermark > first.watermark
+    assert sorted(second.parameters["reusedContexts"]) == sorted(_snapshots(first))
+    assert _snapshots(second) == _snapshots(first)
+    assert Job.objects.get(round=round_, kind="ranking").status == Job.Status.DONE
