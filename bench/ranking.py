@@ -226,11 +226,15 @@ def fill(scale: dict) -> tuple[int, float]:
                     for i, (a, p, s) in enumerate(zip(answer, voter, story, strict=True))
                 ),
             )
+            story_context = [context_ids[c] for c in plan["story_ctx"].tolist()]
             _copy(
                 cursor,
                 "moral_graph_wiservoterevision",
-                ["id", "answer", "created_at", "round_id", "vote_id"],
-                ((i + 1, a, NOW, round_.pk, i + 1) for i, a in enumerate(answer)),
+                ["id", "answer", "created_at", "round_id", "vote_id", "story_id", "participant_id", "context_id"],
+                (
+                    (i + 1, a, NOW, round_.pk, i + 1, s, p, story_context[s - 1])
+                    for i, (a, p, s) in enumerate(zip(answer, voter, story, strict=True))
+                ),
             )
             extra = zip((plan["extra_voter"] + 1).tolist(), (plan["extra_story"] + 1).tolist(), strict=True)
             _copy(
@@ -329,6 +333,7 @@ class _Phases:
 
 def _instrument(backend: int | None) -> _Phases:
     from moral_graph import bradley_terry, bridging, ranking, selectors, services
+    from moral_graph.selectors import ranking_inputs
 
     phases = _Phases(backend)
     for name in (
@@ -343,7 +348,8 @@ def _instrument(backend: int | None) -> _Phases:
         "voter_groups",
     ):
         phases.wrap(selectors, name, f"selectors.{name}")
-    phases.wrap(services, "_resolve_merged", "services._resolve_merged")
+    phases.wrap(ranking_inputs, "resolve_merged", "ranking_inputs.resolve_merged")
+    phases.wrap(services, "inputs_digest", "digest.inputs_digest")
     phases.wrap(services, "_publish", "services._publish (snapshot write)")
     phases.wrap(ranking, "rank_context", "ranking.rank_context (all)")
     for name in (

@@ -510,10 +510,19 @@ def _write(round_: Round, dump: MaiDump, plan: _Plan, now: datetime) -> ImportSu
     assignments = [StoryAssignment(participant=v.participant, story=v.story) for v in votes]
     StoryAssignment.objects.bulk_create(assignments)
     vote_of = {key: vote for (key, _), vote in zip(ballots, votes, strict=True)}
-    revisions = [
-        WiserVoteRevision(vote=vote_of[(v.user, (v.context, v.src, v.dst))], round=round_, answer=v.answer)
-        for v in plan.kept
-    ]
+    revisions = []
+    for v in plan.kept:
+        vote = vote_of[(v.user, (v.context, v.src, v.dst))]
+        revisions.append(
+            WiserVoteRevision(
+                vote=vote,
+                round=round_,
+                answer=v.answer,
+                story_id=vote.story.pk,
+                participant_id=vote.participant.pk,
+                context_id=vote.story.context_id,
+            )
+        )
     WiserVoteRevision.objects.bulk_create(revisions)
     first_answer = [answers[0].created_at for _, answers in ballots]
     _restamp(WiserVote, votes, first_answer)

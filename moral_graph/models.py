@@ -93,9 +93,25 @@ class WiserVoteRevision(models.Model):
     )
     answer = models.CharField(max_length=16, choices=Answer.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The vote's story, participant and the story's context, copied from the vote (which never changes them): a
+    # ranking reads one context's answers from this table alone, through the (context, id) index (decision 46).
+    # No foreign-key constraints of their own: the vote's cascade removes a revision with its vote.
+    story = models.ForeignKey(
+        TransitionStory, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    participant = models.ForeignKey(
+        "deliberation.Participant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    context = models.ForeignKey(
+        "deliberation.Context", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["round", "id"]), models.Index(fields=["vote", "id"])]
+        indexes = [
+            models.Index(fields=["round", "id"]),
+            models.Index(fields=["vote", "id"]),
+            models.Index(fields=["context", "id"]),
+        ]
 
 
 class RankingRun(models.Model):
@@ -138,6 +154,9 @@ class RankingSnapshot(models.Model):
     question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
     context = models.ForeignKey("deliberation.Context", null=True, on_delete=models.CASCADE, related_name="+")
     results = models.JSONField()
+    # The digest of the inputs the result was computed from (`moral_graph.digest`; also in results.parameters):
+    # a later run copies this snapshot when its context's inputs have the same digest (decision 45).
+    inputs_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -154,7 +173,10 @@ class RankingPart(models.Model):
     context = models.ForeignKey("deliberation.Context", on_delete=models.CASCADE, related_name="+")
     question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
     claim = models.PositiveBigIntegerField(help_text="The ranking job's claim when the run was fanned out.")
-    inputs = models.BinaryField(help_text="rank_context's per-vote arrays (numpy .npz).")
+    inputs = models.BinaryField(
+        help_text="The part's spec (numpy .npz): its context's impressions, placed values, the round's merges "
+        "and the previous snapshot's digest; the part reads its context's votes itself."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

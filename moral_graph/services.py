@@ -1,8 +1,8 @@
 """Writes for the moral graph: stories, assignments, wiser votes and ranking runs."""
 
-import io
 import logging
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from moral_graph.models import (
     WiserVote,
     WiserVoteRevision,
 )
+from moral_graph.selectors import ranking_inputs
 from moral_graph.stories import TEMPLATE_VERSION, template_story
 from moral_graph.story_generation import propose_transitions
 
@@ -482,11 +483,16 @@ def vote_cast(
         raise Forbidden(_("This story was not assigned to you."))
     if prior_id is None:
         if postgres:
-            vote_id, flipped = row[8:]
+            vote_id, flipped = row[9:]
             vote = None if vote_id is None else _vote_built(participant, story_pk, vote_id, params)
         else:
             vote, flipped = _vote_insert_portable(
-                participant=participant, story_id=story_pk, answer=answer, reason=reason, now=params["now"]
+                participant=participant,
+                story_id=story_pk,
+                context_id=row[8],
+                answer=answer,
+                reason=reason,
+                now=params["now"],
             )
         if vote is not None:
             if flipped:
@@ -521,7 +527,7 @@ def _vote_built(participant: Participant, story_id: int, vote_id: int, params: d
 
 
 def _vote_insert_portable(
-    *, participant: Participant, story_id: int, answer: str, reason: str, now
+    *, participant: Participant, story_id: int, context_id: int, answer: str, reason: str, now
 ) -> tuple[WiserVote | None, bool]:
     """The writes of `vote_sql.VOTE_CAST_SQL` through the ORM, in one transaction (databases other than PostgreSQL)."""
     with transaction.atomic():
@@ -532,7 +538,14 @@ def _vote_insert_portable(
                 )
         except IntegrityError:
             return None, False
-        WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
+        WiserVoteRevision.objects.create(
+            vote=vote,
+            round_id=participant.round_id,
+            answer=answer,
+            story_id=story_id,
+            participant_id=participant.pk,
+            context_id=context_id,
+        )
         flipped = Round.objects.filter(pk=participant.round_id, ranking_dirty_since__isnull=True).update(
             ranking_dirty_since=now
         )
@@ -547,7 +560,12 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
     except (TypeError, ValueError) as exc:
         raise NotFound(_("No such vote.")) from exc
     with transaction.atomic():
-        vote = WiserVote.objects.select_for_update().filter(pk=vote_pk, participant=participant).first()
+        vote = (
+            WiserVote.objects.select_for_update(of=("self",))
+            .select_related("story")
+            .filter(pk=vote_pk, participant=participant)
+            .first()
+        )
         if vote is None:
             raise NotFound(_("No such vote of yours."))
         if round_apply_schedule(round_=Round.objects.get(pk=participant.round_id)).stage != Stage.VOTING:
@@ -558,46 +576,16 @@ def vote_update(*, participant: Participant, vote_id: Any, answer: Any, reason: 
         vote.answer, vote.reason = answer, reason
         vote.save(update_fields=["answer", "reason", "updated_at"])
         if answer_changed:
-            WiserVoteRevision.objects.create(vote=vote, round_id=participant.round_id, answer=answer)
+            WiserVoteRevision.objects.create(
+                vote=vote,
+                round_id=participant.round_id,
+                answer=answer,
+                story_id=vote.story_id,
+                participant_id=vote.participant_id,
+                context_id=vote.story.context_id,
+            )
             mark_ranking_dirty(participant.round_id)
     return vote
-
-
-def _context_inputs(*, round_: Round, watermark: int, assignment_watermark: int):
-    """Yield (context, rank_context's data arguments) for every context of the round, as of the watermark."""
-    stories = selectors.round_stories(round_id=round_.pk)
-    per_context_votes = selectors.votes_at_watermark(round_id=round_.pk, watermark=watermark, stories=stories)
-    impressions = selectors.impressions_at(
-        round_id=round_.pk, assignment_watermark=assignment_watermark, stories=stories
-    )
-    values_of = selectors.context_value_ids(round_id=round_.pk)
-    resolution = selectors.value_resolution(round_id=round_.pk)
-    groups = selectors.participant_groups(round_id=round_.pk)
-    empty = selectors.ContextVotes(
-        voter=np.zeros(0, np.int64),
-        src=np.zeros(0, np.int64),
-        dst=np.zeros(0, np.int64),
-        answer=np.zeros(0, np.int8),
-    )
-    for context in Context.objects.filter(question__round=round_).order_by("question__order", "order", "id"):
-        votes = _resolve_merged(per_context_votes.get(context.pk, empty), resolution)
-        shown = [
-            (resolution.get(a, a), resolution.get(b, b), n)
-            for a, b, n in impressions.get(context.pk, [])
-            if resolution.get(a, a) != resolution.get(b, b)
-        ]
-        placed = np.asarray(values_of.get(context.pk, []), dtype=np.int64)
-        value_ids = np.union1d(placed, np.union1d(votes.src, votes.dst))
-        yield context, {
-            "value_ids": value_ids.tolist(),
-            "voter": votes.voter,
-            "src": votes.src,
-            "dst": votes.dst,
-            "answer": votes.answer,
-            "impressions": shown,
-            "voter_groups": selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
-            "initial_scores": None,
-        }
 
 
 N_BOOT = 200
@@ -606,14 +594,15 @@ N_BOOT = 200
 class _WarmScores:
     """Runs' scores by context, read once per run: the warm starts of a ranking."""
 
-    def __init__(self) -> None:
+    def __init__(self, only_context: int | None = None) -> None:
         self._runs: dict[int, dict[int, dict[int, float]]] = {}
+        self._only = only_context  # a part reads its own context's scores only
 
     def of(self, run_id: int | None, context_id: int) -> dict[int, float] | None:
         if run_id is None:
             return None
         if run_id not in self._runs:
-            self._runs[run_id] = selectors.run_scores(run_id=run_id)
+            self._runs[run_id] = selectors.run_scores(run_id=run_id, context_id=self._only)
         return self._runs[run_id].get(context_id)
 
 
@@ -646,22 +635,43 @@ def ranking_results(
     results = []
     # The snapshots stay in memory until published: the collector would walk them again after each context.
     with ranking.gc_paused():
-        for context, data in _context_inputs(
+        for context, data in ranking_inputs.round_inputs(
             round_=round_, watermark=watermark, assignment_watermark=assignment_watermark
         ):
-            row = {"question_id": context.question_id, "context_id": context.pk}
-            digest = inputs_digest(data, method=method, n_boot=N_BOOT)
-            previous = (reuse or {}).get(context.pk)
-            if previous is not None and previous[1] == digest:
-                results.append({**row, "copy_of": previous[0]})
-                continue
             seed, start = watermark, warm_from
             if reproduce is not None and context.pk in reproduce:
                 seed, start = int(reproduce[context.pk]["seed"]), reproduce[context.pk].get("warmStart")
-            data["initial_scores"] = warm.of(start, context.pk)
-            result = ranking.rank_context(**data, method=method, n_boot=N_BOOT, seed=seed)
-            results.append({**row, "result": _stamp(result, digest=digest, warm_from=start)})
+            row = _rank_or_copy(
+                context_id=context.pk,
+                data=data,
+                method=method,
+                seed=seed,
+                warm_from=start,
+                previous=(reuse or {}).get(context.pk),
+                warm=warm,
+            )
+            results.append({"question_id": context.question_id, "context_id": context.pk, **row})
     return results
+
+
+def _rank_or_copy(
+    *,
+    context_id: int,
+    data: dict,
+    method: str,
+    seed: int,
+    warm_from: int | None,
+    previous: tuple[int, str] | None,
+    warm: "_WarmScores",
+) -> dict:
+    """{"copy_of": snapshot id} when the context's inputs have the previous snapshot's digest, else {"result":
+    its ranking}, stamped with the digest and warm start that reproduce it (decision 45)."""
+    digest = inputs_digest(data, method=method, n_boot=N_BOOT)
+    if previous is not None and previous[1] == digest:
+        return {"copy_of": previous[0]}
+    data["initial_scores"] = warm.of(warm_from, context_id)
+    result = ranking.rank_context(**data, method=method, n_boot=N_BOOT, seed=seed)
+    return {"result": _stamp(result, digest=digest, warm_from=warm_from)}
 
 
 def _reusable(current: RankingRun | None, method: str) -> dict[int, tuple[int, str]] | None:
@@ -669,75 +679,6 @@ def _reusable(current: RankingRun | None, method: str) -> dict[int, tuple[int, s
     if current is None or current.method != method or not getattr(settings, "WISER_RANKING_REUSE", True):
         return None
     return selectors.snapshot_digests(run_id=current.pk)
-
-
-def _pack_inputs(data: dict, *, digest: str) -> bytes:
-    """A context's rank_context arguments and their digest as one .npz (no pickles): what a part task reads."""
-    arrays = {
-        "inputs_digest": np.asarray(digest),
-        "value_ids": np.asarray(data["value_ids"], dtype=np.int64),
-        "voter": np.asarray(data["voter"], dtype=np.int64),
-        "src": np.asarray(data["src"], dtype=np.int64),
-        "dst": np.asarray(data["dst"], dtype=np.int64),
-        "answer": np.asarray(data["answer"], dtype=np.int8),
-        "impressions": np.asarray(data["impressions"], dtype=np.int64).reshape(-1, 3),
-    }
-    keys = list(data["voter_groups"])
-    arrays["group_keys"] = np.asarray(keys, dtype=str)
-    for i, key in enumerate(keys):
-        # One small code per vote and the labels once, not a string per vote.
-        names, codes = np.unique(np.asarray(data["voter_groups"][key], dtype=str), return_inverse=True)
-        arrays[f"group_{i}_names"] = names
-        arrays[f"group_{i}"] = codes.astype(np.int32)
-    if data.get("initial_scores") is not None:
-        scores = data["initial_scores"]
-        arrays["initial_ids"] = np.fromiter(scores.keys(), dtype=np.int64, count=len(scores))
-        arrays["initial_scores"] = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def _unpack_inputs(blob: bytes) -> dict:
-    """The inverse of `_pack_inputs`."""
-    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as f:
-        data = {
-            "value_ids": f["value_ids"].tolist(),
-            "voter": f["voter"],
-            "src": f["src"],
-            "dst": f["dst"],
-            "answer": f["answer"],
-            "impressions": [tuple(row) for row in f["impressions"].tolist()],
-            "voter_groups": {
-                str(key): f[f"group_{i}_names"][f[f"group_{i}"]] for i, key in enumerate(f["group_keys"].tolist())
-            },
-            "initial_scores": None,
-            "inputs_digest": str(f["inputs_digest"]),
-        }
-        if "initial_ids" in f:
-            data["initial_scores"] = dict(zip(f["initial_ids"].tolist(), f["initial_scores"].tolist(), strict=True))
-    return data
-
-
-
-def _resolve_merged(votes: selectors.ContextVotes, resolution: dict[int, int]) -> selectors.ContextVotes:
-    """Votes on a value merged into another count for that other value; a story that became a loop drops out."""
-    if not resolution or len(votes.src) == 0:
-        return votes
-    merged = np.fromiter(resolution.keys(), dtype=np.int64, count=len(resolution))
-    target = np.fromiter(resolution.values(), dtype=np.int64, count=len(resolution))
-    order = np.argsort(merged)
-    merged, target = merged[order], target[order]
-
-    def lookup(ids: np.ndarray) -> np.ndarray:
-        position = np.minimum(np.searchsorted(merged, ids), len(merged) - 1)
-        return np.where(merged[position] == ids, target[position], ids)
-
-    src, dst = lookup(votes.src), lookup(votes.dst)
-    keep = src != dst
-    return selectors.ContextVotes(
-        voter=votes.voter[keep], src=src[keep], dst=dst[keep], answer=votes.answer[keep]
-    )
 
 
 ADVISORY_LOCK_NAMESPACE = 0x57495345  # "WISE": our advisory locks, apart from anyone else's on the server
@@ -860,6 +801,10 @@ class _Superseded(Exception):
     """Our claim on the ranking job was taken back (our heartbeat went stale): another attempt owns the round."""
 
 
+class _Discarded(Exception):
+    """A ranking part has nothing to write: a duplicate delivery wrote it, or its run was abandoned."""
+
+
 def _warm_start_run(current: RankingRun | None, method: str) -> int | None:
     """The run whose scores start the fit: the current run when it used the same method."""
     if current is None or current.method != method or not getattr(settings, "WISER_RANKING_WARM_START", True):
@@ -892,7 +837,7 @@ def _ranking_compute_locked(
             ):
                 run = current
             elif fanout and ranking_fanout_wanted(round_id=round_id, watermark=watermark):
-                run = _ranking_fan_out(
+                _ranking_fan_out(
                     round_=round_,
                     job_id=job.pk,
                     claim=claim,
@@ -902,8 +847,7 @@ def _ranking_compute_locked(
                     warm_from=_warm_start_run(current, method),
                     reuse=_reusable(current, method),
                 )
-                # Every context unchanged: the run was published at once, with no part to wait for.
-                fanned_out = run is None
+                fanned_out, run = True, None
             else:
                 assignment_wm = selectors.assignment_watermark(round_id=round_id)
                 warm_from = _warm_start_run(current, method)
@@ -982,32 +926,26 @@ def _ranking_fan_out(
     structure: int,
     warm_from: int | None,
     reuse: dict[int, tuple[int, str]] | None = None,
-) -> RankingRun | None:
-    """Read the round's votes once, store each changed context's inputs as a part of a `computing` run, and
-    enqueue one `rank_part` task per part (on commit); an unchanged context's result is copied into the run at
-    once. Runs left computing by an abandoned fan-out are deleted. Returns the run when no context changed (it is
-    published here), else None (the last part publishes it)."""
+) -> None:
+    """Read what the round's contexts share once, create a `computing` run with one part per context, and enqueue
+    one `rank_part` task per part (on commit); each part reads its own context's votes (decision 46). Runs left
+    computing by an abandoned fan-out are deleted."""
     from moral_graph.tasks import rank_part
 
     assignment_wm = selectors.assignment_watermark(round_id=round_.pk)
-    warm = _WarmScores()
-    parts, copies = [], []
-    for context, data in _context_inputs(round_=round_, watermark=watermark, assignment_watermark=assignment_wm):
-        row = {"question_id": context.question_id, "context_id": context.pk}
-        digest = inputs_digest(data, method=method, n_boot=N_BOOT)
-        previous = (reuse or {}).get(context.pk)
-        if previous is not None and previous[1] == digest:
-            copies.append({**row, "copy_of": previous[0]})
-            continue
-        data["initial_scores"] = warm.of(warm_from, context.pk)
-        parts.append(
-            RankingPart(
-                context_id=context.pk,
-                question_id=context.question_id,
-                claim=claim,
-                inputs=_pack_inputs(data, digest=digest),
-            )
+    shared = ranking_inputs.round_reads(round_id=round_.pk, assignment_watermark=assignment_wm)
+    token = uuid.uuid4().hex  # this fan-out's, for what its parts share in a process
+    parts = [
+        RankingPart(
+            context_id=context.pk,
+            question_id=context.question_id,
+            claim=claim,
+            inputs=ranking_inputs.pack_part(
+                context_id=context.pk, shared=shared, previous=(reuse or {}).get(context.pk), token=token
+            ),
         )
+        for context in ranking_inputs.round_contexts(round_=round_)
+    ]
     with transaction.atomic():
         if not Job.objects.select_for_update().filter(pk=job_id, claim=claim).exists():
             raise _Superseded
@@ -1021,51 +959,28 @@ def _ranking_fan_out(
                 watermark=watermark,
                 assignment_watermark=assignment_wm,
                 warm_from=warm_from,
-                reused=[c["context_id"] for c in copies],
+                reused=[],
             ),
             watermark=watermark,
             structure_version=structure,
             status=RankingRun.Status.COMPUTING,
             software_version=SOFTWARE_VERSION,
         )
-        _insert_snapshots(run_id=run.pk, round_id=round_.pk, rows=copies)
-        if not parts:
-            return _publish_computed(run)
         for part in parts:
             part.run = run
-        if connection.vendor == "postgresql":
-            # As for snapshots: Django's cursor would escape megabytes of bytea in Python; this one binds them.
-            import psycopg
-
-            now = timezone.now()
-            with psycopg.Cursor(connection.connection) as cursor:
-                cursor.executemany(
-                    f"INSERT INTO {RankingPart._meta.db_table} (run_id, context_id, question_id, claim, inputs, created_at)"  # noqa: S608 - the model's table
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
-                    [(run.pk, p.context_id, p.question_id, claim, p.inputs, now) for p in parts],
-                )
-            part_ids = list(RankingPart.objects.filter(run=run).order_by("pk").values_list("pk", flat=True))
-        else:
-            part_ids = [part.pk for part in RankingPart.objects.bulk_create(parts)]
+        part_ids = [part.pk for part in RankingPart.objects.bulk_create(parts)]
         for part_id in part_ids:
             enqueue_on_commit(rank_part, part_id)
-    log.info(
-        "round %s: ranking fanned out to %s parts, %s contexts unchanged (run %s, claim %s)",
-        round_.pk,
-        len(parts),
-        len(copies),
-        run.pk,
-        claim,
-    )
-    return None
+    log.info("round %s: ranking fanned out to %s parts (run %s, claim %s)", round_.pk, len(parts), run.pk, claim)
 
 
 def ranking_part_compute(*, part_id: int) -> RankingRun | None:
-    """Rank one context of a fanned-out run and store its snapshot; the last part publishes the run.
+    """Rank one context of a fanned-out run (or copy its previous snapshot when its inputs did not change) and
+    store its snapshot; the last part publishes the run.
 
     A part whose claim is no longer the job's (the job was taken back, a newer ranking started) stops without
     writing; a part delivered twice finds its row gone. Returns the run once this part published it."""
-    part = RankingPart.objects.select_related("run").defer("inputs").filter(pk=part_id).first()
+    part = RankingPart.objects.select_related("run", "run__round").defer("inputs").filter(pk=part_id).first()
     if part is None:
         return None  # written already, or its run was abandoned
     run, claim = part.run, part.claim
@@ -1076,28 +991,45 @@ def ranking_part_compute(*, part_id: int) -> RankingRun | None:
     published = None
     try:
         with _ranking_heartbeat(job.pk, claim):
-            inputs = RankingPart.objects.filter(pk=part_id).values_list("inputs", flat=True).first()
-            if inputs is None:
+            blob = RankingPart.objects.filter(pk=part_id).values_list("inputs", flat=True).first()
+            if blob is None:
                 return None
-            data = _unpack_inputs(inputs)
-            digest = data.pop("inputs_digest")
-            result = ranking.rank_context(**data, method=run.method, n_boot=N_BOOT, seed=run.watermark)
-            _stamp(result, digest=digest, warm_from=run.parameters.get("warmStart"))
+            spec = ranking_inputs.unpack_part(blob)
+            data = ranking_inputs.context_inputs(
+                round_=run.round, context_id=part.context_id, watermark=run.watermark, spec=spec
+            )
+            row = _rank_or_copy(
+                context_id=part.context_id,
+                data=data,
+                method=run.method,
+                seed=run.watermark,
+                warm_from=run.parameters.get("warmStart"),
+                previous=spec.previous,
+                warm=_WarmScores(only_context=part.context_id),
+            )
             with transaction.atomic():
+                # The snapshot first, before any lock: the database parses its JSON (the slow part of the write)
+                # while other parts hold the locks below. A duplicate delivery or an abandoned run fails on the
+                # constraints; every check below that fails rolls the insert back.
+                _insert_snapshots(
+                    run_id=run.pk,
+                    round_id=run.round_id,
+                    rows=[{"question_id": part.question_id, "context_id": part.context_id, **row}],
+                )
                 # Lock order: the job, the run, then (publishing) the round.
                 if not ours.filter(status=Job.Status.RUNNING).select_for_update().exists():
                     raise _Superseded
                 if not RankingRun.objects.select_for_update().filter(
                     pk=run.pk, status=RankingRun.Status.COMPUTING
                 ).exists():
-                    return None
+                    raise _Discarded
                 if not RankingPart.objects.filter(pk=part_id).delete()[0]:
-                    return None  # a duplicate delivery wrote it first
-                _insert_snapshots(
-                    run_id=run.pk,
-                    round_id=run.round_id,
-                    rows=[{"question_id": part.question_id, "context_id": part.context_id, "result": result}],
-                )
+                    raise _Discarded  # a duplicate delivery wrote it first
+                if "copy_of" in row:
+                    # The run's row is locked: its list of unchanged contexts grows one part at a time.
+                    parameters = RankingRun.objects.values_list("parameters", flat=True).get(pk=run.pk)
+                    parameters["reusedContexts"] = sorted({*parameters.get("reusedContexts", []), part.context_id})
+                    RankingRun.objects.filter(pk=run.pk).update(parameters=parameters)
                 left = RankingPart.objects.filter(run=run).count()
                 done = RankingSnapshot.objects.filter(run=run).count()
                 ours.update(progress=done / (done + left), updated_at=timezone.now())
@@ -1107,6 +1039,11 @@ def ranking_part_compute(*, part_id: int) -> RankingRun | None:
         ours.update(status=Job.Status.DONE, progress=1.0, attempts=0, updated_at=timezone.now())
     except _Superseded:
         log.warning("ranking part %s of round %s is stale (claim %s); not written", part_id, run.round_id, claim)
+        return None
+    except (_Discarded, IntegrityError):
+        # Written by a duplicate delivery (the snapshot's unique context), or its run was abandoned (gone, or
+        # no longer computing): nothing of this part was kept.
+        log.info("ranking part %s of run %s: written already or abandoned", part_id, run.pk)
         return None
     except DatabaseError:
         raise  # the task retries this part (RETRY_ON_DATABASE_ERROR); the job stays running
@@ -1153,6 +1090,10 @@ def _make_current(locked: Round, run: RankingRun) -> None:
     locked.save(update_fields=["current_ranking", "updated_at"])
 
 
+def _digest_of(row: dict) -> str:
+    return row["result"].get("parameters", {}).get("inputsDigest", "")
+
+
 def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
     """Insert snapshots of a run, inside the caller's transaction: rows of (question_id, context_id, result), or
     (question_id, context_id, copy_of) for a context whose earlier snapshot is copied as it is (decision 45)."""
@@ -1164,8 +1105,9 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
         with connection.cursor() as cursor:
             # The stored results move inside the database (compressed as they are), never through Python.
             cursor.execute(
-                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
-                f" SELECT %s, round_id, question_id, context_id, results FROM {table} WHERE id IN ({marks})",
+                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results, inputs_digest)"  # noqa: S608 - the model's table
+                f" SELECT %s, round_id, question_id, context_id, results, inputs_digest FROM {table}"
+                f" WHERE id IN ({marks})",
                 [run_id, *copies],
             )
     if not rows:
@@ -1176,7 +1118,8 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
         import psycopg
 
         values = [
-            (run_id, round_id, r["question_id"], r["context_id"], orjson.dumps(r["result"]).decode()) for r in rows
+            (run_id, round_id, r["question_id"], r["context_id"], orjson.dumps(r["result"]).decode(), _digest_of(r))
+            for r in rows
         ]
         with psycopg.Cursor(connection.connection) as cursor:
             # lz4 compresses the snapshots' TOAST about twice as fast as the default pglz (1 s of the
@@ -1186,8 +1129,8 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
             if lz4 and lz4[0]:
                 cursor.execute("SET LOCAL default_toast_compression = lz4")
             cursor.executemany(
-                f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results)"  # noqa: S608 - the model's table
-                " VALUES (%s, %s, %s, %s, %s::jsonb)",
+                f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results, inputs_digest)"  # noqa: S608 - the model's table
+                " VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
                 values,
             )
         return
@@ -1199,6 +1142,7 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
                 question_id=r["question_id"],
                 context_id=r["context_id"],
                 results=r["result"],
+                inputs_digest=_digest_of(r),
             )
             for r in rows
         ]

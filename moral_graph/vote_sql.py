@@ -98,7 +98,8 @@ SELECT s.round_id AS story_round, s.is_hidden AS hidden,
     EXISTS (SELECT 1 FROM {participant} p WHERE p.id = %(participant)s AND p.round_id = %(round)s) AS known,
     EXISTS (SELECT 1 FROM {assignment} a WHERE a.participant_id = %(participant)s AND a.story_id = s.id)
         AS assigned,
-    v.id AS prior_id, v.answer AS prior_answer, v.reason AS prior_reason
+    v.id AS prior_id, v.answer AS prior_answer, v.reason AS prior_reason,
+    s.context_id AS story_context
 FROM {story} s
 JOIN {round} r ON r.id = s.round_id
 LEFT JOIN {vote} v ON v.participant_id = %(participant)s AND v.story_id = s.id
@@ -118,8 +119,9 @@ VOTE_CAST_SQL = (
     ON CONFLICT (participant_id, story_id) DO NOTHING
     RETURNING id
 ), revision AS (
-    INSERT INTO {revision} (vote_id, round_id, answer, created_at)
-    SELECT id, %(round)s, %(answer)s, %(now)s FROM vote
+    INSERT INTO {revision} (vote_id, round_id, answer, created_at, story_id, participant_id, context_id)
+    SELECT id, %(round)s, %(answer)s, %(now)s, %(story)s, %(participant)s, (SELECT story_context FROM target)
+    FROM vote
 ), dirty AS (
     UPDATE {round} SET ranking_dirty_since = %(now)s
     WHERE id = %(round)s AND ranking_dirty_since IS NULL AND EXISTS (SELECT 1 FROM vote)

@@ -96,45 +96,46 @@ def _answer_code_sql(column: str) -> str:
     )
 
 
-def round_stories(*, round_id: int) -> np.ndarray:
-    """The round's stories sorted by id: id, context, from value, to value, hidden (0/1), one row each."""
+def round_stories(*, round_id: int, context_id: int | None = None) -> np.ndarray:
+    """The round's stories (or one context's) sorted by id: id, context, from value, to value, hidden (0/1)."""
     story = TransitionStory._meta.db_table
     sql = (
         f"SELECT id, context_id, from_value_id, to_value_id, CAST(CASE WHEN is_hidden THEN 1 ELSE 0 END AS BIGINT)"  # noqa: S608 - names from the models
         f" FROM {story} WHERE round_id = %s"
     )
-    rows = _int_columns(sql, [round_id], 5)
+    params = [round_id]
+    if context_id is not None:
+        sql += " AND context_id = %s"
+        params.append(context_id)
+    rows = _int_columns(sql, params, 5)
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
 
-def _latest_revisions(round_id: int, watermark: int) -> np.ndarray:
-    """Per vote of the round, its newest revision at the watermark: vote id, answer code (sorted by vote).
+def _latest_revisions(round_id: int, watermark: int, context_id: int | None = None) -> np.ndarray:
+    """Per vote of the round (or of one context), its newest revision at the watermark: vote id, answer code,
+    participant, story (sorted by vote). One table: each revision carries its vote's participant, story and
+    context (decision 46), read by the (round, id) or (context, id) index.
 
     Vote id and answer code travel as one integer (vote id * 4 + code), a third less to aggregate.
     """
     revision = WiserVoteRevision._meta.db_table
     sql = (
-        f"SELECT vote_id * 4 + {_answer_code_sql('answer')}, id FROM {revision}"  # noqa: S608 - names from the models
-        " WHERE round_id = %s AND id <= %s"
+        f"SELECT vote_id * 4 + {_answer_code_sql('answer')}, id, participant_id, story_id FROM {revision}"  # noqa: S608 - names from the models
+        + (" WHERE round_id = %s AND id <= %s" if context_id is None else " WHERE context_id = %s AND id <= %s")
     )
-    rows = _int_columns(sql, [round_id, watermark], 2)
+    rows = _int_columns(sql, [round_id if context_id is None else context_id, watermark], 4)
     vote, code = rows[:, 0] >> 2, rows[:, 0] & 3
+    if len(vote) < 2 or bool(np.all(vote[1:] > vote[:-1])):
+        # One revision per vote, already in vote order (the usual case): nothing to sort or drop.
+        return np.stack([vote, code, rows[:, 2], rows[:, 3]], axis=1)
     # Two stable sorts (by revision, then by vote) order as a lexsort would; rows come back nearly in
     # both orders, which timsort handles in about linear time.
     order = np.argsort(rows[:, 1], kind="stable")
     order = order[np.argsort(vote[order], kind="stable")]
-    vote, code = vote[order], code[order]
+    vote, code, participant, story = vote[order], code[order], rows[order, 2], rows[order, 3]
     last = np.ones(len(vote), dtype=bool)
     last[:-1] = vote[1:] != vote[:-1]
-    return np.stack([vote[last], code[last]], axis=1)
-
-
-def _votes_between(low: int, high: int) -> np.ndarray:
-    """Votes with ids in [low, high], sorted by id: id, participant, story (other rounds' votes are dropped later)."""
-    vote = WiserVote._meta.db_table
-    sql = f"SELECT id, participant_id, story_id FROM {vote} WHERE id >= %s AND id <= %s"  # noqa: S608 - the model's table
-    rows = _int_columns(sql, [low, high], 3)
-    return rows[np.argsort(rows[:, 0], kind="stable")]
+    return np.stack([vote[last], code[last], participant[last], story[last]], axis=1)
 
 
 def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -158,34 +159,32 @@ def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def votes_at_watermark(
-    *, round_id: int, watermark: int, stories: np.ndarray | None = None
+    *, round_id: int, watermark: int, stories: np.ndarray | None = None, context_id: int | None = None
 ) -> dict[int, ContextVotes]:
     """Each vote's answer as of the watermark (hidden stories left out), grouped by context, ordered by vote.
 
-    Three scans of one table each (latest revisions, votes in their id range, the round's stories), joined
-    in numpy: at a million votes the database does a few times less work than when it joins them itself.
-    stories: round_stories, when the caller has read them already.
+    Two single-table reads (the latest revisions with their participant and story, the stories), joined in
+    numpy. context_id: that context's votes only (a part of a fanned-out ranking), through the revisions'
+    (context, id) index. stories: round_stories (of that context, or the round), when the caller read them.
     """
-    latest = _latest_revisions(round_id, watermark)
+    latest = _latest_revisions(round_id, watermark, context_id)
     if len(latest) == 0:
         return {}
-    votes = _votes_between(int(latest[0, 0]), int(latest[-1, 0]))
-    stories = round_stories(round_id=round_id) if stories is None else stories
-    vote_row = _positions(votes[:, 0], latest[:, 0])
-    latest, vote_row = latest[vote_row >= 0], vote_row[vote_row >= 0]
-    story_row = _positions(stories[:, 0], votes[vote_row, 2])
+    if stories is None:
+        stories = round_stories(round_id=round_id, context_id=context_id)
+    story_row = _positions(stories[:, 0], latest[:, 3])
     keep = story_row >= 0
     keep[keep] = stories[story_row[keep], 4] == 0
-    latest, vote_row, story_row = latest[keep], vote_row[keep], story_row[keep]
+    latest, story_row = latest[keep], story_row[keep]
     contexts, story_context = np.unique(stories[:, 1], return_inverse=True)
     # The rows are in vote order; a stable sort by context keeps it within each context. Small integer
     # codes let numpy use a radix sort, ten times faster than sorting the ids.
     code_type = np.int16 if len(contexts) < 2**15 else np.int64
     order = np.argsort(story_context.astype(code_type)[story_row], kind="stable")
-    vote_row, story_row = vote_row[order], story_row[order]
+    latest, story_row = latest[order], story_row[order]
     context = stories[story_row, 1]
-    answer = latest[order, 1].astype(np.int8)
-    voter, src, dst = votes[vote_row, 1], stories[story_row, 2], stories[story_row, 3]
+    answer = latest[:, 1].astype(np.int8)
+    voter, src, dst = latest[:, 2], stories[story_row, 2], stories[story_row, 3]
     bounds = np.flatnonzero(np.diff(context)) + 1
     starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(context)]])
     return {
@@ -290,6 +289,9 @@ def participant_groups(*, round_id: int) -> dict[str, ParticipantGroups]:
     )
     result = {}
     for key in keys:
+        if connection.vendor == "postgresql":
+            result[key] = _participant_groups_pg(round_id, key)
+            continue
         rows = (
             Participant.objects.filter(round_id=round_id)
             .annotate(answer=KT(f"attributes__{key}"))
@@ -307,6 +309,23 @@ def participant_groups(*, round_id: int) -> dict[str, ParticipantGroups]:
             names=np.asarray(list(codes), dtype=str),
         )
     return result
+
+
+def _participant_groups_pg(round_id: int, key: str) -> ParticipantGroups:
+    """One attribute's answers factorized in the database: the distinct answers once, then (id, code) as packed
+    integers, with no Python object per participant."""
+    participant = Participant._meta.db_table
+    where, params = "round_id = %s", [round_id]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT attributes->>%s FROM {participant} WHERE {where}", [key, *params])  # noqa: S608 - the model's table
+        names = ["", *sorted({answer for (answer,) in cursor.fetchall() if answer})]
+    rows = _int_columns(
+        f"SELECT id, CAST(COALESCE(array_position(%s::text[], attributes->>%s), 1) - 1 AS BIGINT)"  # noqa: S608 - the model's table
+        f" FROM {participant} WHERE {where} ORDER BY id",
+        [names, key, *params],
+        2,
+    )
+    return ParticipantGroups(participant=rows[:, 0], code=rows[:, 1], names=np.asarray(names, dtype=str))
 
 
 def voter_groups(
@@ -336,8 +355,9 @@ def value_resolution(*, round_id: int) -> dict[int, int]:
     return resolved
 
 
-def run_scores(*, run_id: int) -> dict[int, dict[int, float]]:
-    """Each context's scores in a run (context id -> value id -> score), to warm-start the next fit.
+def run_scores(*, run_id: int, context_id: int | None = None) -> dict[int, dict[int, float]]:
+    """Each context's scores in a run (context id -> value id -> score), to warm-start the next fit; context_id:
+    that context's only.
 
     On PostgreSQL only the scores leave the database (jsonb_array_elements), not the snapshots' edges."""
     scores: dict[int, dict[int, float]] = {}
@@ -347,27 +367,26 @@ def run_scores(*, run_id: int) -> dict[int, dict[int, float]]:
             cursor.execute(
                 f"SELECT s.context_id, (e->>'valueId')::bigint, (e->>'score')::float8 FROM {snapshot} s"  # noqa: S608 - the model's table
                 " CROSS JOIN LATERAL jsonb_array_elements(s.results->'values') e"
-                " WHERE s.run_id = %s AND s.context_id IS NOT NULL",
-                [run_id],
+                " WHERE s.run_id = %s AND s.context_id IS NOT NULL"
+                + ("" if context_id is None else " AND s.context_id = %s"),
+                [run_id] if context_id is None else [run_id, context_id],
             )
-            for context_id, value_id, score in cursor.fetchall():
-                scores.setdefault(context_id, {})[value_id] = score
+            for found, value_id, score in cursor.fetchall():
+                scores.setdefault(found, {})[value_id] = score
         return scores
-    for context_id, results in RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False).values_list(
-        "context_id", "results"
-    ):
-        scores[context_id] = {row["valueId"]: row["score"] for row in results.get("values", [])}
+    snapshots = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False)
+    if context_id is not None:
+        snapshots = snapshots.filter(context_id=context_id)
+    for found, results in snapshots.values_list("context_id", "results"):
+        scores[found] = {row["valueId"]: row["score"] for row in results.get("values", [])}
     return scores
 
 
 def snapshot_digests(*, run_id: int) -> dict[int, tuple[int, str]]:
     """Each context's snapshot in a run with the digest of the inputs it was computed from (context id ->
-    (snapshot id, digest)); snapshots stored before digests were recorded are left out. Only the digests leave
-    the database, not the results."""
-    rows = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False).values_list(
-        "pk", "context_id", "results__parameters__inputsDigest"
-    )
-    return {context_id: (pk, digest) for pk, context_id, digest in rows if isinstance(digest, str)}
+    (snapshot id, digest)); snapshots stored before digests were recorded are left out."""
+    rows = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False).exclude(inputs_digest="")
+    return {context_id: (pk, digest) for pk, context_id, digest in rows.values_list("pk", "context_id", "inputs_digest")}
 
 
 def current_run(*, round_: Round) -> RankingRun | None:

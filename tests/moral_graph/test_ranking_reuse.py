@@ -76,7 +76,20 @@ def test_a_changed_ranking_code_is_never_reused(monkeypatch):
     assert second.parameters["reusedContexts"] == []
 
 
-def test_the_fan_out_ranks_only_the_changed_context(settings, django_capture_on_commit_callbacks):
+def _ranked_contexts(monkeypatch) -> list:
+    """The contexts' value ids handed to rank_context from now on (a copied context is never ranked)."""
+    ranked = []
+    real = services.ranking.rank_context
+
+    def counting(**kwargs):
+        ranked.append(sorted(kwargs["value_ids"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(services.ranking, "rank_context", counting)
+    return ranked
+
+
+def test_the_fan_out_ranks_only_the_changed_context(settings, django_capture_on_commit_callbacks, monkeypatch):
     settings.WISER_RANKING_FANOUT = "always"
     round_, people = voting_round("reuse-fan", people=6)
     cast_votes(people)
@@ -84,19 +97,22 @@ def test_the_fan_out_ranks_only_the_changed_context(settings, django_capture_on_
         services.ranking_compute(round_id=round_.pk)
     first = assert_current_ranking_is_up_to_date(round_)
     changed = _change_one_context(round_)
-    with django_capture_on_commit_callbacks(execute=False) as sent:
+    ranked = _ranked_contexts(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True) as sent:
         assert services.ranking_compute(round_id=round_.pk) is None
-    assert len(sent) == 1, "one part: the changed context"
-    assert list(RankingPart.objects.values_list("context_id", flat=True)) == [changed]
-    sent[0]()
+    assert len(sent) == 2, "a part per context: each reads its own votes"
+    assert len(ranked) == 1, "only the changed context is ranked; the other part copies its snapshot"
     second = assert_current_ranking_is_up_to_date(round_)
     (kept,) = set(_snapshots(second)) - {changed}
     assert second.parameters["reusedContexts"] == [kept]
     assert _snapshots(second)[kept] == _snapshots(first)[kept]
+    assert _snapshots(second)[changed]["parameters"]["seed"] == second.watermark
     assert_snapshots_reproduce(round_)
 
 
-def test_the_fan_out_publishes_at_once_when_no_context_changed(settings, django_capture_on_commit_callbacks):
+def test_the_fan_out_copies_every_context_when_none_changed(
+    settings, django_capture_on_commit_callbacks, monkeypatch
+):
     settings.WISER_RANKING_FANOUT = "always"
     round_, people = voting_round("reuse-none", people=6)
     cast_votes(people)
@@ -109,10 +125,12 @@ def test_the_fan_out_publishes_at_once_when_no_context_changed(settings, django_
     other = "not_sure" if original != "not_sure" else "wiser"
     services.vote_update(participant=vote.participant, vote_id=vote.pk, answer=other)
     services.vote_update(participant=vote.participant, vote_id=vote.pk, answer=original)
-    with django_capture_on_commit_callbacks(execute=False):
-        second = services.ranking_compute(round_id=round_.pk)
-    assert not RankingPart.objects.exists(), "no part to rank"
-    assert second is not None and second == assert_current_ranking_is_up_to_date(round_)
+    ranked = _ranked_contexts(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ranking_compute(round_id=round_.pk)
+    assert ranked == [], "nothing to rank"
+    second = assert_current_ranking_is_up_to_date(round_)
+    assert not RankingPart.objects.exists()
     assert second.watermark > first.watermark
     assert sorted(second.parameters["reusedContexts"]) == sorted(_snapshots(first))
     assert _snapshots(second) == _snapshots(first)

@@ -12,6 +12,7 @@ from cards.models import CanonicalValue
 from deliberation.models import Context, Participant, Round, Stage
 from moral_graph import ranking, selectors, services
 from moral_graph.models import RankingSnapshot, StoryAssignment, TransitionStory, WiserVote, WiserVoteRevision
+from moral_graph.selectors import ranking_inputs
 from tests.factories import make_round
 
 ANSWERS = ("wiser", "not_wiser", "not_sure")
@@ -195,12 +196,12 @@ def test_resolve_merged_maps_chains_and_drops_loops_without_the_database():
         dst=np.asarray([11, 12, 10, 14]),
         answer=np.asarray([0, 1, 2, 0], dtype=np.int8),
     )
-    resolved = services._resolve_merged(votes, {11: 12, 14: 10})
+    resolved = ranking_inputs.resolve_merged(votes, {11: 12, 14: 10})
     assert resolved.voter.tolist() == [1, 3, 4]
     assert resolved.src.tolist() == [10, 12, 13]
     assert resolved.dst.tolist() == [12, 10, 10]
     assert resolved.answer.tolist() == [0, 2, 0]
-    assert services._resolve_merged(votes, {}) is votes
+    assert ranking_inputs.resolve_merged(votes, {}) is votes
 
 
 @pytest.mark.django_db

@@ -1,0 +1,44 @@
+"""Data migrations on existing rows."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from moral_graph.models import WiserVote, WiserVoteRevision
+from tests.factories import voting_round
+from tests.reliability.invariants import cast_votes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revisions_get_their_votes_story_participant_and_context():
+    round_, people = voting_round("migrate-revisions", people=4)
+    cast_votes(people)
+    vote = WiserVote.objects.order_by("pk").first()
+    vote.answer = "not_sure"
+    vote.save()
+    WiserVoteRevision.objects.create(
+        vote=vote,
+        round=round_,
+        answer="not_sure",
+        story_id=vote.story_id,
+        participant_id=vote.participant_id,
+        context_id=vote.story.context_id,
+    )
+    expected = {
+        r.pk: (r.vote.story_id, r.vote.participant_id, r.vote.story.context_id)
+        for r in WiserVoteRevision.objects.select_related("vote__story")
+    }
+    assert len(expected) > 4
+    executor = MigrationExecutor(connection)
+    try:
+        # Back to before the columns existed (the rows stay), then forward: the migration fills them in.
+        executor.migrate([("moral_graph", "0006_ranking_part_inputs_uncompressed")])
+        executor = MigrationExecutor(connection)
+        executor.migrate([("moral_graph", "0007_revision_context")])
+    finally:
+        call_command("migrate", verbosity=0)
+    copied = {
+        r.pk: (r.story_id, r.participant_id, r.context_id) for r in WiserVoteRevision.objects.all()
+    }
+    assert copied == expected
