@@ -157,6 +157,9 @@ class RankingSnapshot(models.Model):
     # The digest of the inputs the result was computed from (`moral_graph.digest`; also in results.parameters):
     # a later run copies this snapshot when its context's inputs have the same digest (decision 45).
     inputs_digest = models.CharField(max_length=64, blank=True, default="")
+    # A copied result: the id of the snapshot it was computed in (readers that cache a result by snapshot, such as
+    # the report, find it under that id). Empty when the result was computed in this snapshot's own run.
+    origin = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

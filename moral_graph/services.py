@@ -1105,9 +1105,9 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
         with connection.cursor() as cursor:
             # The stored results move inside the database (compressed as they are), never through Python.
             cursor.execute(
-                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results, inputs_digest)"  # noqa: S608 - the model's table
-                f" SELECT %s, round_id, question_id, context_id, results, inputs_digest FROM {table}"
-                f" WHERE id IN ({marks})",
+                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results, inputs_digest, origin)"  # noqa: S608 - the model's table
+                f" SELECT %s, round_id, question_id, context_id, results, inputs_digest, COALESCE(origin, id)"
+                f" FROM {table} WHERE id IN ({marks})",
                 [run_id, *copies],
             )
     if not rows:

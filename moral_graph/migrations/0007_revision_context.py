@@ -60,6 +60,11 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.RunPython(digests_from_results, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="rankingsnapshot",
+            name="origin",
+            field=models.BigIntegerField(blank=True, null=True),
+        ),
         migrations.AlterField(
             model_name='rankingpart',
             name='inputs',

@@ -463,13 +463,26 @@ def ranking_revisions(*, round_: Round) -> list[dict[str, Any]]:
     ]
 
 
-def snapshots_of(*, run: RankingRun) -> list[RankingSnapshot]:
-    """A run's snapshots in question and context order. Their results are read as text and parsed with orjson:
-    at a million votes that is 46 MB of JSON, which the standard library parses in about 0.9 s, orjson in a
-    fraction of it."""
-    snapshots = list(
+def snapshot_origins(*, run: RankingRun) -> list[tuple[int, int, int, int | None]]:
+    """A run's snapshots without their results, in `snapshots_of`'s order: (id, origin (the snapshot whose result
+    it is: its own id unless copied), question, context)."""
+    rows = (
         RankingSnapshot.objects.filter(run=run)
-        .select_related("context", "question")
+        .order_by("question__order", "context__order", "context_id")
+        .values_list("pk", "origin", "question_id", "context_id")
+    )
+    return [(pk, origin or pk, question, context) for pk, origin, question, context in rows]
+
+
+def snapshots_of(*, run: RankingRun, ids: list[int] | None = None) -> list[RankingSnapshot]:
+    """A run's snapshots (ids: only these) in question and context order. Their results are read as text and
+    parsed with orjson: at a million votes that is 46 MB of JSON, which the standard library parses in about
+    0.9 s, orjson in a fraction of it."""
+    snapshots = RankingSnapshot.objects.filter(run=run)
+    if ids is not None:
+        snapshots = snapshots.filter(pk__in=ids)
+    snapshots = list(
+        snapshots.select_related("context", "question")
         .defer("results")
         .annotate(results_text=Cast("results", TextField()))
         .order_by("question__order", "context__order", "context_id")

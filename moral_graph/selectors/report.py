@@ -438,43 +438,37 @@ class _Trimmed:
     question: Any = None
 
 
+def _trim(result: dict, values_per_context: int | None) -> dict:
+    """One snapshot's result cut to the detailed values and the edges into them, with its bar scale and counts."""
+    ranked = result.get("values", [])
+    detailed = _shown(result, values_per_context)
+    ids = {v["valueId"] for v in detailed}
+    trimmed = {k: v for k, v in result.items() if k not in ("values", "edges")}
+    # The summary names every value ranked first, also when ties put some beyond the limit.
+    trimmed["values"] = detailed + [v for v in _first_values(result) if v["valueId"] not in ids]
+    trimmed["edges"] = [e for e in result.get("edges", []) if e["wiserValueId"] in ids]
+    trimmed["valuesTotal"] = len(ranked)
+    # Answers towards and away from each detailed value count every edge, kept or not.
+    answers = _answer_counts(result.get("edges", []))
+    trimmed["answers"] = {pk: answers[pk] for pk in ids if pk in answers}
+    # One scale for the whole context (every value, detailed or not), so a bar reads the same whatever
+    # the number of values detailed.
+    trimmed["barScale"] = max((v["scoreInterval"][1] for v in ranked if v["nVotes"] > 0), default=0.0) or 1.0
+    return trimmed
+
+
 def _trimmed_snapshots(run, values_per_context: int | None) -> list[_Trimmed]:
-    """The run's snapshots cut to the detailed values and the edges into them, with each context's bar scale and
-    value count. Built once per run and limit and kept in the cache (a run's snapshots never change, so a new run
-    is a new key); the contexts and questions are attached fresh on every call."""
-    key = f"wiser:report-snapshots:v2:{run.pk}:{values_per_context}"
-    rows = None
-    if values_per_context is not None:  # "all" at a million votes is tens of megabytes: rebuilt each time
-        try:
-            rows = cache.get(key)
-        except Exception:
-            rows = None
-    if rows is None:
-        rows = []
-        for snapshot in selectors.snapshots_of(run=run):
-            result = snapshot.results
-            ranked = result.get("values", [])
-            detailed = _shown(result, values_per_context)
-            ids = {v["valueId"] for v in detailed}
-            trimmed = {k: v for k, v in result.items() if k not in ("values", "edges")}
-            # The summary names every value ranked first, also when ties put some beyond the limit.
-            trimmed["values"] = detailed + [v for v in _first_values(result) if v["valueId"] not in ids]
-            trimmed["edges"] = [e for e in result.get("edges", []) if e["wiserValueId"] in ids]
-            trimmed["valuesTotal"] = len(ranked)
-            # Answers towards and away from each detailed value count every edge, kept or not.
-            answers = _answer_counts(result.get("edges", []))
-            trimmed["answers"] = {pk: answers[pk] for pk in ids if pk in answers}
-            # One scale for the whole context (every value, detailed or not), so a bar reads the same whatever
-            # the number of values detailed.
-            trimmed["barScale"] = (
-                max((v["scoreInterval"][1] for v in ranked if v["nVotes"] > 0), default=0.0) or 1.0
-            )
-            rows.append((snapshot.question_id, snapshot.context_id, trimmed))
-        if values_per_context is not None:
-            try:
-                cache.set(key, rows, timeout=REPORT_CACHE_SECONDS)
-            except Exception:  # served uncached
-                log.warning("report of run %s not cached", run.pk, exc_info=True)
+    """The run's snapshots cut by `_trim`, each built once per result and limit and kept in the cache under the
+    snapshot its result was computed in (a result never changes; a result copied into a later run, its context
+    unchanged, is found under the same key, so a new run parses only its changed contexts); the contexts and
+    questions are attached fresh on every call."""
+    if values_per_context is None:  # "all" at a million votes is tens of megabytes: rebuilt each time
+        rows = [
+            (snapshot.question_id, snapshot.context_id, _trim(snapshot.results, None))
+            for snapshot in selectors.snapshots_of(run=run)
+        ]
+    else:
+        rows = _trimmed_cached(run, values_per_context)
     contexts = {c.pk: c for c in Context.objects.filter(pk__in=[r[1] for r in rows if r[1] is not None])}
     questions = {q.pk: q for q in Question.objects.filter(pk__in=[r[0] for r in rows])}
     return [
@@ -483,8 +477,30 @@ def _trimmed_snapshots(run, values_per_context: int | None) -> list[_Trimmed]:
     ]
 
 
-# A run's trimmed snapshots stay in the cache this long (a new run is a new key; old keys simply expire).
+# A result's trimmed snapshot stays in the cache this long (results never change; old keys simply expire).
 REPORT_CACHE_SECONDS = 24 * 3600
+
+
+def _trimmed_cached(run, values_per_context: int) -> list[tuple[int, int | None, dict]]:
+    origins = selectors.snapshot_origins(run=run)
+    keys = {origin: f"wiser:report-snapshot:v3:{origin}:{values_per_context}" for _, origin, _, _ in origins}
+    try:
+        found = cache.get_many(list(keys.values()))
+    except Exception:
+        found = {}
+    origin_of = {pk: origin for pk, origin, _, _ in origins}
+    missing = [pk for pk, origin in origin_of.items() if keys[origin] not in found]
+    if missing:
+        built = {
+            keys[origin_of[snapshot.pk]]: _trim(snapshot.results, values_per_context)
+            for snapshot in selectors.snapshots_of(run=run, ids=missing)
+        }
+        found.update(built)
+        try:
+            cache.set_many(built, timeout=REPORT_CACHE_SECONDS)
+        except Exception:  # served uncached
+            log.warning("report of run %s not cached", run.pk, exc_info=True)
+    return [(question, context, found[keys[origin]]) for _, origin, question, context in origins]
 
 
 def report_build(

@@ -102,9 +102,20 @@ def test_the_order_of_votes_does_not_matter(method, context, order_seed):
 @SETTINGS
 @given(context=contexts(), relabel_seed=st.integers(0, 2**32 - 1))
 def test_relabelling_values_changes_nothing_but_the_labels(method, context, relabel_seed):
+    """Scores for any relabelling. Intervals and P(top) exactly only for a relabelling that keeps the values' order:
+    the seeded resamples and posterior draws are assigned in the values' order, so another order gives other
+    draws (the same distribution, not the same numbers; found by Hypothesis with bt_acquiescence)."""
     ids = context["value_ids"]
     new_ids = np.random.default_rng(relabel_seed).choice(50_000, size=len(ids), replace=False) + 20_000
     mapping = dict(zip(ids, new_ids.tolist(), strict=True))
+    _check_relabelled(method, context, mapping, draws_kept=False)
+    # The same new labels given in the old labels' order.
+    mapping = dict(zip(sorted(ids), sorted(new_ids.tolist()), strict=True))
+    _check_relabelled(method, context, mapping, draws_kept=True)
+
+
+def _check_relabelled(method, context, mapping, *, draws_kept):
+    ids = context["value_ids"]
     relabel = np.vectorize(mapping.get, otypes=[np.int64])
     relabelled = dict(context, value_ids=[mapping[v] for v in ids])
     if len(context["answer"]):
@@ -114,9 +125,10 @@ def test_relabelling_values_changes_nothing_but_the_labels(method, context, rela
     for value_id, row in original.items():
         other = renamed[mapping[value_id]]
         assert other["score"] == pytest.approx(row["score"], abs=1e-8)
-        assert other["pTop"] == pytest.approx(row["pTop"], abs=1e-9)
         assert other["nVotes"] == row["nVotes"]
-        assert other["scoreInterval"] == pytest.approx(row["scoreInterval"], abs=1e-8)
+        if draws_kept:
+            assert other["pTop"] == pytest.approx(row["pTop"], abs=1e-9)
+            assert other["scoreInterval"] == pytest.approx(row["scoreInterval"], abs=1e-8)
 
 
 @pytest.mark.parametrize("method", ["bt", "mai_pagerank"])

@@ -22,9 +22,9 @@ def snapshot_reads(monkeypatch):
     reads: dict[int, int] = {}
     real = selectors.snapshots_of
 
-    def counted(*, run):
+    def counted(*, run, ids=None):
         reads[run.pk] = reads.get(run.pk, 0) + 1
-        return real(run=run)
+        return real(run=run, ids=ids)
 
     monkeypatch.setattr(selectors, "snapshots_of", counted)
     return reads
@@ -144,3 +144,37 @@ def test_a_limit_beyond_64_bits_is_echoed_not_a_server_error():
     round_, _organizer = _published_round("cache-huge")
     body = json.loads(report_json(round_=round_, values_per_context=10**30))
     assert body["ranking"]["valuesPerContext"] == 10**30 and body["questions"]
+
+
+def test_a_new_run_parses_only_the_contexts_whose_results_changed(monkeypatch):
+    from tests.factories import voting_round
+    from tests.moral_graph.test_ranking_reuse import _change_one_context
+    from tests.reliability.invariants import cast_votes
+
+    parsed: list[int] = []
+    real = selectors.snapshots_of
+
+    def counted(*, run, ids=None):
+        snapshots = real(run=run, ids=ids)
+        parsed.extend(s.context_id for s in snapshots)
+        return snapshots
+
+    monkeypatch.setattr(selectors, "snapshots_of", counted)
+    round_, people = voting_round("cache-copied", people=6)
+    cast_votes(people)
+    first = graph_services.ranking_compute(round_id=round_.pk)
+    round_.refresh_from_db()
+    before = report_build(round_=round_)
+    assert sorted(parsed) == sorted(selectors.snapshot_digests(run_id=first.pk))
+    parsed.clear()
+    changed = _change_one_context(round_)
+    second = graph_services.ranking_compute(round_id=round_.pk)
+    assert len(second.parameters["reusedContexts"]) == 1
+    round_.refresh_from_db()
+    after = report_build(round_=round_)
+    assert parsed == [changed], "the copied context's trimmed result comes from the cache"
+    assert after["ranking"]["runId"] == second.pk
+    kept = second.parameters["reusedContexts"][0]
+    contexts = lambda report: {c["id"]: c for q in report["questions"] for c in q["contexts"]}  # noqa: E731
+    assert contexts(after)[kept] == contexts(before)[kept]
+    assert contexts(after)[changed] != contexts(before)[changed]
