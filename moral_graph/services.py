@@ -765,22 +765,35 @@ def _ranking_heartbeat(job_id: int, claim: int):
         thread.join(timeout=10)
 
 
-def ranking_fanout_wanted(*, round_id: int, watermark: int) -> bool:
-    """Whether the round's contexts are ranked as parallel part tasks (decision 41).
+def ranking_fanout_wanted(*, round_id: int, watermark: int, since: RankingRun | None = None) -> bool:
+    """Whether the round's contexts are ranked as parallel part tasks (decisions 41 and 46).
 
     WISER_RANKING_FANOUT: "never", "always", or "auto" (the default): with workers (not eager) and at least
-    WISER_RANKING_FANOUT_MIN_VOTES vote revisions, where the parts' overhead is small against the ranking."""
+    WISER_RANKING_FANOUT_MIN_VOTES vote revisions, where the parts' overhead is small against the ranking, unless
+    `since` (the run whose unchanged contexts will be copied) is given and fewer than half of the contexts have
+    votes or impressions after it: then most parts would only copy, and one task is faster."""
     mode = getattr(settings, "WISER_RANKING_FANOUT", "auto")
     if mode == "never":
         return False
-    if Context.objects.filter(question__round_id=round_id).count() < 2:
+    contexts = Context.objects.filter(question__round_id=round_id).count()
+    if contexts < 2:
         return False
     if mode == "always":
         return True
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return False
     minimum = getattr(settings, "WISER_RANKING_FANOUT_MIN_VOTES", RANKING_FANOUT_MIN_VOTES)
-    return WiserVoteRevision.objects.filter(round_id=round_id, id__lte=watermark).count() >= minimum
+    if WiserVoteRevision.objects.filter(round_id=round_id, id__lte=watermark).count() < minimum:
+        return False
+    if since is None:
+        return True
+    changed = selectors.contexts_changed_since(
+        round_id=round_id,
+        watermark=since.watermark,
+        assignment_watermark=since.parameters.get("assignmentWatermark", 0),
+        upto=watermark,
+    )
+    return 2 * changed >= contexts
 
 
 def ranking_compute(*, round_id: int, method: str | None = None, fanout: bool = True) -> RankingRun | None:
@@ -836,7 +849,11 @@ def _ranking_compute_locked(
                 structure,
             ):
                 run = current
-            elif fanout and ranking_fanout_wanted(round_id=round_id, watermark=watermark):
+            elif fanout and ranking_fanout_wanted(
+                round_id=round_id,
+                watermark=watermark,
+                since=current if _reusable(current, method) is not None else None,
+            ):
                 _ranking_fan_out(
                     round_=round_,
                     job_id=job.pk,

@@ -382,6 +382,22 @@ def run_scores(*, run_id: int, context_id: int | None = None) -> dict[int, dict[
     return scores
 
 
+def contexts_changed_since(*, round_id: int, watermark: int, assignment_watermark: int, upto: int) -> int:
+    """How many of the round's contexts have a vote revision after `watermark` (up to `upto`) or a story shown after
+    `assignment_watermark`: an upper bound on the contexts a new run must rank again (others copy their result
+    unless a merge or a grouping answer changed them). Two index range scans of what is new."""
+    revision, assignment = WiserVoteRevision._meta.db_table, StoryAssignment._meta.db_table
+    story = TransitionStory._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT context_id FROM {revision} WHERE round_id = %s AND id > %s AND id <= %s"  # noqa: S608 - the models' tables
+            f" UNION SELECT s.context_id FROM {assignment} a JOIN {story} s ON s.id = a.story_id"
+            " WHERE a.id > %s AND s.round_id = %s) AS changed",
+            [round_id, watermark, upto, assignment_watermark, round_id],
+        )
+        return int(cursor.fetchone()[0])
+
+
 def snapshot_digests(*, run_id: int) -> dict[int, tuple[int, str]]:
     """Each context's snapshot in a run with the digest of the inputs it was computed from (context id ->
     (snapshot id, digest)); snapshots stored before digests were recorded are left out."""

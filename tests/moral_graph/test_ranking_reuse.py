@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from deliberation.models import Job
-from moral_graph import services
+from deliberation.models import Context, Job
+from moral_graph import selectors, services
 from moral_graph.exports import export_build, export_verify
 from moral_graph.models import RankingPart, RankingRun, RankingSnapshot, WiserVote
-from tests.factories import voting_round
+from tests.factories import join, voting_round
 from tests.reliability.invariants import (
     assert_current_ranking_is_up_to_date,
     assert_snapshots_reproduce,
@@ -135,3 +135,41 @@ def test_the_fan_out_copies_every_context_when_none_changed(
     assert sorted(second.parameters["reusedContexts"]) == sorted(_snapshots(first))
     assert _snapshots(second) == _snapshots(first)
     assert Job.objects.get(round=round_, kind="ranking").status == Job.Status.DONE
+
+
+def test_auto_fans_out_only_when_at_least_half_the_contexts_changed(settings):
+    round_, first = _voted_round("reuse-auto")
+    settings.WISER_RANKING_FANOUT = "auto"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.WISER_RANKING_FANOUT_MIN_VOTES = 1
+    watermark = first.watermark
+    assert services.ranking_fanout_wanted(round_id=round_.pk, watermark=watermark), "nothing to copy from"
+    assert not services.ranking_fanout_wanted(round_id=round_.pk, watermark=watermark, since=first), (
+        "no context changed: one task copies them all"
+    )
+    changed = _change_one_context(round_)
+    newer = selectors.round_watermark(round_id=round_.pk)
+    assert selectors.contexts_changed_since(
+        round_id=round_.pk,
+        watermark=first.watermark,
+        assignment_watermark=first.parameters["assignmentWatermark"],
+        upto=newer,
+    ) == 1
+    # One of the round's two contexts changed: half of them, so the parts are worth it.
+    assert Context.objects.filter(question__round=round_).count() == 2 and changed
+    assert services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer, since=first)
+    settings.WISER_RANKING_FANOUT_MIN_VOTES = 10**9
+    assert not services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer, since=first)
+
+
+def test_a_story_shown_after_a_run_counts_its_context_as_changed():
+    round_, first = _voted_round("reuse-shown")
+    newcomer = join(round_, party="Left")
+    shown = services.assignments_take(participant=newcomer)
+    assert shown
+    assert selectors.contexts_changed_since(
+        round_id=round_.pk,
+        watermark=first.watermark,
+        assignment_watermark=first.parameters["assignmentWatermark"],
+        upto=first.watermark,
+    ) == len({story.context_id for story in shown})
