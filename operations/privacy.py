@@ -138,6 +138,8 @@ def participant_delete(*, participant: Participant) -> Participant:
     )
     Participant.objects.filter(pk=anonymous.pk).update(joined_at=old.joined_at)
     moved_votes = WiserVote.objects.filter(participant=old).update(participant=anonymous, reason="")
+    # Revisions carry their vote's participant for the ranking's reads (decision 46): they move with the votes.
+    WiserVoteRevision.objects.filter(vote__participant=anonymous).update(participant=anonymous)
     StoryAssignment.objects.filter(participant=old).update(participant=anonymous)
     cards = ValuesCard.objects.filter(author=old)
     ArticulationSession.objects.filter(participant=old).delete()

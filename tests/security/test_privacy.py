@@ -13,6 +13,7 @@ from cards.models import ArticulationSession, ValuesCard
 from deliberation.auth import participant_token
 from deliberation.models import Participant, ParticipantAttribute, Round
 from moral_graph import services as graph_services
+from moral_graph.exports import export_build
 from moral_graph.models import RankingSnapshot, StoryAssignment, WiserVote, WiserVoteRevision
 from operations.privacy import participant_delete, participant_export
 from tests.security.conftest import build_world
@@ -105,6 +106,10 @@ def test_deletion_removes_personal_data_and_keeps_every_count(world):
     assert not Participant.objects.filter(resume_token=person.resume_token).exists()
     assert anonymous.attributes == {} and anonymous.user_id is None and anonymous.invitation_id is None
     assert sorted(WiserVote.objects.filter(participant=anonymous).values_list("pk", flat=True)) == vote_ids
+    # The revisions' copy of their vote's participant (what the ranking reads) moved with the votes.
+    assert set(
+        WiserVoteRevision.objects.filter(vote_id__in=vote_ids).values_list("participant_id", flat=True)
+    ) == {anonymous.pk}
     assert set(WiserVote.objects.filter(pk__in=vote_ids).values_list("reason", flat=True)) == {""}
     assert set(ValuesCard.objects.filter(pk__in=cards).values_list("author", flat=True)) == {None}
     assert list(ValuesCard.objects.filter(pk__in=cards).values_list("transcript", flat=True)) == [[]] * len(
@@ -132,6 +137,9 @@ def test_deletion_removes_personal_data_and_keeps_every_count(world):
         )
         == before["votes"]
     )
+    # Every voter of the export is a participant of the round (the anonymous row, not the deleted one).
+    data = export_build(round_=Round.objects.get(pk=world.round.pk), run=run)
+    assert anonymous.pseudonym in {p["id"] for p in data["participants"]}
 
 
 def test_deleting_through_the_page_needs_a_confirmation_and_forgets_the_browser(world):
