@@ -138,12 +138,14 @@ WISER_RANKING_STALE_SECONDS = env.int("WISER_RANKING_STALE_SECONDS", default=20)
 # Leading-edge debounce of the ranking: the first vote after a quiet period ranks at once, later ones within this
 # window are coalesced into one follow-up run (moral_graph.services.ranking_countdown).
 WISER_RANK_DEBOUNCE_SECONDS = env.float("WISER_RANK_DEBOUNCE_SECONDS", default=1.0)
-# A round's contexts ranked as parallel part tasks: "auto" (with workers and this many votes), "always" or "never"
-# (decision 41).
+# A round's contexts ranked as parallel part tasks: "auto" (with workers, this many votes, and at least half of the
+# contexts changed since the run whose results are copied), "always" or "never" (decision 41).
 WISER_RANKING_FANOUT = env.str("WISER_RANKING_FANOUT", default="auto")
 WISER_RANKING_FANOUT_MIN_VOTES = env.int("WISER_RANKING_FANOUT_MIN_VOTES", default=50_000)
 # Start each Bradley-Terry fit from the current run's scores (recorded as parameters.warmStart).
 WISER_RANKING_WARM_START = env.bool("WISER_RANKING_WARM_START", default=True)
+# Copy the current run's result of a context whose inputs are unchanged instead of ranking it again (decision 45).
+WISER_RANKING_REUSE = env.bool("WISER_RANKING_REUSE", default=True)
 # Reads that stay fast in a big round: participation figures (report, dashboard) at most this old; assignment
 # from story counts at most WISER_STORY_STATS_SECONDS old once a round has more visible stories than this.
 WISER_FIGURES_CACHE_SECONDS = env.float("WISER_FIGURES_CACHE_SECONDS", default=10.0)
