@@ -52,7 +52,11 @@ class Migration(migrations.Migration):
         *(migrations.AlterField("wiservoterevision", name, _copied(to, null=False)) for name, to in COPIED),
         migrations.AddIndex(
             model_name="wiservoterevision",
-            index=models.Index(fields=["context", "id"], name="moral_graph_context_4420db_idx"),
+            index=models.Index(
+                fields=["context", "id"],
+                include=["vote", "answer", "participant", "story"],
+                name="revision_context_answers",
+            ),
         ),
         migrations.AddField(
             model_name="rankingsnapshot",

@@ -26,7 +26,7 @@ EMPTY = ContextVotes(
 class RoundReads:
     """What the contexts of a round share, read once: impressions and placed values per context, and merges."""
 
-    impressions: dict[int, list[tuple[int, int, int]]]
+    impressions: dict[int, list[tuple[int, int, int]] | np.ndarray]
     values_of: dict[int, list[int]]
     resolution: dict[int, int]
 
@@ -80,11 +80,12 @@ def context_inputs(*, round_: Round, context_id: int, watermark: int, spec: "Par
 def _context_data(round_: Round, context_id: int, votes: ContextVotes, shared: RoundReads, groups) -> dict:
     resolution = shared.resolution
     votes = resolve_merged(votes, resolution)
-    shown = [
-        (resolution.get(a, a), resolution.get(b, b), n)
-        for a, b, n in shared.impressions.get(context_id, [])
-        if resolution.get(a, a) != resolution.get(b, b)
-    ]
+    # (from value, to value, count) rows, merged values resolved; a story that became a loop drops out.
+    shown = np.asarray(shared.impressions.get(context_id, []), dtype=np.int64).reshape(-1, 3)
+    if resolution and len(shown):
+        lookup = _resolver(resolution)
+        shown = np.column_stack([lookup(shown[:, 0]), lookup(shown[:, 1]), shown[:, 2]])
+        shown = shown[shown[:, 0] != shown[:, 1]]
     placed = np.asarray(shared.values_of.get(context_id, []), dtype=np.int64)
     value_ids = np.union1d(placed, np.union1d(votes.src, votes.dst))
     return {
@@ -93,16 +94,14 @@ def _context_data(round_: Round, context_id: int, votes: ContextVotes, shared: R
         "src": votes.src,
         "dst": votes.dst,
         "answer": votes.answer,
-        "impressions": shown,
+        "impressions": shown.tolist(),
         "voter_groups": selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups),
         "initial_scores": None,
     }
 
 
-def resolve_merged(votes: ContextVotes, resolution: dict[int, int]) -> ContextVotes:
-    """Votes on a value merged into another count for that other value; a story that became a loop drops out."""
-    if not resolution or len(votes.src) == 0:
-        return votes
+def _resolver(resolution: dict[int, int]):
+    """A vectorised `resolution.get(id, id)` over an array of value ids."""
     merged = np.fromiter(resolution.keys(), dtype=np.int64, count=len(resolution))
     target = np.fromiter(resolution.values(), dtype=np.int64, count=len(resolution))
     order = np.argsort(merged)
@@ -112,6 +111,14 @@ def resolve_merged(votes: ContextVotes, resolution: dict[int, int]) -> ContextVo
         position = np.minimum(np.searchsorted(merged, ids), len(merged) - 1)
         return np.where(merged[position] == ids, target[position], ids)
 
+    return lookup
+
+
+def resolve_merged(votes: ContextVotes, resolution: dict[int, int]) -> ContextVotes:
+    """Votes on a value merged into another count for that other value; a story that became a loop drops out."""
+    if not resolution or len(votes.src) == 0:
+        return votes
+    lookup = _resolver(resolution)
     src, dst = lookup(votes.src), lookup(votes.dst)
     keep = src != dst
     return ContextVotes(voter=votes.voter[keep], src=src[keep], dst=dst[keep], answer=votes.answer[keep])
@@ -148,10 +155,11 @@ def unpack_part(blob: bytes) -> PartSpec:
     """The inverse of `pack_part`."""
     with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as f:
         context_id = int(f["context"])
+        resolution = f["resolution"]
         shared = RoundReads(
-            impressions={context_id: [tuple(row) for row in f["impressions"].tolist()]},
+            impressions={context_id: f["impressions"]},
             values_of={context_id: f["values"].tolist()},
-            resolution={a: b for a, b in f["resolution"].tolist()},
+            resolution=dict(zip(resolution[:, 0].tolist(), resolution[:, 1].tolist(), strict=True)),
         )
         snapshot = int(f["previous_snapshot"])
         previous = None if snapshot < 0 else (snapshot, str(f["previous_digest"]))
