@@ -716,13 +716,15 @@ def ranking_stale_after() -> timedelta:
 def _claim_ranking_lock(round_: Round, *, exclusive: bool = False) -> tuple[Job, int] | None:
     """Mark the round's ranking job running and return it with the claim it now holds (its fencing stamp).
 
-    A job running with a fresh heartbeat is left alone unless `exclusive` (we hold the round's advisory lock, so
-    its computation is surely dead)."""
+    A job running with a fresh heartbeat is left alone unless `exclusive` (we hold the round's advisory lock, so a
+    one-task computation is surely dead) and no part of a fan-out under its claim is left: the parts run without
+    the advisory lock, and taking their job over would abandon them (and, with votes coming in, every fan-out
+    after them). Their last part ranks again if votes came in meanwhile."""
     Job.objects.get_or_create(round=round_, kind="ranking", key="round")
     with transaction.atomic():
         job = Job.objects.select_for_update().get(round=round_, kind="ranking", key="round")
         alive = job.status == Job.Status.RUNNING and job.updated_at >= timezone.now() - ranking_stale_after()
-        if alive and not exclusive:
+        if alive and (not exclusive or RankingPart.objects.filter(run__round=round_, claim=job.claim).exists()):
             return None
         job.status, job.attempts, job.claim = Job.Status.RUNNING, job.attempts + 1, job.claim + 1
         job.progress, job.error = 0.0, ""

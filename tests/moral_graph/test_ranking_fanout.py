@@ -178,3 +178,29 @@ def test_a_burst_of_votes_gives_at_most_one_follow_up_run(sends, django_capture_
     assert len(sends) == 1, sends
     round_id, countdown = sends[0]
     assert round_id == round_.pk and 0 < countdown <= 1.0, "the follow-up waits out the rest of the window"
+
+
+def test_a_ranking_asked_for_while_parts_run_leaves_them_alone(fanout, django_capture_on_commit_callbacks):
+    """On PostgreSQL a ranking holding the round's advisory lock may take over a running job (its one-task
+    computation is dead); a fan-out's parts run without that lock, so their job is left to them."""
+    round_, people = voting_round("fan-busy", people=6)
+    cast_votes(people[:3])
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        services.ranking_compute(round_id=round_.pk)
+    claim = Job.objects.get(round=round_, kind="ranking").claim
+    cast_votes(people[3:])  # votes arrive while the parts run; they mark the round dirty
+    Round.objects.filter(pk=round_.pk).update(ranking_dirty_since=timezone.now())
+    round_.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services._ranking_compute_locked(round_, None, exclusive=True) is None
+    assert Job.objects.get(round=round_, kind="ranking").claim == claim, "the parts' claim stands"
+    computing = RankingRun.objects.get(round=round_, status=RankingRun.Status.COMPUTING)
+    with django_capture_on_commit_callbacks(execute=True):
+        for part in sent:
+            part()
+    # The parts' run was published (not abandoned); its last part saw the round dirty and ranked again (eagerly
+    # here), so the newer votes are in too.
+    computing.refresh_from_db()
+    assert computing.status == RankingRun.Status.SUPERSEDED
+    newest = assert_current_ranking_is_up_to_date(round_)
+    assert newest.watermark > computing.watermark
