@@ -845,16 +845,17 @@ def _ranking_compute_locked(
             watermark = selectors.round_watermark(round_id=round_id)
             current = selectors.current_run(round_=round_)
             structure = Round.objects.values_list("structure_version", flat=True).get(pk=round_id)
-            if current is not None and (current.watermark, current.method, current.structure_version) == (
+            up_to_date = current is not None and (current.watermark, current.method, current.structure_version) == (
                 watermark,
                 method,
                 structure,
-            ):
+            )
+            # The current run's results that this run may copy (decision 45), read once for both paths.
+            reuse = None if up_to_date else _reusable(current, method)
+            if up_to_date:
                 run = current
             elif fanout and ranking_fanout_wanted(
-                round_id=round_id,
-                watermark=watermark,
-                since=current if _reusable(current, method) is not None else None,
+                round_id=round_id, watermark=watermark, since=current if reuse is not None else None
             ):
                 _ranking_fan_out(
                     round_=round_,
@@ -864,7 +865,7 @@ def _ranking_compute_locked(
                     watermark=watermark,
                     structure=structure,
                     warm_from=_warm_start_run(current, method),
-                    reuse=_reusable(current, method),
+                    reuse=reuse,
                 )
                 fanned_out, run = True, None
             else:
@@ -876,7 +877,7 @@ def _ranking_compute_locked(
                     assignment_watermark=assignment_wm,
                     method=method,
                     warm_from=warm_from,
-                    reuse=_reusable(current, method),
+                    reuse=reuse,
                 )
                 with transaction.atomic():
                     # Fencing: publish only while the claim is still ours (the row lock holds it until commit).

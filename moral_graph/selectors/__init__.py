@@ -315,14 +315,13 @@ def _participant_groups_pg(round_id: int, key: str) -> ParticipantGroups:
     """One attribute's answers factorized in the database: the distinct answers once, then (id, code) as packed
     integers, with no Python object per participant."""
     participant = Participant._meta.db_table
-    where, params = "round_id = %s", [round_id]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT attributes->>%s FROM {participant} WHERE {where}", [key, *params])  # noqa: S608 - the model's table
+        cursor.execute(f"SELECT DISTINCT attributes->>%s FROM {participant} WHERE round_id = %s", [key, round_id])  # noqa: S608 - the model's table
         names = ["", *sorted({answer for (answer,) in cursor.fetchall() if answer})]
     rows = _int_columns(
         f"SELECT id, CAST(COALESCE(array_position(%s::text[], attributes->>%s), 1) - 1 AS BIGINT)"  # noqa: S608 - the model's table
-        f" FROM {participant} WHERE {where} ORDER BY id",
-        [names, key, *params],
+        f" FROM {participant} WHERE round_id = %s ORDER BY id",
+        [names, key, round_id],
         2,
     )
     return ParticipantGroups(participant=rows[:, 0], code=rows[:, 1], names=np.asarray(names, dtype=str))
