@@ -16,6 +16,7 @@ from scipy.special import expit, xlogy
 from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging
+from moral_graph.bradley_terry import normal_draws
 from moral_graph.numeric import distinct, significant
 from moral_graph.pagerank import DAMPING, TOL, pagerank_batch
 
@@ -39,6 +40,12 @@ TOO_FEW_VOTERS = "too few voters to call"
 # posterior added to each refit (the default: the bootstrap alone covers too little with few voters).
 INTERVALS = ("bootstrap", "bootstrap+posterior")
 DEFAULT_INTERVAL = "bootstrap+posterior"
+# How the normal posterior draws above POSTERIOR_EXACT_LIMIT parameters get H^-1/2: "factor", through the Hessian's
+# sparse factor where it stays sparse (issue 16, decision 47), or "dense", the dense Cholesky factor up to
+# POSTERIOR_DENSE_LIMIT and the diagonal above, as every run before it (results name it in
+# parameters.posteriorRoot; those without the key were "dense", and verify_export recomputes them so).
+POSTERIOR_ROOTS = ("factor", "dense")
+DEFAULT_POSTERIOR_ROOT = "factor"
 
 _BT_VARIANTS = {
     "bt": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
@@ -133,6 +140,43 @@ def edge_counts(
         "U": counts[:, UNSURE],
         "L": less_wise,
         "impressions": shown,
+    }
+
+
+def _prepared_edge_counts(votes: "_Votes", shown: np.ndarray) -> dict:
+    """edge_counts of a context's prepared votes and impressions (src, dst, count rows): the same dict, from the
+    stories _prepare already found instead of searching every vote's ends again. Impressions of a value outside
+    the context's values (which edge_counts keeps as pairs) go the general way."""
+    k = votes.n_values
+    shown_src, shown_dst = _lookup(votes.ids, shown[:, 0]), _lookup(votes.ids, shown[:, 1])
+    if np.any(shown_src < 0) or np.any(shown_dst < 0):
+        return edge_counts(
+            src=votes.ids[votes.vote_src],
+            dst=votes.ids[votes.vote_dst],
+            answer=votes.answer,
+            impressions_src=shown[:, 0],
+            impressions_dst=shown[:, 1],
+            impressions_count=shown[:, 2],
+        )
+    story_code = votes.story_src * k + votes.story_dst
+    shown_code = shown_src * k + shown_dst
+    codes = distinct(np.concatenate([story_code, shown_code]))
+    counts = np.zeros((len(codes), 3), dtype=votes.counts.dtype)
+    counts[np.searchsorted(codes, story_code)] = votes.counts
+    answered = counts.sum(axis=1)
+    shown_at = np.searchsorted(codes, shown_code)
+    total = np.bincount(shown_at, weights=shown[:, 2], minlength=len(codes))
+    was_shown = np.zeros(len(codes), dtype=bool)
+    was_shown[shown_at] = True
+    reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
+    return {
+        "src": votes.ids[codes // max(k, 1)],
+        "dst": votes.ids[codes % max(k, 1)],
+        "W": counts[:, WISER],
+        "N": counts[:, NOT_WISER],
+        "U": counts[:, UNSURE],
+        "L": np.where(reverse >= 0, counts[reverse, WISER], 0),
+        "impressions": np.where(was_shown, np.maximum(total, answered), answered).astype(np.int64),
     }
 
 
@@ -256,7 +300,9 @@ def _present(row_src, row_dst, n_voted: int, has_votes: np.ndarray) -> np.ndarra
     return (incidence @ has_votes) > 0
 
 
-def _posterior_draws(problem, theta: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+def _posterior_draws(
+    problem, theta: np.ndarray, n_draws: int, seed: int, root: str = DEFAULT_POSTERIOR_ROOT
+) -> np.ndarray:
     """Draws (parameters x n_draws) from the Bradley–Terry posterior, minus the fitted theta.
 
     The proposal is the Laplace approximation N(theta, H^-1), H the negative Hessian of the log posterior at the
@@ -283,15 +329,23 @@ def _posterior_draws(problem, theta: np.ndarray, n_draws: int, seed: int) -> np.
     p = expit(matrix @ theta)
     curvature = trials * p * (1.0 - p)
     rng = np.random.default_rng([seed, 0x504F5354])
-    if n > POSTERIOR_DENSE_LIMIT:
-        diagonal = np.asarray(matrix.multiply(matrix).T @ curvature).ravel() + prior
-        return rng.standard_normal((n, n_draws)) / np.sqrt(diagonal)[:, None]
+    exact = n <= POSTERIOR_EXACT_LIMIT
+    if not exact:
+        # Many votes: the normal as it is, through the Hessian's sparse factor when its fill stays small (a
+        # cost that follows the compared pairs), else densely up to POSTERIOR_DENSE_LIMIT parameters and by
+        # its diagonal above.
+        z = rng.standard_normal((n, n_draws))
+        sparse = normal_draws(design, prior, curvature, z) if root == "factor" else None
+        if sparse is not None:
+            return sparse
+        if n > POSTERIOR_DENSE_LIMIT:
+            diagonal = np.asarray(matrix.multiply(matrix).T @ curvature).ravel() + prior
+            return z / np.sqrt(diagonal)[:, None]
     hessian = (matrix.T @ sp.diags(curvature) @ matrix).toarray()
     hessian[np.arange(n), np.arange(n)] += prior
     upper = np.linalg.cholesky(hessian).T
-    exact = n <= POSTERIOR_EXACT_LIMIT
-    n_proposed = n_draws * POSTERIOR_OVERSAMPLING if exact else n_draws
-    z = rng.standard_normal((n, n_proposed))
+    if exact:
+        z = rng.standard_normal((n, n_draws * POSTERIOR_OVERSAMPLING))
     offsets = scipy.linalg.solve_triangular(upper, z, lower=False)
     if not exact:
         return offsets
@@ -300,6 +354,7 @@ def _posterior_draws(problem, theta: np.ndarray, n_draws: int, seed: int) -> np.
         delta = matrix @ thetas
         return wins @ delta - trials @ np.logaddexp(0.0, delta) - 0.5 * (prior[:, None] * thetas**2).sum(axis=0)
 
+    n_proposed = z.shape[1]
     log_weight = log_posterior(theta[:, None] + offsets) + 0.5 * (z**2).sum(axis=0)
     weight = np.exp(log_weight - log_weight.max())
     weight /= weight.sum()
@@ -365,6 +420,7 @@ def _bt_scores(
     prior: float,
     initial_scores=None,
     interval: str = "bootstrap+posterior",
+    posterior_root: str = DEFAULT_POSTERIOR_ROOT,
 ):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
@@ -417,7 +473,9 @@ def _bt_scores(
         if acquiescence:
             order = np.append(order, n_voted)
         draws = np.empty_like(boot_theta)
-        draws[order] = _posterior_draws(_Permuted(point_problem, order), theta[order], boot_theta.shape[1], seed)
+        draws[order] = _posterior_draws(
+            _Permuted(point_problem, order), theta[order], boot_theta.shape[1], seed, posterior_root
+        )
         boot_theta = boot_theta + draws
         tie_groups = ties
     else:
@@ -429,6 +487,8 @@ def _bt_scores(
         "interval": interval,
         "bootstrap": "newton" if exact else f"{bradley_terry.APPROXIMATE_STEPS} chord steps",
     }
+    if interval == "bootstrap+posterior":
+        parameters["posteriorRoot"] = posterior_root
     if acquiescence:
         parameters["acquiescence"] = float(theta[-1])
     return _softmax(theta[:n_voted]), _softmax(boot_theta[:n_voted], present), parameters, tie_groups
@@ -505,6 +565,7 @@ def _scores(
     story_impressions: np.ndarray,
     interval: str,
     initial_scores=None,
+    posterior_root: str = DEFAULT_POSTERIOR_ROOT,
 ):
     """Point scores (values) and bootstrap scores (values x resamples) of every value, and parameters."""
     k, n_voted = votes.n_values, int(votes.voted.sum())
@@ -517,7 +578,13 @@ def _scores(
         voted_point, voted_boot, extra, ties = _mai_scores(votes, n_boot, seed, impressions=story_impressions)
     else:
         voted_point, voted_boot, extra, ties = _bt_scores(
-            votes, n_boot, seed, **_BT_VARIANTS[method], initial_scores=initial_scores, interval=interval
+            votes,
+            n_boot,
+            seed,
+            **_BT_VARIANTS[method],
+            initial_scores=initial_scores,
+            interval=interval,
+            posterior_root=posterior_root,
         )
     point[votes.voted], boot[votes.voted] = voted_point, voted_boot
     parameters.update(extra)
@@ -643,6 +710,7 @@ def rank_context(
     initial_scores: dict[int, float] | None = None,
     interval: str = DEFAULT_INTERVAL,
     min_broad_voters: int = MIN_BROAD_VOTERS,
+    posterior_root: str = DEFAULT_POSTERIOR_ROOT,
 ) -> dict:
     """Rank one context's values from per-vote arrays; scores, bootstrap intervals, support, edges, bridging.
 
@@ -665,6 +733,7 @@ def rank_context(
             initial_scores=initial_scores,
             interval=interval,
             min_broad_voters=min_broad_voters,
+            posterior_root=posterior_root,
         )
 
 
@@ -700,6 +769,7 @@ def _rank_context(
     initial_scores,
     interval,
     min_broad_voters,
+    posterior_root,
 ):
     if method not in ALL_METHODS:
         raise ValueError(f"unknown ranking method {method!r}; choose one of {ALL_METHODS}")
@@ -707,17 +777,12 @@ def _rank_context(
         raise ValueError("n_boot must be at least 1")
     if interval not in INTERVALS:
         raise ValueError(f"unknown interval method {interval!r}; choose one of {INTERVALS}")
+    if posterior_root not in POSTERIOR_ROOTS:
+        raise ValueError(f"unknown posterior root {posterior_root!r}; choose one of {POSTERIOR_ROOTS}")
     votes = _prepare(value_ids, voter, src, dst, answer)
     k = votes.n_values
     shown = np.asarray(impressions if impressions else np.zeros((0, 3)), dtype=np.int64).reshape(-1, 3)
-    pairs = edge_counts(
-        src=votes.ids[votes.vote_src],
-        dst=votes.ids[votes.vote_dst],
-        answer=votes.answer,
-        impressions_src=shown[:, 0],
-        impressions_dst=shown[:, 1],
-        impressions_count=shown[:, 2],
-    )
+    pairs = _prepared_edge_counts(votes, shown)
     story_code = votes.story_src * k + votes.story_dst
     pair_story = _lookup(
         story_code, np.searchsorted(votes.ids, pairs["src"]) * k + np.searchsorted(votes.ids, pairs["dst"])
@@ -727,7 +792,7 @@ def _rank_context(
     story_impressions[pair_story[voted_pairs]] = pairs["impressions"][voted_pairs]
 
     point, boot, parameters, ties = _scores(
-        votes, method, n_boot, seed, story_impressions, interval, initial_scores
+        votes, method, n_boot, seed, story_impressions, interval, initial_scores, posterior_root
     )
     values = _value_rows(votes, point, boot, ties)
     has_winner = bool(values) and votes.voted.any() and (len(values) == 1 or values[1]["rank"] > 1)

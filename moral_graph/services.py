@@ -638,9 +638,12 @@ def ranking_results(
         for context, data in ranking_inputs.round_inputs(
             round_=round_, watermark=watermark, assignment_watermark=assignment_watermark
         ):
-            seed, start = watermark, warm_from
+            seed, start, root = watermark, warm_from, ranking.DEFAULT_POSTERIOR_ROOT
             if reproduce is not None and context.pk in reproduce:
-                seed, start = int(reproduce[context.pk]["seed"]), reproduce[context.pk].get("warmStart")
+                stored = reproduce[context.pk]
+                seed, start = int(stored["seed"]), stored.get("warmStart")
+                # Results made before decision 47 name no posterior root: their draws were dense.
+                root = stored.get("posteriorRoot", "dense")
             row = _rank_or_copy(
                 context_id=context.pk,
                 data=data,
@@ -649,6 +652,7 @@ def ranking_results(
                 warm_from=start,
                 previous=(reuse or {}).get(context.pk),
                 warm=warm,
+                posterior_root=root,
             )
             results.append({"question_id": context.question_id, "context_id": context.pk, **row})
     return results
@@ -663,6 +667,7 @@ def _rank_or_copy(
     warm_from: int | None,
     previous: tuple[int, str] | None,
     warm: "_WarmScores",
+    posterior_root: str = ranking.DEFAULT_POSTERIOR_ROOT,
 ) -> dict:
     """{"copy_of": snapshot id} when the context's inputs have the previous snapshot's digest, else {"result":
     its ranking}, stamped with the digest and warm start that reproduce it (decision 45)."""
@@ -670,7 +675,9 @@ def _rank_or_copy(
     if previous is not None and previous[1] == digest:
         return {"copy_of": previous[0]}
     data["initial_scores"] = warm.of(warm_from, context_id)
-    result = ranking.rank_context(**data, method=method, n_boot=N_BOOT, seed=seed)
+    result = ranking.rank_context(
+        **data, method=method, n_boot=N_BOOT, seed=seed, posterior_root=posterior_root
+    )
     return {"result": _stamp(result, digest=digest, warm_from=warm_from)}
 
 

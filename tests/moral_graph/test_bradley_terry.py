@@ -68,6 +68,28 @@ def test_a_ring_is_factorised_and_random_pairs_go_to_conjugate_gradients():
     assert ring.order[-1] == 400  # the acquiescence term, whose row is full, comes last
 
 
+@pytest.mark.parametrize("acquiescence", [False, True])
+def test_normal_draws_through_the_sparse_factor_have_the_inverse_hessian_as_covariance(acquiescence):
+    # With z the identity the draws are the square root S itself: S S' must be H^-1 (the Laplace covariance).
+    _, full = _problem("ring", 120, 1, seed=6, acquiescence=acquiescence)
+    theta = np.random.default_rng(7).normal(scale=0.5, size=full.design.n_params)
+    curvature = full.evaluate(theta)[2]
+    root = bradley_terry.normal_draws(full.design, full.prior, curvature, np.eye(full.design.n_params))
+    a = full.matrix.toarray()
+    inverse = np.linalg.inv(a.T @ np.diag(curvature) @ a + np.diag(full.prior))
+    assert np.abs(root @ root.T - inverse).max() < 1e-10 * np.abs(inverse).max()
+    assert not np.allclose(root, np.tril(root)) and not np.allclose(
+        root, np.triu(root)
+    )  # in the values' order
+
+
+def test_normal_draws_decline_a_pattern_whose_factor_would_fill():
+    rng = np.random.default_rng(8)
+    design = bradley_terry.Design(3000, *_graph("random", 3000, rng), acquiescence=False)
+    prior = np.full(3000, 0.1)
+    assert bradley_terry.normal_draws(design, prior, np.ones(len(design.src)), np.ones((3000, 2))) is None
+
+
 def test_conjugate_gradients_solve_every_column():
     _, full = _problem("random", 60, 1, seed=4, acquiescence=False)
     h = full.hessian(full.evaluate(np.zeros(60))[2])
@@ -114,6 +136,28 @@ def test_rank_context_gives_the_dense_fits_results(monkeypatch, method, kind):
         assert row["pTop"] == pytest.approx(expected["pTop"], abs=1e-9)
     assert [r["valueId"] for r in result["values"]] == [r["valueId"] for r in reference["values"]]
     assert result["support"] == reference["support"]
+
+
+def test_the_posterior_root_changes_the_draws_not_the_fit_and_is_recorded():
+    # 90 values on a ring: above the exact limit, the normal draws go through the sparse factor by default; the
+    # dense root reproduces the draws of runs made before it (decision 47).
+    context = _context("ring", 90, 900, seed=13)
+    factor = rank_context(**context, n_boot=40, seed=3)
+    dense_root = rank_context(**context, n_boot=40, seed=3, posterior_root="dense")
+    again = rank_context(**context, n_boot=40, seed=3, posterior_root="dense")
+    assert (
+        factor["parameters"]["posteriorRoot"] == "factor"
+        and dense_root["parameters"]["posteriorRoot"] == "dense"
+    )
+    assert [(r["valueId"], r["score"]) for r in factor["values"]] == [
+        (r["valueId"], r["score"]) for r in dense_root["values"]
+    ]
+    assert [r["scoreInterval"] for r in factor["values"]] != [
+        r["scoreInterval"] for r in dense_root["values"]
+    ]
+    assert again["values"] == dense_root["values"]
+    with pytest.raises(ValueError, match="posterior root"):
+        rank_context(**context, n_boot=4, posterior_root="cholesky")
 
 
 def test_a_warm_start_gives_the_same_result_in_fewer_newton_steps(monkeypatch):

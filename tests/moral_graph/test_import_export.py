@@ -9,6 +9,7 @@ import jsonschema
 import networkx as nx
 import pytest
 
+from moral_graph import ranking
 from moral_graph.exports import _cell, export_graph, export_verify, mai_graph_compare, recompute_rankings
 from moral_graph.importer import MaiDumpError, _plan, _shorten, mai_dump_load, parse_cutoff
 
@@ -229,6 +230,21 @@ def test_export_recomputes_to_a_match(mini_round):
     assert pooled["counts"]["markedWiser"] == 4 and pooled["counts"]["markedLessWise"] == 1
     report = export_verify(data)
     assert report.mismatches == 0 and report.values_checked == 9 and report.edges_checked == 6
+
+
+@pytest.mark.django_db
+def test_verify_recomputes_with_the_posterior_root_a_ranking_names(mini_round, monkeypatch):
+    # A ranking made before decision 47 names no posterior root: its draws were dense, so it is recomputed so.
+    data = json.loads(json.dumps(_export(mini_round, "bt")))
+    assert {r["parameters"]["posteriorRoot"] for r in data["rankings"]} == {"factor"}
+    del data["rankings"][0]["parameters"]["posteriorRoot"]
+    roots = []
+    real = ranking.rank_context
+    monkeypatch.setattr(
+        ranking, "rank_context", lambda **kwargs: roots.append(kwargs["posterior_root"]) or real(**kwargs)
+    )
+    assert export_verify(data).mismatches == 0
+    assert roots == ["dense"] + ["factor"] * (len(data["rankings"]) - 1)
 
 
 @pytest.mark.django_db

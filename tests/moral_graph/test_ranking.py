@@ -103,6 +103,35 @@ def test_edge_counts_pairs_each_story_with_its_reverse():
     assert list(zip(pairs["src"].tolist(), pairs["dst"].tolist(), strict=True)) == sorted(rows)
 
 
+@pytest.mark.parametrize("outside", [False, True])
+def test_rank_context_counts_pairs_as_edge_counts_does(outside):
+    # rank_context counts pairs from its prepared stories; edge_counts is the reference, with impressions on
+    # stories nobody answered and (outside=True) on a value that is not one of the context's values.
+    rng = np.random.default_rng(21)
+    ids = np.arange(40) * 5 + 3
+    src = rng.choice(ids, 600)
+    dst = (src + 5 * rng.integers(1, 6, 600) - 3) % 200 + 3
+    answer = rng.integers(0, 3, 600)
+    shown = np.column_stack([rng.choice(ids, 90), rng.choice(ids, 90), rng.integers(0, 9, 90)])
+    shown = shown[shown[:, 0] != shown[:, 1]]
+    if outside:
+        shown[0, 0] = 999
+    votes = ranking._prepare(ids, np.arange(600), src, dst, answer)
+    got = ranking._prepared_edge_counts(votes, shown)
+    expected = edge_counts(
+        src=src,
+        dst=dst,
+        answer=answer,
+        impressions_src=shown[:, 0],
+        impressions_dst=shown[:, 1],
+        impressions_count=shown[:, 2],
+    )
+    assert got.keys() == expected.keys()
+    for key, column in expected.items():
+        assert got[key].tolist() == column.tolist(), key
+    assert (999 in got["src"].tolist()) is outside
+
+
 def _context(votes, value_ids=(10, 20, 30, 40), **kwargs):
     voter, src, dst, answer = (np.array(column, dtype=np.int64) for column in zip(*votes, strict=True))
     return rank_context(value_ids=list(value_ids), voter=voter, src=src, dst=dst, answer=answer, **kwargs)
