@@ -92,7 +92,14 @@ class Problem:
 
     def columns(self, block: slice) -> "Problem":
         """The same problem restricted to some columns (reweightings), sharing the design's cached matrices."""
-        part = Problem(self.design, self.wins[:, block], self.trials[:, block], self.prior)
+        # Contiguous copies: every evaluation reads them several times, and strided column views cost about
+        # twice as much per pass.
+        part = Problem(
+            self.design,
+            np.ascontiguousarray(self.wins[:, block]),
+            np.ascontiguousarray(self.trials[:, block]),
+            self.prior,
+        )
         for name in ("matrix", "transposed", "pattern"):
             if name in self.__dict__:
                 part.__dict__[name] = self.__dict__[name]
