@@ -142,7 +142,9 @@ class Problem:
             _column_dot(wins, delta) - _column_dot(trials, softplus) - 0.5 * (prior * theta**2).sum(axis=0)
         )
         denominator = small + 1.0
-        np.copyto(small, 1.0, where=delta >= 0)
+        # The numerator of p: 1 where delta >= 0 (small <= 1 there), small elsewhere; a maximum, exactly that,
+        # instead of a masked copy (which branches per element on a mask that is as good as random).
+        np.maximum(small, delta >= 0, out=small)
         p = np.divide(small, denominator, out=small)
         residual = np.multiply(trials, p, out=softplus)
         np.subtract(wins, residual, out=residual)

@@ -5,6 +5,24 @@ from django.db import models
 from django.db.models import F, Q
 
 
+class StoredJSONField(models.JSONField):
+    """A JSONField that PostgreSQL keeps as `json` (the text, checked when written) instead of `jsonb`.
+
+    For documents written whole and read whole, never queried inside by an index: a ranking snapshot is
+    megabytes, and turning its text into jsonb was most of writing it (decision 48). `->`, `->>` and
+    `json_array_elements` work on it as on jsonb; equality and `?` do not exist for json. psycopg parses json
+    values itself (Django only asks it for jsonb as text), so an already parsed value is taken as it is.
+    """
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class TransitionStory(models.Model):
     """A wiser-than hypothesis: someone moved from one value to another in a context."""
 
@@ -159,7 +177,7 @@ class RankingSnapshot(models.Model):
     round = models.ForeignKey("deliberation.Round", on_delete=models.CASCADE, related_name="+")
     question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
     context = models.ForeignKey("deliberation.Context", null=True, on_delete=models.CASCADE, related_name="+")
-    results = models.JSONField()
+    results = StoredJSONField()
     # The digest of the inputs the result was computed from (`moral_graph.digest`; also in results.parameters):
     # a later run copies this snapshot when its context's inputs have the same digest (decision 45).
     inputs_digest = models.CharField(max_length=64, blank=True, default="")

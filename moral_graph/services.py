@@ -623,6 +623,7 @@ def ranking_results(
     warm_from: int | None = None,
     reuse: dict[int, tuple[int, str]] | None = None,
     reproduce: dict[int, dict] | None = None,
+    serialized: bool = False,
 ) -> list[dict]:
     """Rank every context of the round from the votes as of the watermark; pure given the database state.
 
@@ -630,7 +631,10 @@ def ranking_results(
     reuse: context id -> (snapshot id, inputs digest) of the previous run (`selectors.snapshot_digests`); a
     context whose inputs have that digest is not ranked again: its row is {"copy_of": snapshot id} (decision 45).
     reproduce: context id -> a stored result's `parameters`, to recompute that result exactly (its seed and warm
-    start, which a copied result keeps from the run that computed it)."""
+    start, which a copied result keeps from the run that computed it).
+    serialized: each computed result is kept as its JSON ({"json": bytes, "digest": its inputs' digest}) as soon
+    as it is made, as publication writes it: a context's result is tens of megabytes as Python objects at
+    millions of votes and a fifth of that as JSON, and all of a round's wait for publication together."""
     warm = _WarmScores()
     results = []
     # The snapshots stay in memory until published: the collector would walk them again after each context.
@@ -654,6 +658,10 @@ def ranking_results(
                 warm=warm,
                 posterior_root=root,
             )
+            if serialized and "result" in row:
+                result = row.pop("result")
+                row = {"json": orjson.dumps(result), "digest": result["parameters"].get("inputsDigest", "")}
+                del result
             results.append({"question_id": context.question_id, "context_id": context.pk, **row})
     return results
 
@@ -885,6 +893,7 @@ def _ranking_compute_locked(
                     method=method,
                     warm_from=warm_from,
                     reuse=reuse,
+                    serialized=True,
                 )
                 with transaction.atomic():
                     # Fencing: publish only while the claim is still ours (the row lock holds it until commit).
@@ -1118,12 +1127,19 @@ def _make_current(locked: Round, run: RankingRun) -> None:
 
 
 def _digest_of(row: dict) -> str:
+    if "json" in row:
+        return row["digest"]
     return row["result"].get("parameters", {}).get("inputsDigest", "")
+
+
+def _result_json(row: dict) -> str:
+    return (row["json"] if "json" in row else orjson.dumps(row["result"])).decode()
 
 
 def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
     """Insert snapshots of a run, inside the caller's transaction: rows of (question_id, context_id, result), or
-    (question_id, context_id, copy_of) for a context whose earlier snapshot is copied as it is (decision 45)."""
+    of (question_id, context_id, json, digest) for a result already serialized (`ranking_results(serialized=True)`),
+    or (question_id, context_id, copy_of) for a context whose earlier snapshot is copied as it is (decision 45)."""
     copies = [r["copy_of"] for r in rows if "copy_of" in r]
     rows = [r for r in rows if "copy_of" not in r]
     if copies:
@@ -1144,10 +1160,11 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
         # (15 s for a million votes); a server-side-binding cursor on the same connection sends it as is.
         import psycopg
 
-        values = [
-            (run_id, round_id, r["question_id"], r["context_id"], orjson.dumps(r["result"]).decode(), _digest_of(r))
+        # A generator: one result's text at a time, not the whole round's.
+        values = (
+            (run_id, round_id, r["question_id"], r["context_id"], _result_json(r), _digest_of(r))
             for r in rows
-        ]
+        )
         with psycopg.Cursor(connection.connection) as cursor:
             # lz4 compresses the snapshots' TOAST about twice as fast as the default pglz (1 s of the
             # backend's CPU at a million votes); SET LOCAL ends with this transaction.
@@ -1157,7 +1174,7 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
                 cursor.execute("SET LOCAL default_toast_compression = lz4")
             cursor.executemany(
                 f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results, inputs_digest)"  # noqa: S608 - the model's table
-                " VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
+                " VALUES (%s, %s, %s, %s, %s::json, %s)",
                 values,
             )
         return
@@ -1168,7 +1185,7 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
                 round_id=round_id,
                 question_id=r["question_id"],
                 context_id=r["context_id"],
-                results=r["result"],
+                results=orjson.loads(r["json"]) if "json" in r else r["result"],
                 inputs_digest=_digest_of(r),
             )
             for r in rows

@@ -358,14 +358,14 @@ def run_scores(*, run_id: int, context_id: int | None = None) -> dict[int, dict[
     """Each context's scores in a run (context id -> value id -> score), to warm-start the next fit; context_id:
     that context's only.
 
-    On PostgreSQL only the scores leave the database (jsonb_array_elements), not the snapshots' edges."""
+    On PostgreSQL only the scores leave the database (json_array_elements), not the snapshots' edges."""
     scores: dict[int, dict[int, float]] = {}
     if connection.vendor == "postgresql":
         snapshot = RankingSnapshot._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT s.context_id, (e->>'valueId')::bigint, (e->>'score')::float8 FROM {snapshot} s"  # noqa: S608 - the model's table
-                " CROSS JOIN LATERAL jsonb_array_elements(s.results->'values') e"
+                " CROSS JOIN LATERAL json_array_elements(s.results->'values') e"
                 " WHERE s.run_id = %s AND s.context_id IS NOT NULL"
                 + ("" if context_id is None else " AND s.context_id = %s"),
                 [run_id] if context_id is None else [run_id, context_id],

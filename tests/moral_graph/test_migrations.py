@@ -5,7 +5,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from moral_graph.models import WiserVote, WiserVoteRevision
+from moral_graph import selectors
+from moral_graph.models import RankingSnapshot, WiserVote, WiserVoteRevision
+from moral_graph.services import ranking_compute
 from tests.factories import voting_round
 from tests.reliability.invariants import cast_votes
 
@@ -42,3 +44,32 @@ def test_revisions_get_their_votes_story_participant_and_context():
         r.pk: (r.story_id, r.participant_id, r.context_id) for r in WiserVoteRevision.objects.all()
     }
     assert copied == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshots_keep_their_results_when_the_column_becomes_json():
+    round_, people = voting_round("migrate-snapshots", people=4)
+    cast_votes(people)
+    run = ranking_compute(round_id=round_.pk, fanout=False)
+    before = {s.pk: s.results for s in RankingSnapshot.objects.filter(run=run)}
+    assert before and all(r["values"] for r in before.values())
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("moral_graph", "0007_revision_context")])
+        executor = MigrationExecutor(connection)
+        executor.migrate([("moral_graph", "0008_snapshot_results_json")])
+    finally:
+        call_command("migrate", verbosity=0)
+    assert {s.pk: s.results for s in RankingSnapshot.objects.filter(run=run)} == before
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT data_type FROM information_schema.columns"
+                " WHERE table_name = 'moral_graph_rankingsnapshot' AND column_name = 'results'"
+            )
+            assert cursor.fetchone()[0] == "json"
+        # Scores read inside the database (json_array_elements) are the stored ones.
+        assert selectors.run_scores(run_id=run.pk) == {
+            s.context_id: {v["valueId"]: v["score"] for v in before[s.pk]["values"]}
+            for s in RankingSnapshot.objects.filter(run=run, context__isnull=False)
+        }
