@@ -346,6 +346,7 @@ def _instrument(backend: int | None) -> _Phases:
         "value_resolution",
         "participant_groups",
         "voter_groups",
+        "run_scores",
     ):
         phases.wrap(selectors, name, f"selectors.{name}")
     phases.wrap(ranking_inputs, "resolve_merged", "ranking_inputs.resolve_merged")
@@ -354,11 +355,12 @@ def _instrument(backend: int | None) -> _Phases:
     phases.wrap(ranking, "rank_context", "ranking.rank_context (all)")
     for name in (
         "_prepare",
-        "edge_counts",
+        "_prepared_edge_counts",
         "_resampled_counts",
         "_present",
         "_bt_scores",
         "_mai_scores",
+        "_posterior_draws",
         "_value_rows",
         "_edge_rows",
     ):

@@ -29,7 +29,14 @@ from round_plan import GROWTH, context_inputs, load_average, peak_rss_mb, planne
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = np.array(["Left", "Right", "Centre", ""], dtype=object)
 PHASES = {
-    "moral_graph.ranking": ["_prepare", "edge_counts", "_resampled_counts", "_value_rows", "_edge_rows"],
+    "moral_graph.ranking": [
+        "_prepare",
+        "_prepared_edge_counts",
+        "_resampled_counts",
+        "_posterior_draws",
+        "_value_rows",
+        "_edge_rows",
+    ],
     "moral_graph.bradley_terry": ["fit", "bootstrap"],
     "moral_graph.bridging": ["edge_groups", "winner_endorsement"],
 }

@@ -178,6 +178,10 @@ class RankingSnapshot(models.Model):
     question = models.ForeignKey("deliberation.Question", on_delete=models.CASCADE, related_name="+")
     context = models.ForeignKey("deliberation.Context", null=True, on_delete=models.CASCADE, related_name="+")
     results = StoredJSONField()
+    # The result's scores alone, [[value id, score], ...]: what the next run's warm start reads
+    # (`selectors.run_scores`) without parsing the whole result, which json (unlike jsonb) would (decision 48).
+    # Null in snapshots written before the column; readers then take the scores from results.
+    scores = StoredJSONField(null=True, blank=True)
     # The digest of the inputs the result was computed from (`moral_graph.digest`; also in results.parameters):
     # a later run copies this snapshot when its context's inputs have the same digest (decision 45).
     inputs_digest = models.CharField(max_length=64, blank=True, default="")

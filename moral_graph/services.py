@@ -660,7 +660,11 @@ def ranking_results(
             )
             if serialized and "result" in row:
                 result = row.pop("result")
-                row = {"json": orjson.dumps(result), "digest": result["parameters"].get("inputsDigest", "")}
+                row = {
+                    "json": orjson.dumps(result),
+                    "digest": result["parameters"].get("inputsDigest", ""),
+                    "scores": _scores_of(result),
+                }
                 del result
             results.append({"question_id": context.question_id, "context_id": context.pk, **row})
     return results
@@ -1136,6 +1140,15 @@ def _result_json(row: dict) -> str:
     return (row["json"] if "json" in row else orjson.dumps(row["result"])).decode()
 
 
+def _scores_of(result: dict) -> bytes:
+    """A result's scores as stored apart for the next run's warm start: [[value id, score], ...] (decision 48)."""
+    return orjson.dumps([[v["valueId"], v["score"]] for v in result.get("values", [])])
+
+
+def _scores_json(row: dict) -> str:
+    return (row["scores"] if "json" in row else _scores_of(row["result"])).decode()
+
+
 def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
     """Insert snapshots of a run, inside the caller's transaction: rows of (question_id, context_id, result), or
     of (question_id, context_id, json, digest) for a result already serialized (`ranking_results(serialized=True)`),
@@ -1148,8 +1161,8 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
         with connection.cursor() as cursor:
             # The stored results move inside the database (compressed as they are), never through Python.
             cursor.execute(
-                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results, inputs_digest, origin)"  # noqa: S608 - the model's table
-                f" SELECT %s, round_id, question_id, context_id, results, inputs_digest, COALESCE(origin, id)"
+                f"INSERT INTO {table} (run_id, round_id, question_id, context_id, results, scores, inputs_digest, origin)"  # noqa: S608 - the model's table
+                f" SELECT %s, round_id, question_id, context_id, results, scores, inputs_digest, COALESCE(origin, id)"
                 f" FROM {table} WHERE id IN ({marks})",
                 [run_id, *copies],
             )
@@ -1162,7 +1175,7 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
 
         # A generator: one result's text at a time, not the whole round's.
         values = (
-            (run_id, round_id, r["question_id"], r["context_id"], _result_json(r), _digest_of(r))
+            (run_id, round_id, r["question_id"], r["context_id"], _result_json(r), _scores_json(r), _digest_of(r))
             for r in rows
         )
         with psycopg.Cursor(connection.connection) as cursor:
@@ -1173,8 +1186,8 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
             if lz4 and lz4[0]:
                 cursor.execute("SET LOCAL default_toast_compression = lz4")
             cursor.executemany(
-                f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results, inputs_digest)"  # noqa: S608 - the model's table
-                " VALUES (%s, %s, %s, %s, %s::json, %s)",
+                f"INSERT INTO {RankingSnapshot._meta.db_table} (run_id, round_id, question_id, context_id, results, scores, inputs_digest)"  # noqa: S608 - the model's table
+                " VALUES (%s, %s, %s, %s, %s::json, %s::json, %s)",
                 values,
             )
         return
@@ -1186,6 +1199,7 @@ def _insert_snapshots(*, run_id: int, round_id: int, rows: list[dict]) -> None:
                 question_id=r["question_id"],
                 context_id=r["context_id"],
                 results=orjson.loads(r["json"]) if "json" in r else r["result"],
+                scores=orjson.loads(_scores_json(r)),
                 inputs_digest=_digest_of(r),
             )
             for r in rows

@@ -1,6 +1,8 @@
-"""Ranking snapshots' results as PostgreSQL json instead of jsonb (decision 48): the same text, not converted.
+"""Ranking snapshots' results as PostgreSQL json instead of jsonb (decision 48): the same text, not converted; and
+their scores apart, for the next run's warm start.
 
-Existing rows are converted by the assignment cast from jsonb; SQLite keeps its text column."""
+Existing rows are converted by the assignment cast from jsonb (SQLite keeps its text column); their scores stay null
+and are read from their results."""
 
 from django.db import migrations
 
@@ -17,5 +19,10 @@ class Migration(migrations.Migration):
             model_name="rankingsnapshot",
             name="results",
             field=moral_graph.models.StoredJSONField(),
+        ),
+        migrations.AddField(
+            model_name="rankingsnapshot",
+            name="scores",
+            field=moral_graph.models.StoredJSONField(blank=True, null=True),
         ),
     ]

@@ -73,3 +73,22 @@ def test_snapshots_keep_their_results_when_the_column_becomes_json():
             s.context_id: {v["valueId"]: v["score"] for v in before[s.pk]["values"]}
             for s in RankingSnapshot.objects.filter(run=run, context__isnull=False)
         }
+
+
+@pytest.mark.django_db
+def test_each_snapshot_keeps_its_scores_apart_and_the_warm_start_reads_them():
+    round_, people = voting_round("snapshot-scores", people=4)
+    cast_votes(people)
+    run = ranking_compute(round_id=round_.pk, fanout=False)
+    snapshots = list(RankingSnapshot.objects.filter(run=run, context__isnull=False))
+    assert snapshots
+    for snapshot in snapshots:
+        assert snapshot.scores == [[v["valueId"], v["score"]] for v in snapshot.results["values"]]
+    # The warm start takes the column, not the results: a changed score there is what it reads.
+    first = snapshots[0]
+    first.scores = [[value_id, 0.5] for value_id, _ in first.scores]
+    first.save(update_fields=["scores"])
+    read = selectors.run_scores(run_id=run.pk)
+    assert set(read[first.context_id].values()) == {0.5}
+    for snapshot in snapshots[1:]:
+        assert read[snapshot.context_id] == {value_id: score for value_id, score in snapshot.scores}
