@@ -67,15 +67,21 @@ def _int_columns(sql: str, params: list, n_columns: int) -> np.ndarray:
     by string_agg, which numpy reads in place: no Python object per row, and about half the backend's
     work of array_send(array_agg(...)). Other databases go through fetchall.
     """
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            names = [f"c{i}" for i in range(n_columns)]
-            packed = ", ".join(f"string_agg(int8send(q.{name}), '')" for name in names)
-            cursor.execute(f"SELECT {packed} FROM ({sql}) AS q({', '.join(names)})", params)  # noqa: S608 - generated names
+    if connection.vendor == "postgresql":
+        names = [f"c{i}" for i in range(n_columns)]
+        packed = ", ".join(f"string_agg(int8send(q.{name}), '')" for name in names)
+        import psycopg
+
+        connection.ensure_connection()
+        # A server-side-binding cursor on Django's connection asking for binary results: the bytea columns
+        # arrive as they are, not as hex text for psycopg to decode (tens of megabytes at millions of votes).
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(f"SELECT {packed} FROM ({sql}) AS q({', '.join(names)})", params, binary=True)  # noqa: S608 - generated names
             columns = cursor.fetchone()
-            if columns[0] is None:
-                return np.zeros((0, n_columns), dtype=np.int64)
-            return np.stack([parse_int8_column(column) for column in columns], axis=1)
+        if columns[0] is None:
+            return np.zeros((0, n_columns), dtype=np.int64)
+        return np.stack([parse_int8_column(column) for column in columns], axis=1)
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return np.asarray(rows, dtype=np.int64).reshape(-1, n_columns)
