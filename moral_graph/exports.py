@@ -503,8 +503,7 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
             voter_groups=groups,
             # Runs made before posterior draws joined the intervals name no interval method: the bootstrap alone.
             interval=entry.get("parameters", {}).get("interval", "bootstrap"),
-            # Runs made before the sparse posterior root (decision 47) name none: their draws were dense.
-            posterior_root=entry.get("parameters", {}).get("posteriorRoot", "dense"),
+            posterior_root=ranking.posterior_root_of(entry.get("parameters", {})),
             min_broad_voters=int(entry.get("minVoters", 0)),
         )
     return results

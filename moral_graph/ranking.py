@@ -47,6 +47,11 @@ DEFAULT_INTERVAL = "bootstrap+posterior"
 POSTERIOR_ROOTS = ("factor", "dense")
 DEFAULT_POSTERIOR_ROOT = "factor"
 
+
+def posterior_root_of(parameters: dict) -> str:
+    """The posterior root a stored result was drawn with: named since decision 47, "dense" before it."""
+    return parameters.get("posteriorRoot", "dense")
+
 _BT_VARIANTS = {
     "bt": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
     "bt_acquiescence": {"acquiescence": True, "unsure": "ignore", "prior": 0.1},

@@ -645,9 +645,7 @@ def ranking_results(
             seed, start, root = watermark, warm_from, ranking.DEFAULT_POSTERIOR_ROOT
             if reproduce is not None and context.pk in reproduce:
                 stored = reproduce[context.pk]
-                seed, start = int(stored["seed"]), stored.get("warmStart")
-                # Results made before decision 47 name no posterior root: their draws were dense.
-                root = stored.get("posteriorRoot", "dense")
+                seed, start, root = int(stored["seed"]), stored.get("warmStart"), ranking.posterior_root_of(stored)
             row = _rank_or_copy(
                 context_id=context.pk,
                 data=data,
@@ -659,13 +657,7 @@ def ranking_results(
                 posterior_root=root,
             )
             if serialized and "result" in row:
-                result = row.pop("result")
-                row = {
-                    "json": orjson.dumps(result),
-                    "digest": result["parameters"].get("inputsDigest", ""),
-                    "scores": _scores_of(result),
-                }
-                del result
+                row = _serialized(row.pop("result"))
             results.append({"question_id": context.question_id, "context_id": context.pk, **row})
     return results
 
@@ -1138,6 +1130,11 @@ def _digest_of(row: dict) -> str:
 
 def _result_json(row: dict) -> str:
     return (row["json"] if "json" in row else orjson.dumps(row["result"])).decode()
+
+
+def _serialized(result: dict) -> dict:
+    """A computed result as publication writes it: its JSON, its inputs' digest and its scores (serialized=True)."""
+    return {"json": orjson.dumps(result), "digest": _digest_of({"result": result}), "scores": _scores_of(result)}
 
 
 def _scores_of(result: dict) -> bytes:

@@ -365,36 +365,15 @@ def run_scores(*, run_id: int, context_id: int | None = None) -> dict[int, dict[
     that context's only.
 
     From the snapshots' scores column (decision 48): a few hundred kilobytes, not the results, which PostgreSQL
-    would parse whole as json. Snapshots written before it have none; their scores come from their results (on
-    PostgreSQL through json_array_elements, so only the scores leave the database)."""
+    would parse whole as json. Snapshots written before the column have none; their scores come from their
+    results (once: the next run writes the column)."""
     snapshots = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False)
     if context_id is not None:
         snapshots = snapshots.filter(context_id=context_id)
     scores: dict[int, dict[int, float]] = {}
     for found, pairs in snapshots.filter(scores__isnull=False).values_list("context_id", "scores"):
         scores[found] = {value_id: score for value_id, score in pairs}
-    older = snapshots.filter(scores__isnull=True)
-    if connection.vendor == "postgresql":
-        if older.exists():
-            snapshot = RankingSnapshot._meta.db_table
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT s.context_id, (e->>'valueId')::bigint, (e->>'score')::float8 FROM {snapshot} s"  # noqa: S608 - the model's table
-                    " CROSS JOIN LATERAL json_array_elements(s.results->'values') e"
-                    " WHERE s.run_id = %s AND s.context_id IS NOT NULL AND s.scores IS NULL"
-                    + ("" if context_id is None else " AND s.context_id = %s"),
-                    [run_id] if context_id is None else [run_id, context_id],
-                )
-                for found, value_id, score in cursor.fetchall():
-                    scores.setdefault(found, {})[value_id] = score
-        return scores
-    for found, results in older.values_list("context_id", "results"):
-        scores[found] = {row["valueId"]: row["score"] for row in results.get("values", [])}
-    return scores
-    snapshots = RankingSnapshot.objects.filter(run_id=run_id, context__isnull=False)
-    if context_id is not None:
-        snapshots = snapshots.filter(context_id=context_id)
-    for found, results in snapshots.values_list("context_id", "results"):
+    for found, results in snapshots.filter(scores__isnull=True).values_list("context_id", "results"):
         scores[found] = {row["valueId"]: row["score"] for row in results.get("values", [])}
     return scores
 
