@@ -1092,25 +1092,47 @@ def _publish_computed(run: RankingRun) -> RankingRun:
     """Make a fanned-out run, all its snapshots written, the round's current run (inside the caller's
     transaction). A run at a watermark already published, or older than the current one, is dropped instead."""
     locked = Round.objects.select_for_update().get(pk=run.round_id)
-    existing = (
-        RankingRun.objects.filter(
-            round=locked,
-            method=run.method,
-            watermark=run.watermark,
-            structure_version=run.structure_version,
-            status=RankingRun.Status.PUBLISHED,
-        )
-        .exclude(pk=run.pk)
-        .first()
+    instead = _published_instead(
+        locked, method=run.method, watermark=run.watermark, structure=run.structure_version, exclude=run.pk
     )
-    newer = RankingRun.objects.filter(pk=locked.current_ranking_id, watermark__gt=run.watermark).first()
-    if existing is not None or newer is not None:
+    if instead is not None:
         run.delete()
-        return existing or newer
+        return instead
     RankingRun.objects.filter(pk=run.pk).update(status=RankingRun.Status.PUBLISHED, published_at=timezone.now())
     run.refresh_from_db()
     _make_current(locked, run)
     return run
+
+
+def _published_instead(
+    locked: Round, *, method: str, watermark: int, structure: int, exclude: int | None = None
+) -> RankingRun | None:
+    """The run readers get instead of a new one at this method, watermark and structure (the round row is locked):
+    the one already published; a newer current run (a computation that started earlier and ended later never
+    replaces it); or the superseded run of the same votes and method, made current again. The database keeps one
+    run per watermark, method and structure, so ranking with another method and back at the same watermark
+    must return to the first run, not write a second (it failed on the unique constraint before)."""
+    twin = (
+        RankingRun.objects.filter(
+            round=locked,
+            method=method,
+            watermark=watermark,
+            structure_version=structure,
+            status__in=[RankingRun.Status.PUBLISHED, RankingRun.Status.SUPERSEDED],
+        )
+        .exclude(pk=exclude)
+        .first()
+    )
+    if twin is not None and twin.status == RankingRun.Status.PUBLISHED:
+        return twin
+    newer = RankingRun.objects.filter(pk=locked.current_ranking_id, watermark__gt=watermark).first()
+    if newer is not None:
+        return newer
+    if twin is not None:
+        RankingRun.objects.filter(pk=twin.pk).update(status=RankingRun.Status.PUBLISHED)
+        twin.refresh_from_db()
+        _make_current(locked, twin)
+    return twin
 
 
 def _make_current(locked: Round, run: RankingRun) -> None:
@@ -1223,18 +1245,11 @@ def _publish(
     )
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)
-        existing = RankingRun.objects.filter(
-            round=locked,
-            method=method,
-            watermark=watermark,
-            structure_version=locked.structure_version,
-            status=RankingRun.Status.PUBLISHED,
-        ).first()
-        if existing is not None:
-            return existing
-        newer = RankingRun.objects.filter(pk=locked.current_ranking_id, watermark__gt=watermark).first()
-        if newer is not None:
-            return newer  # a computation that started earlier and ended later never replaces a newer result
+        instead = _published_instead(
+            locked, method=method, watermark=watermark, structure=locked.structure_version
+        )
+        if instead is not None:
+            return instead
         run = RankingRun.objects.create(
             round=locked,
             method=method,

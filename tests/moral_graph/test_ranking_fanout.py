@@ -49,6 +49,29 @@ def test_parts_combine_to_the_result_of_one_task(fanout, django_capture_on_commi
     assert Job.objects.get(round=round_, kind="ranking").status == Job.Status.DONE
 
 
+@pytest.mark.parametrize("fanned_out", [False, True])
+def test_ranking_with_another_method_and_back_returns_to_the_first_run(
+    fanned_out, settings, django_capture_on_commit_callbacks
+):
+    # Found on MAI's data: rank_round, rank_round --method mai_pagerank, rank_round again at the same watermark
+    # failed on the one-run-per-watermark constraint. The first run (superseded meanwhile) comes back instead.
+    settings.WISER_RANKING_FANOUT = "always" if fanned_out else "never"
+    round_, people = voting_round(f"fan-back-{fanned_out}", people=6)
+    cast_votes(people)
+    runs = []
+    for method in ("bt", "mai_pagerank", "bt"):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.ranking_compute(round_id=round_.pk, method=method)
+        runs.append(Round.objects.get(pk=round_.pk).current_ranking)
+    first, other, again = runs
+    assert (first.method, other.method) == ("bt", "mai_pagerank") and other.pk != first.pk
+    assert again.pk == first.pk and again.watermark == other.watermark
+    assert RankingRun.objects.get(pk=first.pk).status == RankingRun.Status.PUBLISHED
+    assert RankingRun.objects.get(pk=other.pk).status == RankingRun.Status.SUPERSEDED
+    assert RankingRun.objects.filter(round=round_).count() == 2 and not RankingPart.objects.exists()
+    assert_current_ranking_is_up_to_date(round_)
+
+
 def test_a_lost_part_is_retried_and_the_run_publishes_once(fanout, django_capture_on_commit_callbacks):
     round_, people = voting_round("fan-lost", people=6)
     cast_votes(people)
