@@ -13,7 +13,6 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from scipy.special import expit, xlogy
-from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging
 from moral_graph.bradley_terry import normal_draws
@@ -258,29 +257,36 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     )
 
 
-def _resampled_counts(votes: _Votes, n_boot: int, seed: int, fold: sp.csr_matrix | None = None) -> np.ndarray:
+def _resampled_counts(
+    votes: _Votes, n_boot: int, seed: int, category: np.ndarray | None = None, n_categories: int = 0
+) -> np.ndarray:
     """Counts in a bootstrap over voters, one column per resample: the wiser, not wiser and not sure counts
-    per story, stacked (3 x stories rows), or fold @ them when a fold is given (e.g. per compared pair).
+    per story, stacked (3 x stories rows), or per category when category (one per such row, into
+    n_categories) merges them, e.g. into the pairs' rows that the Bradley-Terry fit needs.
 
     Each resample draws n_voters voters with replacement (voters sorted by id, default_rng(seed), as
     32-bit integers: half the cost of 64-bit draws). The draws go one resample at a time into a column, so
-    no voters x resamples matrix is ever built; when every voter cast one vote, a drawn voter's row of
-    per_voter is looked up instead of multiplied. Folding each resample as it is drawn keeps only the
-    folded rows (the Bradley-Terry fit needs two or three per pair, not three per story).
+    no voters x resamples matrix is ever built; when every voter cast one vote, a drawn voter's category is
+    looked up and counted instead of multiplied. Counting categories as they are drawn keeps only their
+    rows (and a bincount over them is cheaper than folding the stories' counts by a sparse product).
     """
     rng = np.random.default_rng(seed)
     n_cells, n_voters = 3 * len(votes.counts), votes.n_voters
-    resampled = np.empty((n_cells if fold is None else fold.shape[0], n_boot))
+    if category is None:
+        category, n_categories = np.arange(n_cells), n_cells
+    resampled = np.empty((n_categories, n_boot))
     by_voter = votes.per_voter.tocsc()
     single = bool(np.all(np.diff(by_voter.indptr) == 1) and np.all(by_voter.data == 1))
     if single:
+        voter_category = category[by_voter.indices]
         for b in range(n_boot):
             drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
-            cells = np.bincount(np.take(by_voter.indices, drawn), minlength=n_cells)
-            resampled[:, b] = cells if fold is None else fold @ cells
+            resampled[:, b] = np.bincount(np.take(voter_category, drawn), minlength=n_categories)
         return resampled
-    # Voters with several votes: each voter's column already folded, so one product per resample.
-    per_voter = votes.per_voter if fold is None else (fold @ votes.per_voter).tocsr()
+    # Voters with several votes: each voter's column already merged into categories, so one product per
+    # resample.
+    merge = sp.csr_matrix((np.ones(n_cells), (category, np.arange(n_cells))), shape=(n_categories, n_cells))
+    per_voter = (merge @ votes.per_voter).tocsr()
     for b in range(n_boot):
         drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
         resampled[:, b] = per_voter @ np.bincount(drawn, minlength=n_voters)
@@ -443,35 +449,30 @@ def _bt_scores(
         pairs, row_of_story = np.unique(low * n_voted + high, return_inverse=True)
         design = bradley_terry.Design(n_voted, pairs // n_voted, pairs % n_voted, acquiescence=False)
         n_rows, wins_cell = len(pairs), np.where(dst == high, story, n_stories + story)
-    # Counts per story, stacked as wiser / not wiser / not sure, folded into wins, decisive and not sure per
-    # row of the design (a story, or an unordered pair).
-    fold = sp.csr_matrix(
-        (
-            np.ones(4 * n_stories),
-            (
-                np.concatenate(
-                    [row_of_story, n_rows + row_of_story, n_rows + row_of_story, 2 * n_rows + row_of_story]
-                ),
-                np.concatenate([wins_cell, story, n_stories + story, 2 * n_stories + story]),
-            ),
-        ),
-        shape=(3 * n_rows, 3 * n_stories),
-    )
+    # Counts per story, stacked as wiser / not wiser / not sure, merged per row of the design (a story, or an
+    # unordered pair) into three blocks: the votes for the row's winning side (wiser on the story, or for the
+    # higher-indexed value), those for the other side, and the not sure ones. Wins are the first block,
+    # decisive votes the first two.
+    category = np.empty(3 * n_stories, dtype=np.int64)
+    category[wins_cell] = row_of_story
+    category[(wins_cell + n_stories) % (2 * n_stories)] = n_rows + row_of_story
+    category[2 * n_stories + story] = 2 * n_rows + row_of_story
     priors = np.full(design.n_params, prior)
 
-    def problem(folded):
-        wins, decisive, u = folded[:n_rows], folded[n_rows : 2 * n_rows], folded[2 * n_rows :]
+    def problem(merged):
+        wins, u = merged[:n_rows], merged[2 * n_rows :]
+        decisive = wins + merged[n_rows : 2 * n_rows]
         if tie:
             wins, decisive = wins + tie * u, decisive + 2 * tie * u
         return bradley_terry.Problem(design, wins, decisive, priors)
 
     initial = None if initial_scores is None else _initial_theta(votes, initial_scores, design.n_params)
-    point_problem = problem(fold @ votes.counts.T.ravel().astype(np.float64))
-    theta, solver = bradley_terry.fit(point_problem, initial)
-    resampled = _resampled_counts(votes, n_boot, seed, fold)
-    present = _present(
-        design.src, design.dst, n_voted, (resampled[n_rows : 2 * n_rows] + resampled[2 * n_rows :]) > 0
+    point_problem = problem(
+        np.bincount(category, weights=votes.counts.T.ravel().astype(np.float64), minlength=3 * n_rows)
     )
+    theta, solver = bradley_terry.fit(point_problem, initial)
+    resampled = _resampled_counts(votes, n_boot, seed, category, 3 * n_rows)
+    present = _present(design.src, design.dst, n_voted, resampled.reshape(3, n_rows, n_boot).sum(axis=0) > 0)
     boot_theta = bradley_terry.bootstrap(problem(resampled), theta, solver)
     if interval == "bootstrap+posterior":
         order, ties = _canonical_order(votes, theta[:n_voted])
@@ -546,8 +547,23 @@ def _mai_scores(votes: _Votes, n_boot: int, seed: int, *, impressions: np.ndarra
 
 
 def _competition_ranks(scores: np.ndarray) -> np.ndarray:
-    """Rank 1 for the highest score; equal scores (to TIE_DECIMALS) share the best rank."""
-    return rankdata(-np.round(scores, TIE_DECIMALS), method="min", axis=0).astype(np.int64)
+    """Rank 1 for the highest score; equal scores (to TIE_DECIMALS) share the best rank.
+
+    Along the first axis, each column on its own (as scipy's rankdata(method="min", axis=0), a third faster).
+    """
+    if np.ndim(scores) == 1:
+        return _competition_ranks(np.asarray(scores)[:, None])[:, 0]
+    rows = np.ascontiguousarray(-np.round(scores, TIE_DECIMALS).T)
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    # In sorted order, each place's rank is the place of the first score equal to it.
+    first = np.empty(ordered.shape, dtype=np.int64)
+    first[:] = np.arange(1, rows.shape[1] + 1)
+    first[:, 1:][ordered[:, 1:] == ordered[:, :-1]] = 0
+    np.maximum.accumulate(first, axis=1, out=first)
+    ranks = np.empty_like(first)
+    np.put_along_axis(ranks, order, first, axis=1)
+    return ranks.T
 
 
 def _support(p_top: float, rank_interval: list[int], has_winner: bool, winner_voters: int, min_voters: int) -> str:

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from moral_graph import bradley_terry, bridging, ranking
 from moral_graph.ranking import (
@@ -357,6 +358,14 @@ def test_resampled_counts_are_each_voters_draws_times_their_votes(votes_per_vote
     assert np.array_equal(resampled, _reference_resampled(votes, 25, seed=9))
     assert np.all(resampled.sum(axis=0) == n_voters * votes_per_voter)
     assert not np.array_equal(resampled[:, 0], resampled[:, 1])
+    # Merged into categories (several cells each, one left empty), the counts are the cells' counts summed.
+    n_cells = 3 * len(votes.counts)
+    category = rng.integers(0, 6, n_cells)
+    category[category == 5] = 6
+    merged = ranking._resampled_counts(votes, 25, seed=9, category=category, n_categories=8)
+    expected = np.zeros((8, 25))
+    np.add.at(expected, category, resampled)
+    assert np.array_equal(merged, expected)
 
 
 def test_gc_paused_turns_the_collector_off_and_restores_it():
@@ -386,6 +395,10 @@ def test_voter_group_codes_read_string_and_object_labels_alike():
         assert code.tolist() == [1, 0, -1, 1, -1]
     with pytest.raises(ValueError, match="more than one label"):
         bridging.voter_group_codes(np.array(["b", "a", "b", "", "b", "a"]), vote_voter, 5)
+    # Other labels are named by their text, sorted as text.
+    names, code = bridging.voter_group_codes(np.array([7, 10, 10, 7, 7, 7]), vote_voter, 5)
+    assert names == ["10", "7"]
+    assert code.tolist() == [1, 0, 1, 1, -1]
 
 
 def test_evaluate_without_curvature_gives_the_same_value_and_gradient():
@@ -396,3 +409,13 @@ def test_evaluate_without_curvature_gives_the_same_value_and_gradient():
     light = problem.evaluate(thetas, curvature=False)
     assert light[2] is None and curvature.shape == wins.shape
     assert np.array_equal(light[0], value) and np.array_equal(light[1], grad)
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (1, 5), (0, 4), (9,), (1,)])
+def test_competition_ranks_are_scipys_minimum_ranks_of_the_rounded_scores(shape):
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(shape) * 6) / 6  # many ties
+    if scores.size > 2:
+        scores.flat[1] = scores.flat[0] + 1e-14  # equal once rounded to TIE_DECIMALS
+    expected = rankdata(-np.round(scores, ranking.TIE_DECIMALS), method="min", axis=0)
+    assert np.array_equal(ranking._competition_ranks(scores), expected)
