@@ -419,3 +419,16 @@ def test_competition_ranks_are_scipys_minimum_ranks_of_the_rounded_scores(shape)
         scores.flat[1] = scores.flat[0] + 1e-14  # equal once rounded to TIE_DECIMALS
     expected = rankdata(-np.round(scores, ranking.TIE_DECIMALS), method="min", axis=0)
     assert np.array_equal(ranking._competition_ranks(scores), expected)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [[3, 4, 5, 9], [2, 2, 5, 7, 7, 7], [-4, 0, 10**9], [-3, -1], [5], list(range(0, 40000, 3))],
+)
+def test_lookup_gives_each_querys_first_position_or_minus_one(keys):
+    keys = np.array(keys, dtype=np.int64)
+    rng = np.random.default_rng(2)
+    query = np.concatenate([keys, rng.integers(keys[0] - 5, keys[-1] + 6, 500), [keys[0] - 1, keys[-1] + 1]])
+    position = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    expected = np.where(keys[position] == query, position, -1)
+    assert np.array_equal(ranking._lookup(keys, query), expected)
