@@ -16,7 +16,7 @@ from scipy.special import expit, xlogy
 
 from moral_graph import bradley_terry, bridging
 from moral_graph.bradley_terry import normal_draws
-from moral_graph.numeric import distinct, significant
+from moral_graph.numeric import distinct, distinct_inverse, significant
 from moral_graph.pagerank import DAMPING, TOL, pagerank_batch
 
 WISER, NOT_WISER, UNSURE = 0, 1, 2
@@ -239,7 +239,7 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
         raise ValueError("a story must join two different values")
     voters, vote_voter = np.unique(voter, return_inverse=True)
     code = vote_src * k + vote_dst
-    codes, vote_story = np.unique(code, return_inverse=True)
+    codes, vote_story = distinct_inverse(code, k * k)
     n_stories = len(codes)
     counts = np.bincount(vote_story * 3 + answer, minlength=3 * n_stories).reshape(n_stories, 3)
     reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))

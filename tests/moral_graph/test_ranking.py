@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from moral_graph import bradley_terry, bridging, ranking
+from moral_graph import bradley_terry, bridging, numeric, ranking
 from moral_graph.ranking import (
     METHODS,
     NOT_WISER,
@@ -452,3 +452,13 @@ def test_values_the_votes_cannot_tell_apart_share_their_intervals_and_p_top():
     for key in ("score", "scoreInterval", "rankInterval", "pTop", "rank"):
         assert twins[0][key] == twins[1][key], key
     assert rows[10]["pTop"] != rows[11]["pTop"]
+
+
+@pytest.mark.parametrize("span", [1, 7, 5000, numeric.DENSE_SPAN, numeric.DENSE_SPAN + 1])
+def test_distinct_inverse_is_numpys_unique_with_inverse(span):
+    values = np.random.default_rng(1).integers(0, span, 3000) if span > 1 else np.zeros(4, dtype=np.int64)
+    values[:2] = span - 1
+    found, inverse = numeric.distinct_inverse(values, span)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    assert np.array_equal(found, expected) and found.dtype == expected.dtype
+    assert np.array_equal(inverse, expected_inverse)
