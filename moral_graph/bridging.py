@@ -26,13 +26,19 @@ def voter_group_codes(
     voter_label = labels[first[seen]]
     if np.any(labels != voter_label[(np.cumsum(seen) - 1)[vote_voter]]):
         raise ValueError("a voter has more than one label for the same grouping attribute")
-    # Codes through a dictionary of the few distinct labels: sorting a string per voter cost four times as much.
-    voter_labels = voter_label.tolist()
-    text = {label: str(label) for label in dict.fromkeys(voter_labels)}
-    names = sorted(set(text.values()))
-    position = {name: i for i, name in enumerate(names)}
-    code_of = {label: position[name] for label, name in text.items()}
-    code = np.fromiter(map(code_of.__getitem__, voter_labels), dtype=np.int64, count=len(voter_labels))
+    if labels.dtype == object:
+        # Python objects (strings or anything else, named by their text): codes through a dictionary of the
+        # few distinct labels; converting each to text and sorting those cost three times as much.
+        voter_labels = voter_label.tolist()
+        text = {label: str(label) for label in dict.fromkeys(voter_labels)}
+        names = sorted(set(text.values()))
+        position = {name: i for i, name in enumerate(names)}
+        code_of = {label: position[name] for label, name in text.items()}
+        code = np.fromiter(map(code_of.__getitem__, voter_labels), dtype=np.int64, count=len(voter_labels))
+    else:
+        # A numpy array of text (as selectors.voter_groups gives) or numbers: sorted in numpy, faster here.
+        names, code = np.unique(voter_label.astype(str), return_inverse=True)
+        names, code = names.tolist(), code.ravel()
     shift = 1 if names and names[0] == "" else 0
     voter_code = np.full(n_voters, -1, dtype=np.int64)
     voter_code[seen] = code - shift

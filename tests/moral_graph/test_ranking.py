@@ -396,9 +396,10 @@ def test_voter_group_codes_read_string_and_object_labels_alike():
     with pytest.raises(ValueError, match="more than one label"):
         bridging.voter_group_codes(np.array(["b", "a", "b", "", "b", "a"]), vote_voter, 5)
     # Other labels are named by their text, sorted as text.
-    names, code = bridging.voter_group_codes(np.array([7, 10, 10, 7, 7, 7]), vote_voter, 5)
-    assert names == ["10", "7"]
-    assert code.tolist() == [1, 0, 1, 1, -1]
+    for dtype in (np.int64, object):
+        names, code = bridging.voter_group_codes(np.array([7, 10, 10, 7, 7, 7], dtype=dtype), vote_voter, 5)
+        assert names == ["10", "7"]
+        assert code.tolist() == [1, 0, 1, 1, -1]
 
 
 def test_evaluate_without_curvature_gives_the_same_value_and_gradient():
