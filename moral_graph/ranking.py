@@ -4,6 +4,7 @@ Pure: plain arrays in, JSON-serialisable data out. The methods, the simulation t
 and the rules for support levels and bridging are described in docs/ranking.md.
 """
 
+import functools
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -267,6 +268,82 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     )
 
 
+class _VoterDraws:
+    """Each call: size integers in [0, n) (size n by default), the very numbers that
+    rng.integers(0, n, size, dtype=np.int32) would give, leaving the generator as it would (decision 49).
+
+    numpy draws them one at a time by Lemire's method on 32-bit halves of PCG64's 64-bit outputs (low half
+    first; a half left over waits in the generator's state): the next half u gives (u * n) >> 32, unless
+    (u * n) mod 2**32 falls below (2**32 - n) mod n, when u is skipped. Here whole arrays of halves are
+    scaled and the few skipped ones (about n * size / 2**32 per call) cut out, into reused arrays. When
+    _draws_match_numpy() finds this numpy drawing otherwise, the draws are numpy's own.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, size: int | None = None, *, fast: bool | None = None):
+        self.rng, self.n, self.size = rng, n, n if size is None else size
+        if fast is None:
+            fast = n > 1 and type(rng.bit_generator) is np.random.PCG64 and _draws_match_numpy()
+        self.fast = fast
+        self.n32, self.threshold = np.uint32(n % 2**32), np.uint32((2**32 - n) % n if n > 1 else 0)
+        self.scaled = np.empty(self.size + 1 if self.fast else 0, dtype=np.uint32)
+        self.skipped = np.empty(self.size + 1 if self.fast else 0, dtype=bool)
+        self.out = np.empty(self.size if self.fast else 0, dtype=np.int64)
+
+    def draw(self) -> np.ndarray:
+        """The next integers (an array that the next call reuses)."""
+        if not self.fast:
+            return self.rng.integers(0, self.n, self.size, dtype=np.int32)
+        size, out = self.size, self.out
+        bits = self.rng.bit_generator
+        state = bits.state
+        halves = bits.random_raw(-(-(size - state["has_uint32"]) // 2)).view(np.uint32)
+        if state["has_uint32"]:
+            halves = np.concatenate([np.array([state["uinteger"]], dtype=np.uint32), halves])
+        filled = 0
+        while True:
+            m = len(halves)
+            np.multiply(halves, self.n32, out=self.scaled[:m])
+            np.less(self.scaled[:m], self.threshold, out=self.skipped[:m])
+            start, used = 0, m
+            for stop in np.flatnonzero(self.skipped[:m]).tolist() + [m]:
+                k = min(stop - start, size - filled)
+                np.multiply(halves[start : start + k], np.int64(self.n), out=out[filled : filled + k])
+                filled += k
+                if filled == size:
+                    used = start + k
+                    break
+                start = stop + 1
+            if filled == size:
+                break
+            halves = bits.random_raw(-(-(size - filled) // 2)).view(np.uint32)
+        # What is left is at most the high half of the last output, which numpy keeps for its next draw.
+        state = bits.state
+        state["has_uint32"] = m - used
+        if m > used:
+            state["uinteger"] = int(halves[used])
+        bits.state = state
+        out >>= 32
+        return out
+
+
+@functools.cache
+def _draws_match_numpy() -> bool:
+    """Whether _VoterDraws gives this numpy's integers: odd-sized draws (a half left over each time) from ranges
+    where many halves are skipped and where few are, against Generator.integers and its state after each."""
+    for n in (3, 2**31 - 2**29 + 7, 148_343):
+        ours, theirs = np.random.default_rng(n), np.random.default_rng(n)
+        draws = _VoterDraws(ours, n, 1001, fast=True)
+        for _ in range(3):
+            if not np.array_equal(draws.draw(), theirs.integers(0, n, 1001, dtype=np.int32)):
+                return False
+            mine, numpys = ours.bit_generator.state, theirs.bit_generator.state
+            if (mine["state"], mine["has_uint32"]) != (numpys["state"], numpys["has_uint32"]):
+                return False
+            if mine["has_uint32"] and mine["uinteger"] != numpys["uinteger"]:
+                return False
+    return True
+
+
 def _resampled_counts(
     votes: _Votes, n_boot: int, seed: int, category: np.ndarray | None = None, n_categories: int = 0
 ) -> np.ndarray:
@@ -280,8 +357,8 @@ def _resampled_counts(
     looked up and counted instead of multiplied. Counting categories as they are drawn keeps only their
     rows (and a bincount over them is cheaper than folding the stories' counts by a sparse product).
     """
-    rng = np.random.default_rng(seed)
     n_cells, n_voters = 3 * len(votes.counts), votes.n_voters
+    draws = _VoterDraws(np.random.default_rng(seed), n_voters)
     if category is None:
         category, n_categories = np.arange(n_cells), n_cells
     resampled = np.empty((n_categories, n_boot))
@@ -290,7 +367,7 @@ def _resampled_counts(
     if single:
         voter_category = category[by_voter.indices]
         for b in range(n_boot):
-            drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
+            drawn = draws.draw()
             resampled[:, b] = np.bincount(np.take(voter_category, drawn), minlength=n_categories)
         return resampled
     # Voters with several votes: each voter's column already merged into categories, so one product per
@@ -298,8 +375,7 @@ def _resampled_counts(
     merge = sp.csr_matrix((np.ones(n_cells), (category, np.arange(n_cells))), shape=(n_categories, n_cells))
     per_voter = (merge @ votes.per_voter).tocsr()
     for b in range(n_boot):
-        drawn = rng.integers(0, n_voters, n_voters, dtype=np.int32)
-        resampled[:, b] = per_voter @ np.bincount(drawn, minlength=n_voters)
+        resampled[:, b] = per_voter @ np.bincount(draws.draw(), minlength=n_voters)
     return resampled
 
 

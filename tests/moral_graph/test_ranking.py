@@ -463,3 +463,23 @@ def test_distinct_inverse_is_numpys_unique_with_inverse(span):
     expected, expected_inverse = np.unique(values, return_inverse=True)
     assert np.array_equal(found, expected) and found.dtype == expected.dtype
     assert np.array_equal(inverse, expected_inverse)
+
+
+@pytest.mark.parametrize("n, size", [(2, 7), (148_343, 148_343), (1001, 1000), (2**31 - 2**29 + 7, 999)])
+def test_voter_draws_are_numpys_integers_and_leave_the_generator_as_numpy_does(n, size):
+    # The last range skips a quarter of the halves; odd sizes leave a half over for the next call.
+    ours, theirs = np.random.default_rng(5), np.random.default_rng(5)
+    draws = ranking._VoterDraws(ours, n, size, fast=True)
+    for _ in range(4):
+        assert np.array_equal(draws.draw(), theirs.integers(0, n, size, dtype=np.int32))
+        mine, numpys = ours.bit_generator.state, theirs.bit_generator.state
+        assert mine["state"] == numpys["state"] and mine["has_uint32"] == numpys["has_uint32"]
+    assert ours.random() == theirs.random()
+
+
+def test_voter_draws_fall_back_to_numpy_when_it_draws_otherwise(monkeypatch):
+    assert ranking._VoterDraws(np.random.default_rng(1), 1000).fast, "this numpy draws as _VoterDraws expects"
+    monkeypatch.setattr(ranking, "_draws_match_numpy", lambda: False)
+    draws = ranking._VoterDraws(np.random.default_rng(1), 1000)
+    assert not draws.fast
+    assert np.array_equal(draws.draw(), np.random.default_rng(1).integers(0, 1000, 1000, dtype=np.int32))
