@@ -17,7 +17,7 @@ from scipy.special import expit, xlogy
 
 from moral_graph import bradley_terry, bridging
 from moral_graph.bradley_terry import normal_draws
-from moral_graph.numeric import distinct, distinct_inverse, significant
+from moral_graph.numeric import distinct, distinct_inverse, positions, significant
 from moral_graph.pagerank import DAMPING, TOL, pagerank_batch
 
 WISER, NOT_WISER, UNSURE = 0, 1, 2
@@ -105,24 +105,6 @@ def _entropy_bits(*counts) -> np.ndarray:
     return np.where(total > 0, np.maximum(bits, 0.0), 0.0) + 0.0
 
 
-def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Position of each query in sorted_keys, -1 where absent (the first position when a key repeats)."""
-    if len(sorted_keys) == 0:
-        return np.full(len(query), -1, dtype=np.int64)
-    query = np.asarray(query)
-    low, span = int(sorted_keys[0]), int(sorted_keys[-1]) - int(sorted_keys[0]) + 1
-    if sorted_keys.dtype.kind == "i" and query.dtype.kind == "i" and span <= 8 * len(sorted_keys) + 4096:
-        # Keys over a short range (a context's value ids): one table indexed by key instead of a binary
-        # search per query, a tenth of the time at 150,000 queries.
-        table = np.full(span, -1, dtype=np.int64)
-        table[sorted_keys[::-1] - low] = np.arange(len(sorted_keys) - 1, -1, -1)
-        offset = query - low
-        inside = (offset >= 0) & (offset < span)
-        return np.where(inside, table[np.where(inside, offset, 0)], -1)
-    position = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
-    return np.where(sorted_keys[position] == query, position, -1)
-
-
 def edge_counts(
     *, src, dst, answer, impressions_src=None, impressions_dst=None, impressions_count=None
 ) -> dict:
@@ -145,7 +127,7 @@ def edge_counts(
     answered = counts.sum(axis=1)
     shown = np.bincount(np.searchsorted(codes, shown_code), weights=shown_count, minlength=len(codes))
     shown = np.where(np.isin(codes, shown_code), np.maximum(shown, answered), answered).astype(np.int64)
-    reverse = _lookup(codes, (codes % n) * n + codes // n)
+    reverse = positions(codes, (codes % n) * n + codes // n)
     less_wise = np.where(reverse >= 0, counts[reverse, WISER], 0)
     return {
         "src": ids[codes // n],
@@ -163,7 +145,7 @@ def _prepared_edge_counts(votes: "_Votes", shown: np.ndarray) -> dict:
     stories _prepare already found instead of searching every vote's ends again. Impressions of a value outside
     the context's values (which edge_counts keeps as pairs) go the general way."""
     k = votes.n_values
-    shown_src, shown_dst = _lookup(votes.ids, shown[:, 0]), _lookup(votes.ids, shown[:, 1])
+    shown_src, shown_dst = positions(votes.ids, shown[:, 0]), positions(votes.ids, shown[:, 1])
     if np.any(shown_src < 0) or np.any(shown_dst < 0):
         return edge_counts(
             src=votes.ids[votes.vote_src],
@@ -183,7 +165,7 @@ def _prepared_edge_counts(votes: "_Votes", shown: np.ndarray) -> dict:
     total = np.bincount(shown_at, weights=shown[:, 2], minlength=len(codes))
     was_shown = np.zeros(len(codes), dtype=bool)
     was_shown[shown_at] = True
-    reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
+    reverse = positions(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
     return {
         "src": votes.ids[codes // max(k, 1)],
         "dst": votes.ids[codes % max(k, 1)],
@@ -233,7 +215,7 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     if np.any((answer < WISER) | (answer > UNSURE)):
         raise ValueError("answer must be 0 (wiser), 1 (not wiser) or 2 (not sure)")
     k = len(order)
-    vote_src, vote_dst = _lookup(order, src), _lookup(order, dst)
+    vote_src, vote_dst = positions(order, src), positions(order, dst)
     if np.any(vote_src < 0) or np.any(vote_dst < 0):
         raise ValueError("every src and dst must be one of value_ids")
     if np.any(src == dst):
@@ -243,7 +225,7 @@ def _prepare(value_ids, voter, src, dst, answer) -> _Votes:
     codes, vote_story = distinct_inverse(code, k * k)
     n_stories = len(codes)
     counts = np.bincount(vote_story * 3 + answer, minlength=3 * n_stories).reshape(n_stories, 3)
-    reverse = _lookup(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
+    reverse = positions(codes, (codes % max(k, 1)) * k + codes // max(k, 1))
     per_voter = sp.csr_matrix(
         (np.ones(len(answer)), (answer * n_stories + vote_story, vote_voter)),
         shape=(3 * n_stories, len(voters)),
@@ -284,10 +266,10 @@ class _VoterDraws:
         if fast is None:
             fast = n > 1 and type(rng.bit_generator) is np.random.PCG64 and _draws_match_numpy()
         self.fast = fast
-        self.n32, self.threshold = np.uint32(n % 2**32), np.uint32((2**32 - n) % n if n > 1 else 0)
-        self.scaled = np.empty(self.size + 1 if self.fast else 0, dtype=np.uint32)
-        self.skipped = np.empty(self.size + 1 if self.fast else 0, dtype=bool)
-        self.out = np.empty(self.size if self.fast else 0, dtype=np.int64)
+        if fast:
+            self.n32, self.threshold = np.uint32(n), np.uint32((2**32 - n) % n)
+            self.scaled, self.skipped = np.empty(self.size + 1, dtype=np.uint32), np.empty(self.size + 1, dtype=bool)
+            self.out = np.empty(self.size, dtype=np.int64)
 
     def draw(self) -> np.ndarray:
         """The next integers (an array that the next call reuses)."""
@@ -351,8 +333,8 @@ def _resampled_counts(
     per story, stacked (3 x stories rows), or per category when category (one per such row, into
     n_categories) merges them, e.g. into the pairs' rows that the Bradley-Terry fit needs.
 
-    Each resample draws n_voters voters with replacement (voters sorted by id, default_rng(seed), as
-    32-bit integers: half the cost of 64-bit draws). The draws go one resample at a time into a column, so
+    Each resample draws n_voters voters with replacement (voters sorted by id; default_rng(seed)'s 32-bit
+    integers, computed by _VoterDraws). The draws go one resample at a time into a column, so
     no voters x resamples matrix is ever built; when every voter cast one vote, a drawn voter's category is
     looked up and counted instead of multiplied. Counting categories as they are drawn keeps only their
     rows (and a bincount over them is cheaper than folding the stories' counts by a sparse product).
@@ -893,7 +875,7 @@ def _rank_context(
     shown = np.asarray(impressions if impressions else np.zeros((0, 3)), dtype=np.int64).reshape(-1, 3)
     pairs = _prepared_edge_counts(votes, shown)
     story_code = votes.story_src * k + votes.story_dst
-    pair_story = _lookup(
+    pair_story = positions(
         story_code, np.searchsorted(votes.ids, pairs["src"]) * k + np.searchsorted(votes.ids, pairs["dst"])
     )
     voted_pairs = np.flatnonzero(pair_story >= 0)

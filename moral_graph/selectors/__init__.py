@@ -27,6 +27,7 @@ from moral_graph.models import (
     WiserVote,
     WiserVoteRevision,
 )
+from moral_graph.numeric import positions
 
 ANSWER_CODES = {Answer.WISER: 0, Answer.NOT_WISER: 1, Answer.NOT_SURE: 2}
 
@@ -144,26 +145,6 @@ def _latest_revisions(round_id: int, watermark: int, context_id: int | None = No
     return np.stack([vote[last], code[last], participant[last], story[last]], axis=1)
 
 
-def _positions(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Index of each query in sorted_keys, -1 where absent.
-
-    Keys that fill most of their range (ids of one round's rows) go through a table indexed by id,
-    several times faster than a binary search for a million queries.
-    """
-    if len(sorted_keys) == 0:
-        return np.full(len(query), -1, dtype=np.int64)
-    low, high = int(sorted_keys[0]), int(sorted_keys[-1])
-    if high - low < 4 * len(sorted_keys) + 1024:
-        table = np.full(high - low + 1, -1, dtype=np.int64)
-        table[sorted_keys - low] = np.arange(len(sorted_keys))
-        inside = (query >= low) & (query <= high)
-        position = np.full(len(query), -1, dtype=np.int64)
-        position[inside] = table[query[inside] - low]
-        return position
-    position = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
-    return np.where(sorted_keys[position] == query, position, -1)
-
-
 def votes_at_watermark(
     *, round_id: int, watermark: int, stories: np.ndarray | None = None, context_id: int | None = None
 ) -> dict[int, ContextVotes]:
@@ -178,7 +159,7 @@ def votes_at_watermark(
         return {}
     if stories is None:
         stories = round_stories(round_id=round_id, context_id=context_id)
-    story_row = _positions(stories[:, 0], latest[:, 3])
+    story_row = positions(stories[:, 0], latest[:, 3])
     keep = story_row >= 0
     keep[keep] = stories[story_row[keep], 4] == 0
     latest, story_row = latest[keep], story_row[keep]
@@ -215,7 +196,7 @@ def impressions_at(
     assignment = StoryAssignment._meta.db_table
     sql = f"SELECT story_id FROM {assignment} WHERE id <= %s AND story_id >= %s AND story_id <= %s"  # noqa: S608 - the model's table
     shown = _int_columns(sql, [assignment_watermark, int(stories[0, 0]), int(stories[-1, 0])], 1)[:, 0]
-    row = _positions(stories[:, 0], shown)
+    row = positions(stories[:, 0], shown)
     counts = np.bincount(row[row >= 0], minlength=len(stories))
     keep = np.flatnonzero((counts > 0) & (stories[:, 4] == 0))
     result: dict[int, list[tuple[int, int, int]]] = {}
@@ -244,14 +225,14 @@ def story_stats(*, round_id: int) -> np.ndarray:
     shown = _int_columns(
         f"SELECT story_id FROM {assignment} WHERE story_id >= %s AND story_id <= %s", [low, high], 1  # noqa: S608 - the model's table
     )[:, 0]
-    row = _positions(stories[:, 0], shown)
+    row = positions(stories[:, 0], shown)
     stats[:, 4] = np.bincount(row[row >= 0], minlength=len(stories))
     coded = _int_columns(
         f"SELECT story_id * 4 + {_answer_code_sql('answer')} FROM {vote} WHERE story_id >= %s AND story_id <= %s",  # noqa: S608 - the model's table
         [low, high],
         1,
     )[:, 0]
-    row = _positions(stories[:, 0], coded >> 2)
+    row = positions(stories[:, 0], coded >> 2)
     keep = row >= 0
     stats[:, 6] = np.bincount(row[keep], minlength=len(stories))
     wiser = keep & ((coded & 3) == ANSWER_CODES[Answer.WISER])
@@ -282,7 +263,7 @@ class ParticipantGroups:
 
     def labels(self, voter_ids: np.ndarray) -> np.ndarray:
         """The answer of each voter ("" when unknown), aligned with voter_ids."""
-        position = _positions(self.participant, np.asarray(voter_ids, dtype=np.int64))
+        position = positions(self.participant, np.asarray(voter_ids, dtype=np.int64))
         return np.where(position >= 0, self.names[self.code[position]], "")
 
 

@@ -432,7 +432,7 @@ def test_lookup_gives_each_querys_first_position_or_minus_one(keys):
     query = np.concatenate([keys, rng.integers(keys[0] - 5, keys[-1] + 6, 500), [keys[0] - 1, keys[-1] + 1]])
     position = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
     expected = np.where(keys[position] == query, position, -1)
-    assert np.array_equal(ranking._lookup(keys, query), expected)
+    assert np.array_equal(numeric.positions(keys, query), expected)
 
 
 def test_values_the_votes_cannot_tell_apart_share_their_intervals_and_p_top():
