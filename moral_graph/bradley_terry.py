@@ -266,12 +266,7 @@ def normal_draws(design, prior: np.ndarray, curvature: np.ndarray, z: np.ndarray
     pattern = problem.pattern
     if not pattern.direct:
         return None
-    lu = spla.splu(
-        problem.hessian(curvature).tocsc(),
-        permc_spec="NATURAL",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
+    lu = Solver(problem.hessian(curvature), pattern).lu
     identity = np.arange(len(pattern.order))
     d = lu.U.diagonal()
     if not (np.array_equal(lu.perm_r, identity) and np.array_equal(lu.perm_c, identity) and np.all(d > 0)):
