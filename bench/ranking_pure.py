@@ -10,6 +10,9 @@ not the generation. Figures are the pure ranking, not end to end (bench/ranking.
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py [--size 3M] [--repeat 2]
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py --growth [--sizes 0.3M,1M,3M,10M]
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py --size 3M --check-dense 3
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/ranking_pure.py --size 3M --bootstrap auto,voters
+--bootstrap measures each named bootstrap in turn on the same inputs (decision 50: "auto", the default, takes the
+multiplier bootstrap in contexts of 20,000 voters or more; "voters" resamples voters everywhere, as before it).
 --check-dense N also ranks the first N contexts with the dense fit that the sparse one replaced
 (tests/moral_graph/bradley_terry_dense.py) and prints the largest differences.
 """
@@ -33,6 +36,7 @@ PHASES = {
         "_prepare",
         "_prepared_edge_counts",
         "_resampled_counts",
+        "_multiplier_scores",
         "_posterior_draws",
         "_value_rows",
         "_edge_rows",
@@ -98,7 +102,7 @@ def _wrap_phases(cpu: dict) -> None:
             setattr(module, name, timed)
 
 
-def measure(path: Path, method: str, n_boot: int) -> dict:
+def measure(path: Path, method: str, n_boot: int, bootstrap: str = "auto") -> dict:
     """In a fresh process: load the inputs, rank every context, return wall, CPU, phases and own peak RSS."""
     from moral_graph.ranking import rank_context
 
@@ -109,7 +113,9 @@ def measure(path: Path, method: str, n_boot: int) -> dict:
     _wrap_phases(cpu_phases)
     load_before = load_average()
     wall, cpu = time.perf_counter(), time.process_time()
-    results = [rank_context(**context, method=method, n_boot=n_boot, seed=1) for context in inputs]
+    results = [
+        rank_context(**context, method=method, n_boot=n_boot, seed=1, bootstrap=bootstrap) for context in inputs
+    ]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "wall": wall,
@@ -164,8 +170,11 @@ def check_dense(path: Path, n_contexts: int, method: str, n_boot: int) -> None:
     ranking.bradley_terry = bradley_terry
 
 
-def _child(path: Path, method: str, n_boot: int) -> dict:
-    command = [sys.executable, __file__, "--measure", str(path), "--method", method, "--boot", str(n_boot)]
+def _child(path: Path, method: str, n_boot: int, bootstrap: str = "auto") -> dict:
+    command = [
+        sys.executable, __file__, "--measure", str(path), "--method", method, "--boot", str(n_boot),
+        "--bootstrap", bootstrap,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -215,14 +224,17 @@ def main() -> int:
     )
     parser.add_argument("--sizes", default="0.3M,1M,3M,10M")
     parser.add_argument("--check-dense", type=int, default=0, help="Compare N contexts with the dense fit.")
+    parser.add_argument(
+        "--bootstrap", default="auto", help="Comma-separated bootstraps to measure in turn (default %(default)s)."
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(Path(args.measure), args.method, args.boot)))
+        print(json.dumps(measure(Path(args.measure), args.method, args.boot, args.bootstrap)))
         return 0
     print(
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '1 (set for the children)')};"
-        f" method {args.method}, {args.boot} resamples; {args.contexts} contexts",
+        f" method {args.method}, {args.boot} resamples; {args.contexts} contexts; bootstrap {args.bootstrap}",
         flush=True,
     )
     table = []
@@ -236,23 +248,25 @@ def main() -> int:
                 flush=True,
             )
             for _ in range(args.repeat):
-                run = _child(path, args.method, args.boot)
-                table.append((counts, run))
-                print("  " + _line(counts, run), flush=True)
-                print(
-                    "  CPU by phase: "
-                    + ", ".join(f"{label} {seconds:.2f} s" for label, seconds in run["phases"].items()),
-                    flush=True,
-                )
+                for bootstrap in args.bootstrap.split(","):
+                    run = _child(path, args.method, args.boot, bootstrap)
+                    table.append((counts, bootstrap, run))
+                    print(f"  bootstrap {bootstrap}: " + _line(counts, run), flush=True)
+                    print(
+                        "    CPU by phase: "
+                        + ", ".join(f"{label} {seconds:.2f} s" for label, seconds in run["phases"].items()),
+                        flush=True,
+                    )
             if args.check_dense:
                 check_dense(path, args.check_dense, args.method, args.boot)
             path.unlink()
     if args.growth:
-        print("| votes | values/context | wall | CPU | own peak RSS | load |")
-        print("|---|---|---|---|---|---|")
-        for counts, run in table:
+        print("| votes | values/context | bootstrap | wall | CPU | own peak RSS | load |")
+        print("|---|---|---|---|---|---|---|")
+        for counts, bootstrap, run in table:
             print(
-                f"| {counts['votes']:,} | {counts['per_context']:,} | {run['wall']:.2f} s | {run['cpu']:.2f} s |"
+                f"| {counts['votes']:,} | {counts['per_context']:,} | {bootstrap} | {run['wall']:.2f} s |"
+                f" {run['cpu']:.2f} s |"
                 f" {run['peak_rss_mb']:.0f} MB | {run['load_before']:.1f}-{run['load_after']:.1f} |"
             )
     return 0

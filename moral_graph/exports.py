@@ -504,6 +504,8 @@ def recompute_rankings(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
             # Runs made before posterior draws joined the intervals name no interval method: the bootstrap alone.
             interval=entry.get("parameters", {}).get("interval", "bootstrap"),
             posterior_root=ranking.posterior_root_of(entry.get("parameters", {})),
+            # Large contexts ranked since decision 50 name the multiplier bootstrap; all others resampled voters.
+            bootstrap=ranking.bootstrap_of(entry.get("parameters", {})),
             min_broad_voters=int(entry.get("minVoters", 0)),
         )
     return results

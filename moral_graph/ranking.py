@@ -52,6 +52,24 @@ def posterior_root_of(parameters: dict) -> str:
     """The posterior root a stored result was drawn with: named since decision 47, "dense" before it."""
     return parameters.get("posteriorRoot", "dense")
 
+
+# How the Bradley-Terry bootstrap perturbs the votes (decision 50): "voters" draws the context's voters with
+# replacement and refits each resample; "multiplier" gives every voter a standard normal weight and takes the
+# one linear step that this reweighting makes from the fit (the score or multiplier bootstrap), with one
+# normal per (pair, block) for the voters who cast one vote in the context. "auto" (the default) uses the
+# multiplier from MULTIPLIER_MIN_VOTERS voters in a context, where it costs a twentieth and agrees with the
+# voters' resampling (docs/ranking.md, "Large contexts: the multiplier bootstrap"), and the voters below.
+BOOTSTRAPS = ("auto", "voters", "multiplier")
+DEFAULT_BOOTSTRAP = "auto"
+MULTIPLIER_MIN_VOTERS = 20_000
+
+
+def bootstrap_of(parameters: dict) -> str:
+    """The bootstrap a stored result was drawn with, to recompute it: "multiplier" when it says so (decision 50),
+    else the voters' resampling (every result before it, and every mai_pagerank result)."""
+    return "multiplier" if parameters.get("bootstrap") == "multiplier" else "voters"
+
+
 _BT_VARIANTS = {
     "bt": {"acquiescence": False, "unsure": "ignore", "prior": 0.1},
     "bt_acquiescence": {"acquiescence": True, "unsure": "ignore", "prior": 0.1},
@@ -362,6 +380,56 @@ def _resampled_counts(
     return resampled
 
 
+def _vote_gradients(p: np.ndarray, tie: float) -> np.ndarray:
+    """One vote's gradient of the log-likelihood in its row's log-odds, per block (3 x rows), p the rows' fitted
+    probability of a win: a row's log-likelihood is wins * eta - decisive * log(1 + e^eta), and a vote adds to
+    wins and decisive 1 and 1 in the first block, 0 and 1 in the second, tie and 2 * tie (not sure) in the third.
+    """
+    return np.stack([1.0 - p, -p, tie * (1.0 - 2.0 * p)])
+
+
+def _multiplier_scores(
+    votes: _Votes, n_boot: int, seed: int, category: np.ndarray, coefficient: np.ndarray, story_sign: np.ndarray
+) -> np.ndarray:
+    """The multiplier bootstrap's reweighted gradient (decision 50): per row of the design and resample, the sum
+    over the row's votes of the voter's standard normal weight times the vote's coefficient (rows x n_boot).
+
+    category maps each (answer, story) cell to a block of a row (block * rows + row), as in _resampled_counts;
+    coefficient (3 x rows) is a vote's gradient in the row's log-odds, per block. A voter with one vote in the
+    context weighs on one row only, so the m_b such voters of a row's block b together add a normal of
+    variance sum_b coefficient_b^2 m_b: one draw per row, made in the order of the row's first such voter
+    (voters sorted by id) and signed as that voter's story runs (story_sign: +1 where a wiser vote on the story
+    is a win of its row, -1 where it is a loss), so that neither the values' ids, which decide a pair's
+    orientation, nor the order of the votes change what a row draws. Voters with several votes get one weight
+    each, in voter-id order, spread over their rows.
+    """
+    n_rows = coefficient.shape[1]
+    rng = np.random.default_rng([seed, 0x4D554C54])
+    by_voter = votes.per_voter.tocsc()
+    starts = by_voter.indptr[:-1]
+    single = (np.diff(by_voter.indptr) == 1) & (by_voter.data[np.minimum(starts, len(by_voter.data) - 1)] == 1)
+    single_cell = by_voter.indices[starts[single]]
+    single_category = category[single_cell]
+    cast = np.bincount(single_category, minlength=3 * n_rows).reshape(3, n_rows)
+    sd = np.sqrt((coefficient**2 * cast).sum(axis=0))
+    first = np.full(n_rows, len(single_cell))
+    np.minimum.at(first, single_category % n_rows, np.arange(len(single_cell)))
+    rows = np.flatnonzero(first < len(single_cell))
+    rows = rows[np.argsort(first[rows])]
+    signed_sd = sd[rows] * story_sign[single_cell[first[rows]] % len(story_sign)]
+    score = np.empty((n_rows, n_boot))
+    score[first == len(single_cell)] = 0.0
+    score[rows] = signed_sd[:, None] * rng.standard_normal((len(rows), n_boot))
+    several = np.flatnonzero(~single)
+    if len(several):
+        n_cells = len(category)
+        weights = sp.csr_matrix(
+            (coefficient.ravel()[category], (category % n_rows, np.arange(n_cells))), shape=(n_rows, n_cells)
+        )
+        score += (weights @ by_voter[:, several]).tocsr() @ rng.standard_normal((len(several), n_boot))
+    return score
+
+
 def _softmax(theta: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
     """Shares exp(theta) / sum exp(theta) per column, over the present rows only (others get 0)."""
     present = np.ones(theta.shape, dtype=bool) if present is None else present
@@ -501,6 +569,7 @@ def _bt_scores(
     initial_scores=None,
     interval: str = "bootstrap+posterior",
     posterior_root: str = DEFAULT_POSTERIOR_ROOT,
+    bootstrap: str = DEFAULT_BOOTSTRAP,
 ):
     voted_index = np.cumsum(votes.voted) - 1
     n_voted = int(votes.voted.sum())
@@ -540,9 +609,18 @@ def _bt_scores(
         np.bincount(category, weights=votes.counts.T.ravel().astype(np.float64), minlength=3 * n_rows)
     )
     theta, solver = bradley_terry.fit(point_problem, initial)
-    resampled = _resampled_counts(votes, n_boot, seed, category, 3 * n_rows)
-    present = _present(design.src, design.dst, n_voted, resampled.reshape(3, n_rows, n_boot).sum(axis=0) > 0)
-    boot_theta = bradley_terry.bootstrap(problem(resampled), theta, solver)
+    multiplier = bootstrap == "multiplier" or (bootstrap == "auto" and votes.n_voters >= MULTIPLIER_MIN_VOTERS)
+    if multiplier:
+        # One step from the fit: H^-1 times the reweighted votes' gradient there. No value loses its votes.
+        gradients = _vote_gradients(expit(design.log_odds(theta)), tie)
+        story_sign = np.where(wins_cell < n_stories, 1.0, -1.0)
+        score = _multiplier_scores(votes, n_boot, seed, category, gradients, story_sign)
+        boot_theta = theta[:, None] + solver.solve(point_problem.transposed @ score)
+        present = None
+    else:
+        resampled = _resampled_counts(votes, n_boot, seed, category, 3 * n_rows)
+        present = _present(design.src, design.dst, n_voted, resampled.reshape(3, n_rows, n_boot).sum(axis=0) > 0)
+        boot_theta = bradley_terry.bootstrap(problem(resampled), theta, solver)
     if interval == "bootstrap+posterior":
         order, ties = _canonical_order(votes, theta[:n_voted])
         if acquiescence:
@@ -560,7 +638,9 @@ def _bt_scores(
         "prior": prior,
         "unsure": unsure,
         "interval": interval,
-        "bootstrap": "newton" if exact else f"{bradley_terry.APPROXIMATE_STEPS} chord steps",
+        "bootstrap": (
+            "multiplier" if multiplier else "newton" if exact else f"{bradley_terry.APPROXIMATE_STEPS} chord steps"
+        ),
     }
     if interval == "bootstrap+posterior":
         parameters["posteriorRoot"] = posterior_root
@@ -656,6 +736,7 @@ def _scores(
     interval: str,
     initial_scores=None,
     posterior_root: str = DEFAULT_POSTERIOR_ROOT,
+    bootstrap: str = DEFAULT_BOOTSTRAP,
 ):
     """Point scores (values) and bootstrap scores (values x resamples) of every value, and parameters."""
     k, n_voted = votes.n_values, int(votes.voted.sum())
@@ -675,6 +756,7 @@ def _scores(
             initial_scores=initial_scores,
             interval=interval,
             posterior_root=posterior_root,
+            bootstrap=bootstrap,
         )
     point[votes.voted], boot[votes.voted] = voted_point, voted_boot
     parameters.update(extra)
@@ -802,6 +884,7 @@ def rank_context(
     interval: str = DEFAULT_INTERVAL,
     min_broad_voters: int = MIN_BROAD_VOTERS,
     posterior_root: str = DEFAULT_POSTERIOR_ROOT,
+    bootstrap: str = DEFAULT_BOOTSTRAP,
 ) -> dict:
     """Rank one context's values from per-vote arrays; scores, bootstrap intervals, support, edges, bridging.
 
@@ -825,6 +908,7 @@ def rank_context(
             interval=interval,
             min_broad_voters=min_broad_voters,
             posterior_root=posterior_root,
+            bootstrap=bootstrap,
         )
 
 
@@ -861,6 +945,7 @@ def _rank_context(
     interval,
     min_broad_voters,
     posterior_root,
+    bootstrap,
 ):
     if method not in ALL_METHODS:
         raise ValueError(f"unknown ranking method {method!r}; choose one of {ALL_METHODS}")
@@ -870,6 +955,8 @@ def _rank_context(
         raise ValueError(f"unknown interval method {interval!r}; choose one of {INTERVALS}")
     if posterior_root not in POSTERIOR_ROOTS:
         raise ValueError(f"unknown posterior root {posterior_root!r}; choose one of {POSTERIOR_ROOTS}")
+    if bootstrap not in BOOTSTRAPS:
+        raise ValueError(f"unknown bootstrap {bootstrap!r}; choose one of {BOOTSTRAPS}")
     votes = _prepare(value_ids, voter, src, dst, answer)
     k = votes.n_values
     shown = np.asarray(impressions if impressions else np.zeros((0, 3)), dtype=np.int64).reshape(-1, 3)
@@ -883,7 +970,7 @@ def _rank_context(
     story_impressions[pair_story[voted_pairs]] = pairs["impressions"][voted_pairs]
 
     point, boot, parameters, ties = _scores(
-        votes, method, n_boot, seed, story_impressions, interval, initial_scores, posterior_root
+        votes, method, n_boot, seed, story_impressions, interval, initial_scores, posterior_root, bootstrap
     )
     values = _value_rows(votes, point, boot, ties)
     has_winner = bool(values) and votes.voted.any() and (len(values) == 1 or values[1]["rank"] > 1)

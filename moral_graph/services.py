@@ -643,9 +643,11 @@ def ranking_results(
             round_=round_, watermark=watermark, assignment_watermark=assignment_watermark
         ):
             seed, start, root = watermark, warm_from, ranking.DEFAULT_POSTERIOR_ROOT
+            bootstrap = ranking.DEFAULT_BOOTSTRAP
             if reproduce is not None and context.pk in reproduce:
                 stored = reproduce[context.pk]
                 seed, start, root = int(stored["seed"]), stored.get("warmStart"), ranking.posterior_root_of(stored)
+                bootstrap = ranking.bootstrap_of(stored)
             row = _rank_or_copy(
                 context_id=context.pk,
                 data=data,
@@ -655,6 +657,7 @@ def ranking_results(
                 previous=(reuse or {}).get(context.pk),
                 warm=warm,
                 posterior_root=root,
+                bootstrap=bootstrap,
             )
             if serialized and "result" in row:
                 row = _serialized(row.pop("result"))
@@ -672,6 +675,7 @@ def _rank_or_copy(
     previous: tuple[int, str] | None,
     warm: "_WarmScores",
     posterior_root: str = ranking.DEFAULT_POSTERIOR_ROOT,
+    bootstrap: str = ranking.DEFAULT_BOOTSTRAP,
 ) -> dict:
     """{"copy_of": snapshot id} when the context's inputs have the previous snapshot's digest, else {"result":
     its ranking}, stamped with the digest and warm start that reproduce it (decision 45)."""
@@ -680,7 +684,7 @@ def _rank_or_copy(
         return {"copy_of": previous[0]}
     data["initial_scores"] = warm.of(warm_from, context_id)
     result = ranking.rank_context(
-        **data, method=method, n_boot=N_BOOT, seed=seed, posterior_root=posterior_root
+        **data, method=method, n_boot=N_BOOT, seed=seed, posterior_root=posterior_root, bootstrap=bootstrap
     )
     return {"result": _stamp(result, digest=digest, warm_from=warm_from)}
 

@@ -3,7 +3,8 @@
 Run `python -m moral_graph.simulate` to print the comparison table of docs/ranking.md, and
 `python -m moral_graph.simulate calibrate` for the calibration of intervals and support labels on small rounds
 (10, 40 and 200 voters): rank-interval coverage, how often "broadly supported" winners are the planted top, and
-the minimum number of voters behind a "broadly supported" label.
+the minimum number of voters behind a "broadly supported" label. `python -m moral_graph.simulate large` compares
+the two bootstraps of large contexts (decision 50) on contexts of thousands of voters.
 """
 
 import argparse
@@ -14,6 +15,7 @@ from scipy.stats import kendalltau
 
 from moral_graph.ranking import (
     ALL_METHODS,
+    DEFAULT_BOOTSTRAP,
     DEFAULT_INTERVAL,
     DEFAULT_METHOD,
     MIN_BROAD_VOTERS,
@@ -63,6 +65,11 @@ class SimulatedContext:
     dst: np.ndarray
     answer: np.ndarray
     groups: np.ndarray
+
+    @property
+    def votes(self) -> dict:
+        """rank_context's arguments for these votes."""
+        return {"value_ids": self.value_ids, "voter": self.voter, "src": self.src, "dst": self.dst, "answer": self.answer}
 
     @property
     def planted_top(self) -> int:
@@ -193,16 +200,7 @@ def evaluate(
     for _ in range(n_contexts):
         context = simulate_context(population, rng)
         for method in methods:
-            result = rank_context(
-                value_ids=context.value_ids,
-                voter=context.voter,
-                src=context.src,
-                dst=context.dst,
-                answer=context.answer,
-                method=method,
-                n_boot=n_boot,
-                seed=seed,
-            )
+            result = rank_context(**context.votes, method=method, n_boot=n_boot, seed=seed)
             tau, top = recovery(result, context)
             outcome[method]["tau"].append(tau)
             outcome[method]["top"].append(top)
@@ -268,7 +266,6 @@ VOTER_COUNTS = (10, 40, 200)
 TUNING_SEEDS = (11, 12)
 HELD_OUT_SEEDS = (101, 102, 103)
 
-
 def true_ranks(wisdom: np.ndarray) -> np.ndarray:
     """Rank 1 for the wisest planted value (distinct wisdom levels)."""
     return (np.argsort(np.argsort(-wisdom, kind="stable"), kind="stable") + 1).astype(np.int64)
@@ -293,6 +290,21 @@ class Calibration:
     def coverage(self) -> float:
         return self.covered / self.values if self.values else float("nan")
 
+    def add(self, result: dict, context: SimulatedContext) -> list[int]:
+        """Tally one ranked context; returns each value's rank-interval width."""
+        truth = dict(zip(context.value_ids, true_ranks(context.wisdom).tolist(), strict=True))
+        widths = []
+        for row in result["values"]:
+            low, high = row["rankInterval"]
+            self.values += 1
+            self.covered += int(low <= truth[row["valueId"]] <= high)
+            widths.append(high - low)
+        self.contexts += 1
+        self.labels.append(result["support"])
+        self.winner_voters.append(result["winnerVoters"])
+        self.winner_right.append([row["valueId"] for row in result["values"] if row["rank"] == 1] == [context.planted_top])
+        return widths
+
     def broad(self, min_voters: int) -> tuple[int, int]:
         """Winners that would be called broadly supported with this voter minimum: (right, all)."""
         chosen = [
@@ -312,6 +324,7 @@ def calibrate(
     interval: str = DEFAULT_INTERVAL,
     n_boot: int = 200,
     into: Calibration | None = None,
+    bootstrap: str = DEFAULT_BOOTSTRAP,
 ) -> Calibration:
     """Rank n_contexts simulated contexts as Wiser does (200 resamples) and tally interval coverage and the
     support labels the ranking would give with no voter minimum (the minimum is applied afterwards)."""
@@ -320,27 +333,15 @@ def calibrate(
     for i in range(n_contexts):
         context = simulate_context(population, rng)
         result = rank_context(
-            value_ids=context.value_ids,
-            voter=context.voter,
-            src=context.src,
-            dst=context.dst,
-            answer=context.answer,
+            **context.votes,
             method=method,
             n_boot=n_boot,
             seed=seed * 1000 + i,
             interval=interval,
             min_broad_voters=0,
+            bootstrap=bootstrap,
         )
-        truth = dict(zip(context.value_ids, true_ranks(context.wisdom).tolist(), strict=True))
-        for row in result["values"]:
-            low, high = row["rankInterval"]
-            tally.values += 1
-            tally.covered += int(low <= truth[row["valueId"]] <= high)
-        tally.contexts += 1
-        winners = [row["valueId"] for row in result["values"] if row["rank"] == 1]
-        tally.labels.append(result["support"])
-        tally.winner_voters.append(result["winnerVoters"])
-        tally.winner_right.append(winners == [context.planted_top])
+        tally.add(result, context)
     return tally
 
 
@@ -418,10 +419,106 @@ def _print_calibration(args) -> None:
                 print(f"| {minimum} | {right} / {called} | {right / called if called else float('nan'):.3f} |")
 
 
+# Large contexts (decision 50): hundreds of values, each voter judging one or a few stories of the context, as
+# in a round of a million votes; none of these shapes played a part in choosing the small rounds' settings.
+LARGE = Population(n_values=300, n_voters=20_000, votes_per_voter=1, wisdom_step=0.0, stories_per_value=10.0)
+LARGE_SHAPES = {
+    "300 values, wisdom N(0, 1), one vote per voter": LARGE,
+    "300 values, skewed exposure (popularity sd 2), 4 stories per value": replace(
+        LARGE, coverage_sd=2.0, stories_per_value=4.0
+    ),
+    "300 values, 3 votes per voter": replace(LARGE, votes_per_voter=3),
+    "600 values, neighbours only (locality 0.3), 10% reversed voters": replace(
+        LARGE, n_values=600, story_locality=0.3, reversed_voters=0.1
+    ),
+    "300 values, the top 3 logits ahead, stories between random pairs": replace(LARGE, top_gap=3.0, story_locality=0.0),
+}
+LARGE_VOTER_COUNTS = (5_000, 20_000, 60_000)
+LARGE_SEEDS = (201, 202)
+
+
+@dataclass
+class BootstrapComparison:
+    """Per shape and voter count: the voters' bootstrap and the multiplier bootstrap on the same contexts and seed,
+    and the voters' bootstrap with another seed (how far two runs of one method differ by chance alone)."""
+
+    tallies: dict = None
+    seconds: dict = None
+    widths: dict = None
+    ends: dict = None
+    same_label: int = 0
+    top_gap: list = None
+
+    def __post_init__(self):
+        self.tallies = {name: Calibration() for name in ("voters", "multiplier")}
+        self.seconds = {name: 0.0 for name in ("voters", "multiplier")}
+        self.widths = {name: [] for name in ("voters", "multiplier")}
+        self.ends = {name: [] for name in ("multiplier", "voters, other seed")}
+        self.top_gap = []
+
+
+def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, into: BootstrapComparison) -> None:
+    """Rank n_contexts simulated contexts with each bootstrap (bt, 200 resamples) and tally coverage, support
+    labels, time, and how far each value's rank-interval ends move against the voters' bootstrap."""
+    import time
+
+    rng = np.random.default_rng(seed)
+    for i in range(n_contexts):
+        context = simulate_context(population, rng)
+        results = {}
+        for name, bootstrap, run_seed in (
+            ("voters", "voters", seed * 1000 + i),
+            ("multiplier", "multiplier", seed * 1000 + i),
+            ("voters, other seed", "voters", seed * 1000 + i + 500),
+        ):
+            started = time.process_time()
+            results[name] = rank_context(**context.votes, seed=run_seed, min_broad_voters=0, bootstrap=bootstrap)
+            if name in into.seconds:
+                into.seconds[name] += time.process_time() - started
+        for name, tally in into.tallies.items():
+            into.widths[name] += tally.add(results[name], context)
+        into.same_label += int(results["voters"]["support"] == results["multiplier"]["support"])
+        into.top_gap.append(abs(results["voters"]["pTop"] - results["multiplier"]["pTop"]))
+        reference = {row["valueId"]: row["rankInterval"] for row in results["voters"]["values"]}
+        for name in into.ends:
+            for row in results[name]["values"]:
+                low, high = reference[row["valueId"]]
+                into.ends[name] += [abs(row["rankInterval"][0] - low), abs(row["rankInterval"][1] - high)]
+
+
+def _print_large(args) -> None:
+    print("| shape | voters | rank-interval coverage: voters / multiplier | mean rank-interval width | rank-interval ends"
+          " moved, mean (p99): multiplier / voters with another seed | broadly supported right / called |"
+          " same support label | winner's P(top) moved, largest | CPU per context: voters / multiplier |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for shape, population in LARGE_SHAPES.items():
+        for n_voters in LARGE_VOTER_COUNTS:
+            comparison = BootstrapComparison()
+            for seed in LARGE_SEEDS:
+                compare_bootstraps(
+                    replace(population, n_voters=n_voters), n_contexts=args.contexts, seed=seed, into=comparison
+                )
+            voters, multiplier = comparison.tallies["voters"], comparison.tallies["multiplier"]
+            seconds = " / ".join(
+                f"{comparison.seconds[name] / comparison.tallies[name].contexts:.2f} s" for name in comparison.seconds
+            )
+            moved = " / ".join(
+                f"{np.mean(ends):.2f} ({np.percentile(ends, 99):.0f})" for ends in comparison.ends.values()
+            )
+            broad = "voters {} / {}, multiplier {} / {}".format(*voters.broad(0), *multiplier.broad(0))
+            print(
+                f"| {shape} | {n_voters:,} | {voters.coverage:.3f} / {multiplier.coverage:.3f} |"
+                f" {np.mean(comparison.widths['voters']):.1f} / {np.mean(comparison.widths['multiplier']):.1f} |"
+                f" {moved} | {broad} | {comparison.same_label} / {voters.contexts} | {max(comparison.top_gap):.3f} |"
+                f" {seconds} |",
+                flush=True,
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print method x condition: Kendall tau mean/min and top-right rate (or, with `calibrate`, calibration)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=["compare", "calibrate"], default="compare")
+    parser.add_argument("mode", nargs="?", choices=["compare", "calibrate", "large"], default="compare")
     parser.add_argument("--contexts", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--methods", default=",".join(ALL_METHODS))
@@ -430,6 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.mode == "calibrate":
         _print_calibration(args)
+        return
+    if args.mode == "large":
+        _print_large(args)
         return
     methods = tuple(args.methods.split(","))
     print(f"| condition | method | tau mean | tau min | top right ({args.contexts} contexts) |")

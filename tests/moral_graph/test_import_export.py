@@ -248,6 +248,26 @@ def test_verify_recomputes_with_the_posterior_root_a_ranking_names(mini_round, m
 
 
 @pytest.mark.django_db
+def test_verify_recomputes_with_the_bootstrap_a_ranking_names(mini_round, monkeypatch):
+    # Ranked with the multiplier bootstrap (decision 50; the threshold lowered so that this small round takes
+    # it), then verified after the threshold is back: each ranking is recomputed with the bootstrap it names.
+    monkeypatch.setattr(ranking, "MULTIPLIER_MIN_VOTERS", 1)
+    data = json.loads(json.dumps(_export(mini_round, "bt")))
+    monkeypatch.setattr(ranking, "MULTIPLIER_MIN_VOTERS", 10**9)
+    assert {r["parameters"]["bootstrap"] for r in data["rankings"]} == {"multiplier"}
+    assert export_verify(data).mismatches == 0
+    # Without the name it would be recomputed by resampling voters: other intervals, found as mismatches.
+    del data["rankings"][0]["parameters"]["bootstrap"]
+    bootstraps = []
+    real = ranking.rank_context
+    monkeypatch.setattr(
+        ranking, "rank_context", lambda **kwargs: bootstraps.append(kwargs["bootstrap"]) or real(**kwargs)
+    )
+    assert export_verify(data).mismatches > 0
+    assert bootstraps == ["voters"] + ["multiplier"] * (len(data["rankings"]) - 1)
+
+
+@pytest.mark.django_db
 def test_verify_finds_a_tampered_score_and_count(mini_round):
     data = json.loads(json.dumps(_export(mini_round, "bt")))
     data["rankings"][0]["values"][0]["score"] += 1e-6

@@ -173,3 +173,14 @@ def test_a_story_shown_after_a_run_counts_its_context_as_changed():
         assignment_watermark=first.parameters["assignmentWatermark"],
         upto=first.watermark,
     ) == len({story.context_id for story in shown})
+
+
+def test_a_run_made_with_the_multiplier_bootstrap_reproduces_after_the_threshold_moves(monkeypatch):
+    # Decision 50: a result names its bootstrap, and the recomputation takes that one, not today's choice.
+    from moral_graph import ranking
+
+    monkeypatch.setattr(ranking, "MULTIPLIER_MIN_VOTERS", 1)
+    round_, first = _voted_round("reuse-multiplier")
+    assert {r["parameters"]["bootstrap"] for r in _snapshots(first).values()} == {"multiplier"}
+    monkeypatch.setattr(ranking, "MULTIPLIER_MIN_VOTERS", 10**9)
+    assert_snapshots_reproduce(round_)
