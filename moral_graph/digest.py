@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from moral_graph.bridging import label_codes
+
 # The modules whose code decides a context's result (ranking.py and what it imports).
 RANKING_MODULES = ("ranking.py", "bradley_terry.py", "bridging.py", "pagerank.py", "numeric.py")
 
@@ -44,9 +46,9 @@ def inputs_digest(data: dict, *, method: str, n_boot: int) -> str:
     _array(h, "answer", data["answer"], np.int8)
     _array(h, "impressions", np.asarray(data["impressions"], dtype=np.int64).reshape(-1, 3), np.int64)
     for key in sorted(data.get("voter_groups") or {}):
-        labels = np.asarray(data["voter_groups"][key], dtype=str)
-        names, codes = np.unique(labels, return_inverse=True)
+        # The same digest for labels as text and as bridging.Labels.
+        names, codes = label_codes(data["voter_groups"][key])
         h.update(f"group:{key}:".encode())
-        h.update("\0".join(names.tolist()).encode() + b"\1")
+        h.update("\0".join(names).encode() + b"\1")
         _array(h, "codes", codes, np.int64)
     return h.hexdigest()

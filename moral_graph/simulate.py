@@ -446,15 +446,16 @@ class BootstrapComparison:
     seconds: dict = None
     widths: dict = None
     ends: dict = None
-    same_label: int = 0
-    top_gap: list = None
+    same_label: dict = None
+    top_gap: dict = None
 
     def __post_init__(self):
         self.tallies = {name: Calibration() for name in ("voters", "multiplier")}
         self.seconds = {name: 0.0 for name in ("voters", "multiplier")}
         self.widths = {name: [] for name in ("voters", "multiplier")}
         self.ends = {name: [] for name in ("multiplier", "voters, other seed")}
-        self.top_gap = []
+        self.same_label = {name: 0 for name in self.ends}
+        self.top_gap = {name: [] for name in self.ends}
 
 
 def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, into: BootstrapComparison) -> None:
@@ -477,8 +478,9 @@ def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, in
                 into.seconds[name] += time.process_time() - started
         for name, tally in into.tallies.items():
             into.widths[name] += tally.add(results[name], context)
-        into.same_label += int(results["voters"]["support"] == results["multiplier"]["support"])
-        into.top_gap.append(abs(results["voters"]["pTop"] - results["multiplier"]["pTop"]))
+        for name in into.ends:
+            into.same_label[name] += int(results["voters"]["support"] == results[name]["support"])
+            into.top_gap[name].append(abs(results["voters"]["pTop"] - results[name]["pTop"]))
         reference = {row["valueId"]: row["rankInterval"] for row in results["voters"]["values"]}
         for name in into.ends:
             for row in results[name]["values"]:
@@ -489,7 +491,8 @@ def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, in
 def _print_large(args) -> None:
     print("| shape | voters | rank-interval coverage: voters / multiplier | mean rank-interval width | rank-interval ends"
           " moved, mean (p99): multiplier / voters with another seed | broadly supported right / called |"
-          " same support label | winner's P(top) moved, largest | CPU per context: voters / multiplier |")
+          " same support label: multiplier / other seed | winner's P(top) moved, largest: multiplier / other seed |"
+          " CPU per context: voters / multiplier |")
     print("|---|---|---|---|---|---|---|---|---|")
     for shape, population in LARGE_SHAPES.items():
         for n_voters in LARGE_VOTER_COUNTS:
@@ -509,7 +512,8 @@ def _print_large(args) -> None:
             print(
                 f"| {shape} | {n_voters:,} | {voters.coverage:.3f} / {multiplier.coverage:.3f} |"
                 f" {np.mean(comparison.widths['voters']):.1f} / {np.mean(comparison.widths['multiplier']):.1f} |"
-                f" {moved} | {broad} | {comparison.same_label} / {voters.contexts} | {max(comparison.top_gap):.3f} |"
+                f" {moved} | {broad} | {' / '.join(str(n) for n in comparison.same_label.values())} of {voters.contexts} |"
+                f" {' / '.join(f'{max(gaps):.3f}' for gaps in comparison.top_gap.values())} |"
                 f" {seconds} |",
                 flush=True,
             )

@@ -16,6 +16,7 @@ from cards.models import CanonicalValue
 from core.errors import Forbidden
 from deliberation.models import Context, Participant, ParticipantAttribute, Round, Stage
 from deliberation.permissions import can
+from moral_graph.bridging import Labels
 from moral_graph.exports import ExportError, Verification, export_parse, export_verify
 from moral_graph.models import (
     Answer,
@@ -261,10 +262,13 @@ class ParticipantGroups:
     code: np.ndarray
     names: np.ndarray
 
-    def labels(self, voter_ids: np.ndarray) -> np.ndarray:
-        """The answer of each voter ("" when unknown), aligned with voter_ids."""
+    def labels(self, voter_ids: np.ndarray) -> Labels:
+        """The answer of each voter ("" when unknown), aligned with voter_ids, as codes into the names."""
+        names = self.names.tolist()
+        if "" not in names:
+            names.append("")
         position = positions(self.participant, np.asarray(voter_ids, dtype=np.int64))
-        return np.where(position >= 0, self.names[self.code[position]], "")
+        return Labels(tuple(names), np.where(position >= 0, self.code[position], names.index("")))
 
 
 def participant_groups(*, round_id: int) -> dict[str, ParticipantGroups]:
@@ -316,8 +320,9 @@ def _participant_groups_pg(round_id: int, key: str) -> ParticipantGroups:
 
 def voter_groups(
     *, round_: Round, voter_ids: np.ndarray, groups: dict[str, ParticipantGroups] | None = None
-) -> dict[str, np.ndarray]:
-    """Each grouping attribute's answer per voter, aligned with voter_ids (groups: participant_groups, reused)."""
+) -> dict[str, Labels]:
+    """Each grouping attribute's answer per voter, aligned with voter_ids (groups: participant_groups, reused), as
+    bridging.Labels: codes into the round's answers, which rank_context takes as they are."""
     if len(voter_ids) == 0:
         return {}
     groups = participant_groups(round_id=round_.pk) if groups is None else groups

@@ -152,4 +152,6 @@ def test_the_large_context_comparison_tallies_both_bootstraps_on_the_same_contex
         assert len(comparison.widths[name]) == 60 and comparison.seconds[name] > 0
     # Two ends per value and context, against the voters' bootstrap with the same seed.
     assert all(len(ends) == 120 for ends in comparison.ends.values())
-    assert max(comparison.ends["multiplier"]) > 0 and 0 <= comparison.same_label <= 2
+    assert max(comparison.ends["multiplier"]) > 0
+    assert all(0 <= n <= 2 for n in comparison.same_label.values())
+    assert all(len(gaps) == 2 for gaps in comparison.top_gap.values())

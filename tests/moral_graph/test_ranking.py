@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from moral_graph import bradley_terry, bridging, numeric, ranking
+from moral_graph import bradley_terry, bridging, digest, numeric, ranking
 from moral_graph.ranking import (
     METHODS,
     NOT_WISER,
@@ -400,6 +400,37 @@ def test_voter_group_codes_read_string_and_object_labels_alike():
         names, code = bridging.voter_group_codes(np.array([7, 10, 10, 7, 7, 7], dtype=dtype), vote_voter, 5)
         assert names == ["10", "7"]
         assert code.tolist() == [1, 0, 1, 1, -1]
+
+
+
+def test_factorised_labels_give_what_the_same_labels_as_text_give():
+    # bridging.Labels, as selectors.voter_groups passes them: names in any order, some unused here, "" unknown.
+    vote_voter = np.array([0, 1, 1, 2, 3, 0])
+    labels = bridging.Labels(("b", "", "zz", "a"), np.array([0, 3, 3, 1, 0, 0]))
+    assert labels.text().tolist() == ["b", "a", "a", "", "b", "b"]
+    assert bridging.voter_group_codes(labels, vote_voter, 5)[0] == ["a", "b"]
+    assert bridging.voter_group_codes(labels, vote_voter, 5)[1].tolist() == [1, 0, -1, 1, -1]
+    names, codes = bridging.label_codes(labels)
+    assert names == ["", "a", "b"] and codes.tolist() == [2, 1, 1, 0, 2, 2]
+    text_names, text_codes = bridging.label_codes(labels.text())
+    assert names == text_names and codes.tolist() == text_codes.tolist()
+    with pytest.raises(ValueError, match="more than one label"):
+        bridging.voter_group_codes(bridging.Labels(("a", "b"), np.array([1, 0, 1, 0, 1, 0])), vote_voter, 5)
+    with pytest.raises(ValueError, match="one label per vote"):
+        bridging.voter_group_codes(labels, vote_voter[:5], 5)
+    # A whole ranking: the same result, and the same inputs digest, from either form.
+    votes = _unanimous(30, [10, 20], voters_per_story=6) + [(100 + v, 10, 30, NOT_WISER) for v in range(6)]
+    text = np.array(["a" if v % 3 else "b" if v < 100 else "" for v, *_ in votes], dtype=object)
+    names = ("", "b", "a", "unused")
+    factorised = bridging.Labels(names, np.array([names.index(label) for label in text.tolist()]))
+    assert _context(votes, n_boot=10, voter_groups={"party": factorised}) == _context(
+        votes, n_boot=10, voter_groups={"party": text}
+    )
+    voter, src, dst, answer = (list(column) for column in zip(*votes, strict=True))
+    data = {"value_ids": [10, 20, 30], "voter": voter, "src": src, "dst": dst, "answer": answer, "impressions": []}
+    assert digest.inputs_digest({**data, "voter_groups": {"party": factorised}}, method="bt", n_boot=10) == (
+        digest.inputs_digest({**data, "voter_groups": {"party": text}}, method="bt", n_boot=10)
+    )
 
 
 def test_evaluate_without_curvature_gives_the_same_value_and_gradient():

@@ -179,13 +179,13 @@ def test_voter_groups_give_each_vote_its_voters_answer_or_empty(busy_round):
     assert list(groups) == ["party"]
     for votes in per_context.values():
         expected = [str(attributes[v].get("party", "")) for v in votes.voter.tolist()]
-        assert selectors.voter_groups(round_=round_, voter_ids=votes.voter)["party"].tolist() == expected
+        assert selectors.voter_groups(round_=round_, voter_ids=votes.voter)["party"].text().tolist() == expected
         assert (
-            selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups)["party"].tolist()
+            selectors.voter_groups(round_=round_, voter_ids=votes.voter, groups=groups)["party"].text().tolist()
             == expected
         )
     unknown = selectors.voter_groups(round_=round_, voter_ids=np.asarray([10**9]))
-    assert unknown["party"].tolist() == [""]
+    assert unknown["party"].text().tolist() == [""]
     assert selectors.voter_groups(round_=round_, voter_ids=np.zeros(0, np.int64)) == {}
 
 
