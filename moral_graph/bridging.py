@@ -43,19 +43,22 @@ def label_codes(labels) -> tuple[list[str], np.ndarray]:
     return [names[i] for i in order], remap[codes]
 
 
-def _factorised_voter_codes(labels: Labels, vote_voter: np.ndarray, n_voters: int) -> tuple[list[str], np.ndarray]:
-    if len(set(labels.names)) != len(labels.names):
-        raise ValueError("a Labels' names must be distinct")
-    names, codes = label_codes(labels)
+def _voter_labels(labels: np.ndarray, vote_voter: np.ndarray, n_voters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which voters voted, and each one's label (at their first vote), checked against their other votes."""
     first = np.full(n_voters, -1)
     first[vote_voter[::-1]] = np.arange(len(vote_voter))[::-1]
     seen = first >= 0
-    voter_label = codes[first[seen]]
-    if np.any(codes != voter_label[(np.cumsum(seen) - 1)[vote_voter]]):
+    voter_label = labels[first[seen]]
+    if np.any(labels != voter_label[(np.cumsum(seen) - 1)[vote_voter]]):
         raise ValueError("a voter has more than one label for the same grouping attribute")
+    return seen, voter_label
+
+
+def _group_codes(names: list[str], seen: np.ndarray, code: np.ndarray, n_voters: int) -> tuple[list[str], np.ndarray]:
+    """The group names without "" (unknown), and each voter's code into them (-1 unknown or not voting)."""
     shift = 1 if names and names[0] == "" else 0
     voter_code = np.full(n_voters, -1, dtype=np.int64)
-    voter_code[seen] = voter_label - shift
+    voter_code[seen] = code - shift
     return names[shift:], voter_code
 
 
@@ -71,16 +74,15 @@ def voter_group_codes(
     if len(labels) != len(vote_voter):
         raise ValueError("each voter_groups array must have one label per vote")
     if isinstance(labels, Labels):
-        return _factorised_voter_codes(labels, vote_voter, n_voters)
+        if len(set(labels.names)) != len(labels.names):
+            raise ValueError("a Labels' names must be distinct")
+        names, codes = label_codes(labels)
+        seen, voter_code = _voter_labels(codes, vote_voter, n_voters)
+        return _group_codes(names, seen, voter_code, n_voters)
     labels = np.asarray(labels)
     if labels.dtype == object:
         labels = np.where(np.equal(labels, None), "", labels)
-    first = np.full(n_voters, -1)
-    first[vote_voter[::-1]] = np.arange(len(vote_voter))[::-1]
-    seen = first >= 0
-    voter_label = labels[first[seen]]
-    if np.any(labels != voter_label[(np.cumsum(seen) - 1)[vote_voter]]):
-        raise ValueError("a voter has more than one label for the same grouping attribute")
+    seen, voter_label = _voter_labels(labels, vote_voter, n_voters)
     if labels.dtype == object:
         # Python objects (strings or anything else, named by their text): codes through a dictionary of the
         # few distinct labels; converting each to text and sorting those cost three times as much.
@@ -94,10 +96,7 @@ def voter_group_codes(
         # A numpy array of text (as selectors.voter_groups gives) or numbers: sorted in numpy, faster here.
         names, code = np.unique(voter_label.astype(str), return_inverse=True)
         names, code = names.tolist(), code.ravel()
-    shift = 1 if names and names[0] == "" else 0
-    voter_code = np.full(n_voters, -1, dtype=np.int64)
-    voter_code[seen] = code - shift
-    return names[shift:], voter_code
+    return _group_codes(names, seen, code, n_voters)
 
 
 def edge_groups(
