@@ -62,7 +62,11 @@ class StoryAssignment(models.Model):
     participant = models.ForeignKey(
         "deliberation.Participant", on_delete=models.CASCADE, related_name="assignments"
     )
-    story = models.ForeignKey(TransitionStory, on_delete=models.CASCADE, related_name="assignments")
+    # Indexed with the id (below): a fanned-out part counts its context's impressions at the assignment watermark
+    # from the index alone (decision 51); lookups by story use the same index.
+    story = models.ForeignKey(
+        TransitionStory, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,6 +75,7 @@ class StoryAssignment(models.Model):
                 fields=["participant", "story"], name="assignment_unique_participant_story"
             )
         ]
+        indexes = [models.Index(fields=["story", "id"], name="assignment_story_id")]
 
 
 class Answer(models.TextChoices):

@@ -964,12 +964,14 @@ def _ranking_fan_out(
     reuse: dict[int, tuple[int, str]] | None = None,
 ) -> None:
     """Read what the round's contexts share once, create a `computing` run with one part per context, and enqueue
-    one `rank_part` task per part (on commit); each part reads its own context's votes (decision 46). Runs left
-    computing by an abandoned fan-out are deleted."""
+    one `rank_part` task per part (on commit); each part reads its own context's votes (decision 46) and counts
+    its own context's impressions (decision 51). Runs left computing by an abandoned fan-out are deleted."""
     from moral_graph.tasks import rank_part
 
     assignment_wm = selectors.assignment_watermark(round_id=round_.pk)
-    shared = ranking_inputs.round_reads(round_id=round_.pk, assignment_watermark=assignment_wm)
+    # Each part counts its own context's impressions (decision 51): the round's scan of the assignments was most
+    # of this serial step, which every part waits for.
+    shared = ranking_inputs.round_reads(round_id=round_.pk, assignment_watermark=assignment_wm, impressions=False)
     token = uuid.uuid4().hex  # this fan-out's, for what its parts share in a process
     parts = [
         RankingPart(
@@ -977,7 +979,11 @@ def _ranking_fan_out(
             question_id=context.question_id,
             claim=claim,
             inputs=ranking_inputs.pack_part(
-                context_id=context.pk, shared=shared, previous=(reuse or {}).get(context.pk), token=token
+                context_id=context.pk,
+                shared=shared,
+                previous=(reuse or {}).get(context.pk),
+                token=token,
+                assignment_watermark=assignment_wm,
             ),
         )
         for context in ranking_inputs.round_contexts(round_=round_)

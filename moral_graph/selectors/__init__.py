@@ -182,21 +182,33 @@ def votes_at_watermark(
     }
 
 
+# Up to this many stories (a context's, not a round's), stories spread over more than twice their number of ids are
+# read by id (index probes) rather than over their id range (on PostgreSQL; other databases read the range).
+SPARSE_STORIES_MAX = 50_000
+
+
 def impressions_at(
     *, round_id: int, assignment_watermark: int, stories: np.ndarray | None = None
 ) -> dict[int, list[tuple[int, int, int]]]:
     """How many participants were shown each story, per context: (from value, to value, count).
 
-    The assignments are read as one column over the round's story id range and counted in numpy,
-    which costs the database a plain scan instead of a join and a grouping. stories: round_stories,
-    when the caller has read them already.
+    The assignments are read as one column over the stories' id range and counted in numpy, which costs the
+    database a plain scan (or, for one context's stories, an index-only scan of (story, id)) instead of a join
+    and a grouping. stories: round_stories (of the round or of one context), when the caller has read them
+    already. A context's few stories spread over a wide id range are looked up by id instead of by range.
     """
     stories = round_stories(round_id=round_id) if stories is None else stories
     if len(stories) == 0:
         return {}
     assignment = StoryAssignment._meta.db_table
-    sql = f"SELECT story_id FROM {assignment} WHERE id <= %s AND story_id >= %s AND story_id <= %s"  # noqa: S608 - the model's table
-    shown = _int_columns(sql, [assignment_watermark, int(stories[0, 0]), int(stories[-1, 0])], 1)[:, 0]
+    low, high = int(stories[0, 0]), int(stories[-1, 0])
+    sparse = len(stories) <= SPARSE_STORIES_MAX and high - low + 1 > 2 * len(stories)
+    if sparse and connection.vendor == "postgresql":
+        sql = f"SELECT story_id FROM {assignment} WHERE id <= %s AND story_id = ANY(%s)"  # noqa: S608 - the model's table
+        shown = _int_columns(sql, [assignment_watermark, stories[:, 0].tolist()], 1)[:, 0]
+    else:
+        sql = f"SELECT story_id FROM {assignment} WHERE id <= %s AND story_id >= %s AND story_id <= %s"  # noqa: S608 - the model's table
+        shown = _int_columns(sql, [assignment_watermark, low, high], 1)[:, 0]
     row = positions(stories[:, 0], shown)
     counts = np.bincount(row[row >= 0], minlength=len(stories))
     keep = np.flatnonzero((counts > 0) & (stories[:, 4] == 0))

@@ -1,10 +1,10 @@
 """What a ranking reads: each context's `rank_context` arguments as of a watermark (reads only).
 
 A one-task ranking reads the whole round once (`round_inputs`). A fanned-out ranking reads what the contexts
-share once (`RoundReads`: impressions, placed values, merges), hands each part its own share (`pack_part`), and
-each part reads its own context's votes (`context_inputs`) through the revisions' (context, id) index
-(decision 46). Both assemble a context the same way (`_context_data`), so a part's arguments are those of the
-one-task path, vote for vote.
+share once (`RoundReads`: placed values and merges), hands each part its own share (`pack_part`), and each part
+reads its own context's votes (`context_inputs`) through the revisions' (context, id) index (decision 46) and
+counts its own context's impressions through the assignments' (story, id) index (decision 51). Both assemble a
+context the same way (`_context_data`), so a part's arguments are those of the one-task path, vote for vote.
 """
 
 import io
@@ -31,11 +31,16 @@ class RoundReads:
     resolution: dict[int, int]
 
 
-def round_reads(*, round_id: int, assignment_watermark: int, stories: np.ndarray | None = None) -> RoundReads:
+def round_reads(
+    *, round_id: int, assignment_watermark: int, stories: np.ndarray | None = None, impressions: bool = True
+) -> RoundReads:
+    """What the contexts share; impressions=False leaves the impressions to each part (decision 51)."""
     return RoundReads(
         impressions=selectors.impressions_at(
             round_id=round_id, assignment_watermark=assignment_watermark, stories=stories
-        ),
+        )
+        if impressions
+        else {},
         values_of=selectors.context_value_ids(round_id=round_id),
         resolution=selectors.value_resolution(round_id=round_id),
     )
@@ -69,6 +74,11 @@ def context_inputs(*, round_: Round, context_id: int, watermark: int, spec: "Par
     votes = selectors.votes_at_watermark(
         round_id=round_.pk, watermark=watermark, stories=stories, context_id=context_id
     ).get(context_id, EMPTY)
+    if spec.assignment_watermark is not None:
+        # The part counts its own context's impressions (decision 51; parts packed before it carry theirs).
+        spec.shared.impressions = selectors.impressions_at(
+            round_id=round_.pk, assignment_watermark=spec.assignment_watermark, stories=stories
+        )
     groups = _fan_out_groups.get(spec.token)
     if groups is None:
         groups = selectors.participant_groups(round_id=round_.pk)
@@ -132,10 +142,20 @@ class PartSpec:
     shared: RoundReads
     previous: tuple[int, str] | None
     token: str
+    # Set when the part counts its context's impressions itself, at this assignment watermark (decision 51).
+    assignment_watermark: int | None = None
 
 
-def pack_part(*, context_id: int, shared: RoundReads, previous: tuple[int, str] | None, token: str) -> bytes:
-    """A part's spec as one small .npz (no pickles): kilobytes, not the context's votes."""
+def pack_part(
+    *,
+    context_id: int,
+    shared: RoundReads,
+    previous: tuple[int, str] | None,
+    token: str,
+    assignment_watermark: int | None = None,
+) -> bytes:
+    """A part's spec as one small .npz (no pickles): kilobytes, not the context's votes. With assignment_watermark,
+    the part counts its context's impressions itself and shared carries none."""
     resolution = np.asarray(sorted(shared.resolution.items()), dtype=np.int64).reshape(-1, 2)
     arrays = {
         "context": np.asarray(context_id, dtype=np.int64),
@@ -145,6 +165,7 @@ def pack_part(*, context_id: int, shared: RoundReads, previous: tuple[int, str] 
         "previous_snapshot": np.asarray(-1 if previous is None else previous[0], dtype=np.int64),
         "previous_digest": np.asarray("" if previous is None else previous[1]),
         "token": np.asarray(token),
+        "assignment_watermark": np.asarray(-1 if assignment_watermark is None else assignment_watermark),
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -164,4 +185,7 @@ def unpack_part(blob: bytes) -> PartSpec:
         snapshot = int(f["previous_snapshot"])
         previous = None if snapshot < 0 else (snapshot, str(f["previous_digest"]))
         token = str(f["token"])
-    return PartSpec(shared=shared, previous=previous, token=token)
+        watermark = int(f["assignment_watermark"]) if "assignment_watermark" in f.files else -1
+    return PartSpec(
+        shared=shared, previous=previous, token=token, assignment_watermark=None if watermark < 0 else watermark
+    )

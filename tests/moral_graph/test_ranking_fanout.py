@@ -227,3 +227,27 @@ def test_a_ranking_asked_for_while_parts_run_leaves_them_alone(fanout, django_ca
     assert computing.status == RankingRun.Status.SUPERSEDED
     newest = assert_current_ranking_is_up_to_date(round_)
     assert newest.watermark > computing.watermark
+
+
+def test_a_part_counts_its_own_impressions_and_an_older_part_brings_them():
+    # Decision 51: a part packed with the assignment watermark counts its context's impressions itself; one packed
+    # before it (impressions inside, no watermark) is read as it was.
+    import io
+
+    import numpy as np
+
+    from moral_graph.selectors import ranking_inputs
+
+    shared = ranking_inputs.RoundReads(impressions={}, values_of={7: [1, 2]}, resolution={3: 1})
+    spec = ranking_inputs.unpack_part(
+        ranking_inputs.pack_part(context_id=7, shared=shared, previous=None, token="t", assignment_watermark=41)
+    )
+    assert spec.assignment_watermark == 41 and len(spec.shared.impressions[7]) == 0
+    older = ranking_inputs.RoundReads(impressions={7: [(1, 2, 5)]}, values_of={7: [1, 2]}, resolution={})
+    with np.load(io.BytesIO(ranking_inputs.pack_part(context_id=7, shared=older, previous=(9, "d"), token="t"))) as f:
+        arrays = {key: f[key] for key in f.files if key != "assignment_watermark"}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    spec = ranking_inputs.unpack_part(buffer.getvalue())
+    assert spec.assignment_watermark is None and spec.previous == (9, "d")
+    assert spec.shared.impressions[7].tolist() == [[1, 2, 5]]

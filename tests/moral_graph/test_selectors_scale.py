@@ -277,3 +277,23 @@ def test_published_snapshots_hold_exactly_the_computed_results(busy_round):
     assert stored == {r["context_id"]: (r["question_id"], round_.pk, r["result"]) for r in expected}
     round_.refresh_from_db()
     assert round_.current_ranking_id == run.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sparse_max", [0, 10**6])
+def test_a_contexts_own_impressions_are_its_share_of_the_rounds(busy_round, monkeypatch, sparse_max):
+    # What a fanned-out part counts for its context (decision 51), over the stories' id range (sparse_max 0) or,
+    # for stories spread over a wide range, by id; every third story, so that the range holds others too.
+    monkeypatch.setattr(selectors, "SPARSE_STORIES_MAX", sparse_max)
+    round_, _ = busy_round
+    watermark = selectors.assignment_watermark(round_id=round_.pk)
+    whole = selectors.impressions_at(round_id=round_.pk, assignment_watermark=watermark)
+    assert len(whole) >= 2
+    for context_id, rows in whole.items():
+        stories = selectors.round_stories(round_id=round_.pk, context_id=context_id)
+        own = selectors.impressions_at(round_id=round_.pk, assignment_watermark=watermark, stories=stories)
+        assert {c: sorted(r) for c, r in own.items()} == {context_id: sorted(rows)}
+        some = stories[::3]
+        pairs = {(int(s[2]), int(s[3])) for s in some if not s[4]}
+        part = selectors.impressions_at(round_id=round_.pk, assignment_watermark=watermark, stories=some)
+        assert sorted(part.get(context_id, [])) == sorted(r for r in rows if (r[0], r[1]) in pairs)
