@@ -56,8 +56,8 @@ def posterior_root_of(parameters: dict) -> str:
 # How the Bradley-Terry bootstrap perturbs the votes (decision 50): "voters" draws the context's voters with
 # replacement and refits each resample; "multiplier" gives every voter a standard normal weight and takes the
 # one linear step that this reweighting makes from the fit (the score or multiplier bootstrap), with one
-# normal per (pair, block) for the voters who cast one vote in the context. "auto" (the default) uses the
-# multiplier from MULTIPLIER_MIN_VOTERS voters in a context, where it costs a twentieth and agrees with the
+# normal per compared pair for the voters who cast one vote in the context. "auto" (the default) uses the
+# multiplier from MULTIPLIER_MIN_VOTERS voters in a context, where it costs a fraction and agrees with the
 # voters' resampling (docs/ranking.md, "Large contexts: the multiplier bootstrap"), and the voters below.
 BOOTSTRAPS = ("auto", "voters", "multiplier")
 DEFAULT_BOOTSTRAP = "auto"
