@@ -800,7 +800,8 @@ def ranking_fanout_wanted(*, round_id: int, watermark: int, since: RankingRun | 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return False
     minimum = getattr(settings, "WISER_RANKING_FANOUT_MIN_VOTES", RANKING_FANOUT_MIN_VOTES)
-    if WiserVoteRevision.objects.filter(round_id=round_id, id__lte=watermark).count() < minimum:
+    # Counted up to the minimum only: a count of all revisions took 0.13-0.2 s at 3M votes, before any part started.
+    if WiserVoteRevision.objects.filter(round_id=round_id, id__lte=watermark)[:minimum].count() < minimum:
         return False
     if since is None:
         return True

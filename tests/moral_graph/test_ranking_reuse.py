@@ -7,7 +7,7 @@ import pytest
 from deliberation.models import Context, Job
 from moral_graph import selectors, services
 from moral_graph.exports import export_build, export_verify
-from moral_graph.models import RankingPart, RankingRun, RankingSnapshot, WiserVote
+from moral_graph.models import RankingPart, RankingRun, RankingSnapshot, WiserVote, WiserVoteRevision
 from tests.factories import join, voting_round
 from tests.reliability.invariants import (
     assert_current_ranking_is_up_to_date,
@@ -160,6 +160,12 @@ def test_auto_fans_out_only_when_at_least_half_the_contexts_changed(settings):
     assert services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer, since=first)
     settings.WISER_RANKING_FANOUT_MIN_VOTES = 10**9
     assert not services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer, since=first)
+    # The minimum itself is enough (the revisions are counted up to it only); one fewer is not.
+    revisions = WiserVoteRevision.objects.filter(round=round_, id__lte=newer).count()
+    settings.WISER_RANKING_FANOUT_MIN_VOTES = revisions
+    assert services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer)
+    settings.WISER_RANKING_FANOUT_MIN_VOTES = revisions + 1
+    assert not services.ranking_fanout_wanted(round_id=round_.pk, watermark=newer)
 
 
 def test_a_story_shown_after_a_run_counts_its_context_as_changed():
