@@ -357,6 +357,7 @@ def _instrument(backend: int | None) -> _Phases:
         "_prepare",
         "_prepared_edge_counts",
         "_resampled_counts",
+        "_multiplier_scores",
         "_present",
         "_bt_scores",
         "_mai_scores",

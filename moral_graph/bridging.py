@@ -9,7 +9,7 @@ from moral_graph.numeric import distinct, significant
 WISER, NOT_WISER = 0, 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Labels:
     """One label per vote, already factorised: names[codes[i]] is vote i's label ("" when unknown).
 

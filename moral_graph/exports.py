@@ -28,7 +28,9 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 METHODOLOGY = {
     "ranking": "Each context is ranked on its own by moral_graph.ranking.rank_context from the per-vote data in "
     "`votes` and `impressions`: scores with bootstrap intervals over voters (bootstrapResamples resamples drawn "
-    "with `seed`), competition ranks, the chance of ranking first (pTop) and a support level.",
+    "with each ranking's parameters.seed: voters drawn with replacement, or in a context of 20,000 voters or more "
+    "a normal weight per voter, as its parameters.bootstrap says), competition ranks, the chance of ranking first "
+    "(pTop) and a support level.",
     "edges": "W = wiser answers on the story A->B, N = not wiser, U = not sure, L = wiser answers on the reverse "
     "story B->A in the same context; wiserLikelihood = (W - L) / (W + N + U + L). Top-level edges are pooled "
     "over contexts (as MAI's moral graph is); byContext keeps each context's own figures.",

@@ -62,6 +62,7 @@ def posterior_root_of(parameters: dict) -> str:
 BOOTSTRAPS = ("auto", "voters", "multiplier")
 DEFAULT_BOOTSTRAP = "auto"
 MULTIPLIER_MIN_VOTERS = 20_000
+MULTIPLIER_VOTER_BLOCK = 16_384
 
 
 def bootstrap_of(parameters: dict) -> str:
@@ -426,7 +427,12 @@ def _multiplier_scores(
         weights = sp.csr_matrix(
             (coefficient.ravel()[category], (category % n_rows, np.arange(n_cells))), shape=(n_rows, n_cells)
         )
-        score += (weights @ by_voter[:, several]).tocsr() @ rng.standard_normal((len(several), n_boot))
+        per_voter = (weights @ by_voter[:, several]).tocsc()
+        # Their weights by blocks of voters, in voter order (the same normals as all at once): never a voters x
+        # resamples matrix, which at 500,000 such voters would be 800 MB.
+        for start in range(0, len(several), MULTIPLIER_VOTER_BLOCK):
+            block = slice(start, min(start + MULTIPLIER_VOTER_BLOCK, len(several)))
+            score += per_voter[:, block] @ rng.standard_normal((block.stop - block.start, n_boot))
     return score
 
 
@@ -878,7 +884,7 @@ def rank_context(
     method: str = DEFAULT_METHOD,
     n_boot: int = 200,
     seed: int = 0,
-    voter_groups: dict[str, np.ndarray] | None = None,
+    voter_groups: "dict[str, np.ndarray | bridging.Labels] | None" = None,
     min_group_voters: int = 5,
     initial_scores: dict[int, float] | None = None,
     interval: str = DEFAULT_INTERVAL,

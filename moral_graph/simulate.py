@@ -266,6 +266,7 @@ VOTER_COUNTS = (10, 40, 200)
 TUNING_SEEDS = (11, 12)
 HELD_OUT_SEEDS = (101, 102, 103)
 
+
 def true_ranks(wisdom: np.ndarray) -> np.ndarray:
     """Rank 1 for the wisest planted value (distinct wisdom levels)."""
     return (np.argsort(np.argsort(-wisdom, kind="stable"), kind="stable") + 1).astype(np.int64)
@@ -439,8 +440,9 @@ LARGE_SEEDS = (201, 202)
 
 @dataclass
 class BootstrapComparison:
-    """Per shape and voter count: the voters' bootstrap and the multiplier bootstrap on the same contexts and seed,
-    and the voters' bootstrap with another seed (how far two runs of one method differ by chance alone)."""
+    """Per shape and voter count: the voters' bootstrap and the multiplier bootstrap on the same contexts (each with a
+    seed of its own), and the voters' bootstrap with a third seed (how far two runs of one method differ by chance
+    alone)."""
 
     tallies: dict = None
     seconds: dict = None
@@ -469,7 +471,8 @@ def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, in
         results = {}
         for name, bootstrap, run_seed in (
             ("voters", "voters", seed * 1000 + i),
-            ("multiplier", "multiplier", seed * 1000 + i),
+            # Seeds of their own: a run with the voters' seed would share its posterior draws (drawn from the seed).
+            ("multiplier", "multiplier", seed * 1000 + i + 250),
             ("voters, other seed", "voters", seed * 1000 + i + 500),
         ):
             started = time.process_time()

@@ -182,8 +182,8 @@ def votes_at_watermark(
     }
 
 
-# Up to this many stories (a context's, not a round's), stories spread over more than twice their number of ids are
-# read by id (index probes) rather than over their id range (on PostgreSQL; other databases read the range).
+# Up to this many stories (a context's, or a small round's), stories spread over more than twice their number of ids
+# are read by id (index probes) rather than over their id range (on PostgreSQL; other databases read the range).
 SPARSE_STORIES_MAX = 50_000
 
 

@@ -155,18 +155,21 @@ def pack_part(
     assignment_watermark: int | None = None,
 ) -> bytes:
     """A part's spec as one small .npz (no pickles): kilobytes, not the context's votes. With assignment_watermark,
-    the part counts its context's impressions itself and shared carries none."""
+    the part counts its context's impressions itself (decision 51) and the spec has no impressions at all, so a
+    worker still running the code before it fails the part loudly instead of ranking without impressions."""
     resolution = np.asarray(sorted(shared.resolution.items()), dtype=np.int64).reshape(-1, 2)
     arrays = {
         "context": np.asarray(context_id, dtype=np.int64),
-        "impressions": np.asarray(shared.impressions.get(context_id, []), dtype=np.int64).reshape(-1, 3),
         "values": np.asarray(shared.values_of.get(context_id, []), dtype=np.int64),
         "resolution": resolution,
         "previous_snapshot": np.asarray(-1 if previous is None else previous[0], dtype=np.int64),
         "previous_digest": np.asarray("" if previous is None else previous[1]),
         "token": np.asarray(token),
-        "assignment_watermark": np.asarray(-1 if assignment_watermark is None else assignment_watermark),
     }
+    if assignment_watermark is None:
+        arrays["impressions"] = np.asarray(shared.impressions.get(context_id, []), dtype=np.int64).reshape(-1, 3)
+    else:
+        arrays["assignment_watermark"] = np.asarray(assignment_watermark, dtype=np.int64)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -178,7 +181,7 @@ def unpack_part(blob: bytes) -> PartSpec:
         context_id = int(f["context"])
         resolution = f["resolution"]
         shared = RoundReads(
-            impressions={context_id: f["impressions"]},
+            impressions={context_id: f["impressions"]} if "impressions" in f.files else {},
             values_of={context_id: f["values"].tolist()},
             resolution=dict(zip(resolution[:, 0].tolist(), resolution[:, 1].tolist(), strict=True)),
         )

@@ -92,3 +92,28 @@ def test_each_snapshot_keeps_its_scores_apart_and_the_warm_start_reads_them():
     assert set(read[first.context_id].values()) == {0.5}
     for snapshot in snapshots[1:]:
         assert read[snapshot.context_id] == {value_id: score for value_id, score in snapshot.scores}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_assignments_story_index_becomes_story_and_id_and_back():
+    # Decision 51: migration 0009 replaces the story foreign key's own index by (story, id), outside a transaction
+    # (concurrently on PostgreSQL), and its reverse puts the old one back.
+    def story_indexes() -> dict[str, list[str]]:
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "moral_graph_storyassignment")
+        return {
+            name: info["columns"]
+            for name, info in constraints.items()
+            if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"][0] == "story_id"
+        }
+
+    assert story_indexes() == {"assignment_story_id": ["story_id", "id"]}
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("moral_graph", "0008_snapshot_results_json")])
+        assert list(story_indexes().values()) == [["story_id"]]
+        executor = MigrationExecutor(connection)
+        executor.migrate([("moral_graph", "0009_assignment_story_id")])
+        assert story_indexes() == {"assignment_story_id": ["story_id", "id"]}
+    finally:
+        call_command("migrate", verbosity=0)

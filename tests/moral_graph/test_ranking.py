@@ -402,7 +402,6 @@ def test_voter_group_codes_read_string_and_object_labels_alike():
         assert code.tolist() == [1, 0, 1, 1, -1]
 
 
-
 def test_factorised_labels_give_what_the_same_labels_as_text_give():
     # bridging.Labels, as selectors.voter_groups passes them: names in any order, some unused here, "" unknown.
     vote_voter = np.array([0, 1, 1, 2, 3, 0])

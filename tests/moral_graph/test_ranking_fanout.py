@@ -242,12 +242,14 @@ def test_a_part_counts_its_own_impressions_and_an_older_part_brings_them():
     spec = ranking_inputs.unpack_part(
         ranking_inputs.pack_part(context_id=7, shared=shared, previous=None, token="t", assignment_watermark=41)
     )
-    assert spec.assignment_watermark == 41 and len(spec.shared.impressions[7]) == 0
+    assert spec.assignment_watermark == 41 and spec.shared.impressions == {}
+    # No impressions in it at all: code from before decision 51, which reads them, fails instead of ranking without.
+    blob = ranking_inputs.pack_part(context_id=7, shared=shared, previous=None, token="t", assignment_watermark=41)
+    with np.load(io.BytesIO(blob)) as f:
+        assert "impressions" not in f.files
     older = ranking_inputs.RoundReads(impressions={7: [(1, 2, 5)]}, values_of={7: [1, 2]}, resolution={})
-    with np.load(io.BytesIO(ranking_inputs.pack_part(context_id=7, shared=older, previous=(9, "d"), token="t"))) as f:
-        arrays = {key: f[key] for key in f.files if key != "assignment_watermark"}
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    spec = ranking_inputs.unpack_part(buffer.getvalue())
+    spec = ranking_inputs.unpack_part(
+        ranking_inputs.pack_part(context_id=7, shared=older, previous=(9, "d"), token="t")
+    )
     assert spec.assignment_watermark is None and spec.previous == (9, "d")
     assert spec.shared.impressions[7].tolist() == [[1, 2, 5]]
