@@ -35,7 +35,7 @@ def label_codes(labels) -> tuple[list[str], np.ndarray]:
         names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
         return names.tolist(), codes.ravel()
     codes = np.asarray(labels.codes, dtype=np.int64)
-    present = distinct(codes)
+    present = np.flatnonzero(np.bincount(codes, minlength=len(labels.names)))
     names = [str(labels.names[c]) for c in present.tolist()]
     order = sorted(range(len(names)), key=names.__getitem__)
     remap = np.full(len(labels.names), -1, dtype=np.int64)
@@ -93,7 +93,7 @@ def voter_group_codes(
         code_of = {label: position[name] for label, name in text.items()}
         code = np.fromiter(map(code_of.__getitem__, voter_labels), dtype=np.int64, count=len(voter_labels))
     else:
-        # A numpy array of text (as selectors.voter_groups gives) or numbers: sorted in numpy, faster here.
+        # A numpy array of text or numbers: sorted in numpy, faster here.
         names, code = np.unique(voter_label.astype(str), return_inverse=True)
         names, code = names.tolist(), code.ravel()
     return _group_codes(names, seen, code, n_voters)

@@ -8,6 +8,7 @@ the two bootstraps of large contexts (decision 50) on contexts of thousands of v
 """
 
 import argparse
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -463,8 +464,6 @@ class BootstrapComparison:
 def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, into: BootstrapComparison) -> None:
     """Rank n_contexts simulated contexts with each bootstrap (bt, 200 resamples) and tally coverage, support
     labels, time, and how far each value's rank-interval ends move against the voters' bootstrap."""
-    import time
-
     rng = np.random.default_rng(seed)
     for i in range(n_contexts):
         context = simulate_context(population, rng)
@@ -481,11 +480,10 @@ def compare_bootstraps(population: Population, *, n_contexts: int, seed: int, in
                 into.seconds[name] += time.process_time() - started
         for name, tally in into.tallies.items():
             into.widths[name] += tally.add(results[name], context)
+        reference = {row["valueId"]: row["rankInterval"] for row in results["voters"]["values"]}
         for name in into.ends:
             into.same_label[name] += int(results["voters"]["support"] == results[name]["support"])
             into.top_gap[name].append(abs(results["voters"]["pTop"] - results[name]["pTop"]))
-        reference = {row["valueId"]: row["rankInterval"] for row in results["voters"]["values"]}
-        for name in into.ends:
             for row in results[name]["values"]:
                 low, high = reference[row["valueId"]]
                 into.ends[name] += [abs(row["rankInterval"][0] - low), abs(row["rankInterval"][1] - high)]
